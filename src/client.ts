@@ -1,0 +1,134 @@
+import { type ClientEventName, Emitter, type Listener } from './core/events.js';
+import {
+  normalizeClientOptions,
+  normalizeConcurrency,
+  normalizeScheduleOptions,
+  normalizeWindows,
+} from './core/normalize-options.js';
+import type {
+  ClientStats,
+  CloseOptions,
+  RateLimitedClientOptions,
+  RateWindow,
+  ScheduleOptions,
+  TaskContext,
+} from './core/options.js';
+import { integerAtLeast, plainObject } from './core/validate.js';
+import { Scheduler } from './scheduler/scheduler.js';
+
+/**
+ * Runs work under rate limits: a priority queue, drained by a fixed pool of workers, through a
+ * semaphore (`concurrency`) and exact sliding windows (`rateLimit`).
+ *
+ * @example
+ * const client = new RateLimitedClient({ rateLimit: { limit: 100, windowMs: 1_000 }, concurrency: 8 });
+ * const user = await client.schedule(({ signal }) => fetch(url, { signal }).then((r) => r.json()));
+ */
+export class RateLimitedClient {
+  readonly #events = new Emitter();
+  readonly #scheduler: Scheduler;
+
+  constructor(options: RateLimitedClientOptions = {}) {
+    this.#scheduler = new Scheduler(normalizeClientOptions(options), this.#events);
+  }
+
+  /**
+   * Queues `task` and settles with its result once it has run within the limits. Bad options reject
+   * the promise (TypeError or RangeError naming the option); nothing is queued then.
+   */
+  schedule<T>(task: (context: TaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
+    if (typeof task !== 'function') {
+      return Promise.reject(new TypeError(`Expected \`task\` to be a function, got \`${typeof task}\``));
+    }
+    let normalized;
+    try {
+      normalized = normalizeScheduleOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#scheduler.submit(task, normalized);
+  }
+
+  /** Resolves when the queue is empty and nothing is in flight (asyncio's `queue.join()`). */
+  onIdle(): Promise<void> {
+    return this.#scheduler.onIdle();
+  }
+
+  /** Resolves when nothing waits to start (work may still be in flight). */
+  onEmpty(): Promise<void> {
+    return this.#scheduler.onEmpty();
+  }
+
+  /**
+   * Resolves when fewer than `size` tasks wait to start (queued and blocked): await it before each
+   * submission for producer backpressure, as asyncio's `await queue.put()` gives.
+   */
+  onSizeLessThan(size: number): Promise<void> {
+    try {
+      integerAtLeast('size', size, 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#scheduler.onSizeLessThan(size);
+  }
+
+  /** Starts nothing new until `resume()`; running tasks go on. */
+  pause(): void {
+    this.#scheduler.pause();
+  }
+
+  resume(): void {
+    this.#scheduler.resume();
+  }
+
+  get isPaused(): boolean {
+    return this.#scheduler.isPaused;
+  }
+
+  /**
+   * Replaces the windows for work not yet started. Starts already made count in the new windows.
+   * A waiting task heavier than a new limit can never start, so it is rejected with a RangeError.
+   */
+  setRateLimit(windows: RateWindow | readonly RateWindow[] | undefined): void {
+    this.#scheduler.setRateLimit(normalizeWindows('rateLimit', windows));
+  }
+
+  /** Changes the semaphore size (and the pool size, unless `workers` was given) for work not yet started. */
+  setConcurrency(concurrency: number): void {
+    this.#scheduler.setConcurrency(normalizeConcurrency('concurrency', concurrency));
+  }
+
+  /**
+   * Stops taking work (`schedule` then rejects with `ClientClosedError`) and resolves when what was
+   * queued and in flight has finished. With `{ drain: false }` what was queued is rejected instead.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    let drain: unknown;
+    try {
+      drain = plainObject('options', options).drain ?? true;
+      if (typeof drain !== 'boolean') throw new TypeError(`Expected \`drain\` to be a boolean, got \`${typeof drain}\``);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#scheduler.close(drain);
+  }
+
+  /** `await using client = new RateLimitedClient(...)` closes it, draining, at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  stats(): ClientStats {
+    return this.#scheduler.stats();
+  }
+
+  on<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#events.on(event, listener);
+    return this;
+  }
+
+  off<E extends ClientEventName>(event: E, listener: Listener<E>): this {
+    this.#events.off(event, listener);
+    return this;
+  }
+}

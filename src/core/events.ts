@@ -1,0 +1,60 @@
+import type { OverflowStrategy } from './options.js';
+
+/** Payload of the `drop` event: a task was pushed out of a full queue. */
+export interface DropEvent {
+  /** The overflow strategy that dropped it. */
+  reason: Extract<OverflowStrategy, 'drop-oldest' | 'drop-lowest-priority'>;
+  priority: number;
+  weight: number;
+  /** The error its promise rejected with. */
+  error: Error;
+}
+
+/** Events of a client and their listener arguments. */
+export interface ClientEvents {
+  /** The queue is empty and nothing is in flight, after there was work. */
+  idle: [];
+  drop: [event: DropEvent];
+  /** Something went wrong that has no caller to reject, such as a listener that threw. */
+  error: [error: unknown];
+}
+
+export type ClientEventName = keyof ClientEvents;
+export type Listener<E extends ClientEventName> = (...args: ClientEvents[E]) => void;
+
+/**
+ * A small typed emitter. Unlike Node's EventEmitter, an `error` event with no listener does not throw:
+ * a rate limiter must not crash a process over a report. A listener that throws is reported as an
+ * `error` event (or as a process warning when that fails too) and never breaks the scheduler.
+ */
+export class Emitter {
+  readonly #listeners = new Map<ClientEventName, Set<(...args: never[]) => void>>();
+
+  on<E extends ClientEventName>(event: E, listener: Listener<E>): void {
+    if (typeof listener !== 'function') throw new TypeError(`Expected the \`${event}\` listener to be a function`);
+    let set = this.#listeners.get(event);
+    if (set === undefined) this.#listeners.set(event, (set = new Set()));
+    set.add(listener as (...args: never[]) => void);
+  }
+
+  off<E extends ClientEventName>(event: E, listener: Listener<E>): void {
+    this.#listeners.get(event)?.delete(listener as (...args: never[]) => void);
+  }
+
+  has(event: ClientEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
+  emit<E extends ClientEventName>(event: E, ...args: ClientEvents[E]): void {
+    const set = this.#listeners.get(event);
+    if (set === undefined) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as (...a: ClientEvents[E]) => void)(...args);
+      } catch (error) {
+        if (event !== 'error' && this.has('error')) this.emit('error', error);
+        else process.emitWarning(`A rate-limited-client '${event}' listener threw: ${String(error)}`);
+      }
+    }
+  }
+}

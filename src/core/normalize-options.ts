@@ -1,0 +1,110 @@
+import { type Clock, monotonicClock } from './clock.js';
+import type { OverflowStrategy, RateLimitedClientOptions, RateWindow, ScheduleOptions } from './options.js';
+import {
+  countOrInfinity,
+  duration,
+  finiteNumber,
+  integerAtLeast,
+  isAbortSignal,
+  knownKeys,
+  oneOf,
+  plainObject,
+  positiveFinite,
+} from './validate.js';
+
+const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
+const CLIENT_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock'] as const;
+const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
+const WINDOW_KEYS = ['limit', 'windowMs'] as const;
+const SCHEDULE_KEYS = ['priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
+
+export interface NormalizedClientOptions {
+  concurrency: number;
+  /** Undefined when the pool follows `concurrency`. */
+  workers: number | undefined;
+  windows: RateWindow[];
+  maxSize: number;
+  overflow: OverflowStrategy;
+  clock: Clock;
+}
+
+export interface NormalizedScheduleOptions {
+  priority: number;
+  weight: number;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+  maxWaitMs: number;
+}
+
+/** Validates `rateLimit` (one window or an array of them) into a fresh array of windows. */
+export function normalizeWindows(name: string, value: unknown): RateWindow[] {
+  if (value === undefined) return [];
+  const list: unknown[] = Array.isArray(value) ? value : [value];
+  return list.map((entry, index) => {
+    const at = Array.isArray(value) ? `${name}[${index}]` : name;
+    const window = plainObject(at, entry);
+    knownKeys(at, window, WINDOW_KEYS);
+    return {
+      limit: integerAtLeast(`${at}.limit`, window.limit, 1),
+      windowMs: positiveFinite(`${at}.windowMs`, window.windowMs),
+    };
+  });
+}
+
+export function normalizeConcurrency(name: string, value: unknown): number {
+  return integerAtLeast(name, value, 1);
+}
+
+/** Checks every client option once, so that a client is either built whole or not at all. */
+export function normalizeClientOptions(input: unknown): NormalizedClientOptions {
+  const options = plainObject('options', input ?? {}) as RateLimitedClientOptions & Record<string, unknown>;
+  knownKeys('', options, CLIENT_KEYS);
+
+  const concurrency = options.concurrency === undefined ? 10 : normalizeConcurrency('concurrency', options.concurrency);
+  const workers = options.workers === undefined ? undefined : integerAtLeast('workers', options.workers, 1);
+  const windows = normalizeWindows('rateLimit', options.rateLimit);
+
+  let maxSize = Infinity;
+  let overflow: OverflowStrategy = 'block';
+  if (options.queue !== undefined) {
+    const queue = plainObject('queue', options.queue);
+    knownKeys('queue', queue, QUEUE_KEYS);
+    if (queue.maxSize !== undefined) maxSize = countOrInfinity('queue.maxSize', queue.maxSize, 1);
+    if (queue.overflow !== undefined) overflow = oneOf('queue.overflow', queue.overflow, OVERFLOW_STRATEGIES);
+    if (overflow !== 'block' && maxSize === Infinity) {
+      throw new TypeError(
+        `The \`queue.overflow\` option '${overflow}' requires a finite \`queue.maxSize\`: an unbounded queue never overflows`,
+      );
+    }
+  }
+
+  let clock = monotonicClock;
+  if (options.clock !== undefined) {
+    const candidate = plainObject('clock', options.clock);
+    if (typeof candidate.now !== 'function') {
+      throw new TypeError('Expected `clock` to be an object with a `now()` method returning milliseconds');
+    }
+    clock = candidate as unknown as Clock;
+  }
+
+  return { concurrency, workers, windows, maxSize, overflow, clock };
+}
+
+/** Checks the options of one `schedule()` call. Limits that depend on the client are checked by the client. */
+export function normalizeScheduleOptions(input: unknown): NormalizedScheduleOptions {
+  if (input === undefined) {
+    return { priority: 0, weight: 1, signal: undefined, timeoutMs: Infinity, maxWaitMs: Infinity };
+  }
+  const options = plainObject('options', input) as ScheduleOptions & Record<string, unknown>;
+  knownKeys('', options, SCHEDULE_KEYS);
+  if (options.signal !== undefined && !isAbortSignal(options.signal)) {
+    throw new TypeError('Expected `signal` to be an AbortSignal');
+  }
+  return {
+    priority: options.priority === undefined ? 0 : finiteNumber('priority', options.priority),
+    weight: options.weight === undefined ? 1 : integerAtLeast('weight', options.weight, 1),
+    signal: options.signal,
+    timeoutMs: options.timeoutMs === undefined ? Infinity : duration('timeoutMs', options.timeoutMs, false),
+    maxWaitMs: options.maxWaitMs === undefined ? Infinity : duration('maxWaitMs', options.maxWaitMs, true),
+  };
+}

@@ -1,0 +1,142 @@
+import type { Clock } from './clock.js';
+
+/** One sliding window: at most `limit` units of weight start in any `windowMs` milliseconds. */
+export interface RateWindow {
+  /** Most units of weight that may start in any window. An integer >= 1. */
+  limit: number;
+  /** Length of the window in milliseconds. A finite number > 0. */
+  windowMs: number;
+}
+
+/**
+ * What happens when a task arrives at a full queue.
+ * - `'block'`: the task waits outside the queue until there is room (its promise simply settles later).
+ * - `'reject'`: the new task's promise rejects with `QueueFullError`.
+ * - `'drop-oldest'`: the task that has waited longest is dropped to make room.
+ * - `'drop-lowest-priority'`: the task that would run last (highest `priority` number, newest among
+ *   equals) is dropped; that may be the new task itself.
+ */
+export type OverflowStrategy = 'block' | 'reject' | 'drop-oldest' | 'drop-lowest-priority';
+
+export interface QueueOptions {
+  /**
+   * Most tasks waiting in the queue (not counting those running).
+   * @default Infinity
+   */
+  maxSize?: number | undefined;
+  /**
+   * What to do with a task that arrives when the queue holds `maxSize` tasks.
+   * @default 'block'
+   */
+  overflow?: OverflowStrategy | undefined;
+}
+
+export interface RateLimitedClientOptions {
+  /**
+   * Semaphore size: the most units of weight in flight at once.
+   * @default 10
+   */
+  concurrency?: number | undefined;
+  /**
+   * Size of the fixed worker pool that drains the queue. Each running task occupies one worker.
+   * @default the value of `concurrency` (and it follows `setConcurrency()` when not given)
+   */
+  workers?: number | undefined;
+  /**
+   * One sliding window or several; every window is enforced at once. Omit for no rate limit.
+   * @example [{ limit: 100, windowMs: 1_000 }, { limit: 5_000, windowMs: 3_600_000 }]
+   */
+  rateLimit?: RateWindow | readonly RateWindow[] | undefined;
+  /** Bound the queue and choose what happens when it is full. */
+  queue?: QueueOptions | undefined;
+  /**
+   * The time source for the windows. Inject one in tests; it must be monotonic.
+   * @default `performance.now()`
+   */
+  clock?: Clock | undefined;
+}
+
+/** What a scheduled task receives. */
+export interface TaskContext {
+  /** Aborted when the caller's `signal` aborts or `timeoutMs` runs out; pass it on to I/O. */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+}
+
+export interface ScheduleOptions {
+  /**
+   * Lower runs first; equal priorities run first-in first-out. Any finite number.
+   * @default 0
+   */
+  priority?: number | undefined;
+  /**
+   * Units of every window and of the concurrency that the task uses. An integer >= 1 that fits in
+   * every window's `limit` and in `concurrency`.
+   * @default 1
+   */
+  weight?: number | undefined;
+  /** Abort to take the task out of the queue, or to tell it to stop; its promise rejects with the reason. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Most milliseconds the task may run. Then its signal aborts and the promise rejects with `TimeoutError`.
+   * @default Infinity
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * Most milliseconds the task may wait before it starts. Rejected at once with `TimeoutError` when the
+   * windows already show that it can not start in time.
+   * @default Infinity
+   */
+  maxWaitMs?: number | undefined;
+}
+
+export interface CloseOptions {
+  /**
+   * `true`: finish everything queued and in flight first. `false`: reject what is queued with
+   * `ClientClosedError` and wait only for what is in flight.
+   * @default true
+   */
+  drain?: boolean | undefined;
+}
+
+/** Usage of one window at the moment `stats()` was called. */
+export interface WindowUsage {
+  limit: number;
+  windowMs: number;
+  /** Units counted in the window now, including starts whose timestamp is not settled yet. */
+  used: number;
+}
+
+/**
+ * Counters of a client. Every accepted task is in exactly one of `queued`, `blocked`, `inFlight`,
+ * `completed`, `failed`, `dropped` or `aborted`, so those add up to `submitted`. A task is counted as
+ * finished when it gives its worker back (a task that ignores its signal after a timeout stays in
+ * flight until it returns).
+ */
+export interface ClientStats {
+  /** Tasks in the queue. */
+  queued: number;
+  /** Tasks waiting outside a full queue (`overflow: 'block'`). */
+  blocked: number;
+  /** Tasks running, each holding a worker and its weight of the concurrency. */
+  inFlight: number;
+  /** Tasks accepted (not counting `rejected`). */
+  submitted: number;
+  completed: number;
+  /** Rejected by the task, timed out, waited past `maxWaitMs`, or discarded by `close({ drain: false })`. */
+  failed: number;
+  /** Retries scheduled (the HTTP layer retries; `schedule()` never does). */
+  retried: number;
+  /** Pushed out of a full queue by `'drop-oldest'` or `'drop-lowest-priority'`. */
+  dropped: number;
+  /** Ended by the caller's signal. */
+  aborted: number;
+  /** Refused at submission: a full queue with `'reject'`, a closed client, an impossible `maxWaitMs`. */
+  rejected: number;
+  windows: WindowUsage[];
+  /** `queued / queue.maxSize`, or 0 for an unbounded queue. */
+  queueUtilization: number;
+  /** Epoch milliseconds until which a server-requested cooldown holds, or null. */
+  cooldownUntil: number | null;
+}

@@ -1,0 +1,20 @@
+export { RateLimitedClient } from './client.js';
+export type {
+  ClientStats,
+  CloseOptions,
+  OverflowStrategy,
+  QueueOptions,
+  RateLimitedClientOptions,
+  RateWindow,
+  ScheduleOptions,
+  TaskContext,
+  WindowUsage,
+} from './core/options.js';
+export type { Clock } from './core/clock.js';
+export type { ClientEventName, ClientEvents, DropEvent, Listener } from './core/events.js';
+export { RateLimitedClientError } from './errors/rate-limited-client-error.js';
+export { TimeoutError, type TimeoutPhase } from './errors/timeout-error.js';
+export { QueueFullError } from './errors/queue-full-error.js';
+export { ClientClosedError } from './errors/client-closed-error.js';
+// The queue, limiter, semaphore and pool are not exported: they are one mechanism, and their
+// contracts with each other are internal. Their behaviour is reached through RateLimitedClient.

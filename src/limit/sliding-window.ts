@@ -1,0 +1,118 @@
+import type { RateWindow, WindowUsage } from '../core/options.js';
+import { TimestampLog } from './timestamp-log.js';
+
+interface WindowState {
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Absolute log index of the first entry still inside this window; older entries have expired. */
+  start: number;
+}
+
+/**
+ * Exact sliding windows: for every configured window, in any interval of `windowMs` milliseconds at
+ * most `limit` units of weight start. Never a fixed window and never an estimate: the limiter keeps
+ * the log of start times and counts them.
+ *
+ * A start goes through two stages. `take()` reserves its weight as *pending*: it counts in every window
+ * and can not expire, because its timestamp is not known yet. `settle()` then records its timestamp,
+ * and it expires `windowMs` after that. A task settles as soon as it has started; an HTTP request
+ * settles when its response headers arrive, the latest moment the server could have counted it, so
+ * the windows hold as the server counts them, whatever the network delay.
+ *
+ * One log serves all windows (it keeps what the longest window still needs); each window keeps its own
+ * index of its first live entry. A window's usage is a difference of running totals, so weights cost
+ * nothing extra, and the time until enough weight expires is a binary search.
+ */
+export class SlidingWindowLimiter {
+  #windows: WindowState[];
+  readonly #log = new TimestampLog();
+  /** Weight taken but not settled: counted in every window, never expiring until settled. */
+  #pending = 0;
+
+  constructor(windows: readonly RateWindow[]) {
+    this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
+  }
+
+  get windows(): readonly RateWindow[] {
+    return this.#windows.map(({ limit, windowMs }) => ({ limit, windowMs }));
+  }
+
+  /** The largest weight that fits in every window, or Infinity when there is no window. */
+  get maxWeight(): number {
+    let max = Infinity;
+    for (const window of this.#windows) max = Math.min(max, window.limit);
+    return max;
+  }
+
+  /**
+   * Replaces the windows. Starts already logged count in the new windows too, so lowering a limit can
+   * not open a burst. History reaches back only as far as the longest window so far (and nowhere when
+   * there was no window): a longer new window can not see starts older than that.
+   */
+  setWindows(windows: readonly RateWindow[], now: number): void {
+    this.#windows = windows.map((window) => {
+      const state: WindowState = { limit: window.limit, windowMs: window.windowMs, start: this.#log.first };
+      this.#expire(state, now);
+      return state;
+    });
+    this.#dropExpired();
+  }
+
+  /**
+   * Milliseconds until `weight` more units fit in every window: 0 when they fit now, Infinity when
+   * pending starts hold the room (they free it when they settle, and no timer can tell when).
+   */
+  wait(weight: number, now: number): number {
+    let longest = 0;
+    for (const window of this.#windows) {
+      this.#expire(window, now);
+      const expiredTotal = this.#log.totalBefore(window.start);
+      const live = this.#log.total - expiredTotal;
+      const room = window.limit - this.#pending - live;
+      if (room >= weight) continue;
+      const mustExpire = weight - room;
+      if (mustExpire > live) return Infinity;
+      const freeing = this.#log.firstReaching(expiredTotal + mustExpire, window.start);
+      longest = Math.max(longest, this.#log.timeAt(freeing) + window.windowMs - now);
+    }
+    this.#dropExpired();
+    return longest;
+  }
+
+  /** Reserves `weight` as pending in every window. Call only when `wait()` has just returned 0. */
+  take(weight: number): void {
+    this.#pending += weight;
+  }
+
+  /** Records the start of `weight` pending units at `time`; they expire `windowMs` after it. */
+  settle(weight: number, time: number): void {
+    this.#pending -= weight;
+    if (this.#windows.length === 0) return;
+    // A clock that stepped back (an injected one) must not break the log's time order.
+    this.#log.push(Math.max(time, this.#log.lastTime), weight);
+  }
+
+  usage(now: number): WindowUsage[] {
+    const usage = this.#windows.map((window) => {
+      this.#expire(window, now);
+      const live = this.#log.total - this.#log.totalBefore(window.start);
+      return { limit: window.limit, windowMs: window.windowMs, used: this.#pending + live };
+    });
+    this.#dropExpired();
+    return usage;
+  }
+
+  /** An entry expires from a window once `time + windowMs <= now`: a start exactly `windowMs` later is allowed. */
+  #expire(window: WindowState, now: number): void {
+    const log = this.#log;
+    let start = Math.max(window.start, log.first);
+    while (start < log.end && log.timeAt(start) + window.windowMs <= now) start++;
+    window.start = start;
+  }
+
+  #dropExpired(): void {
+    let keepFrom = this.#log.end;
+    for (const window of this.#windows) keepFrom = Math.min(keepFrom, window.start);
+    this.#log.dropBefore(keepFrom);
+  }
+}

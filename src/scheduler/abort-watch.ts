@@ -1,0 +1,53 @@
+import type { Job } from './job.js';
+
+interface Watched {
+  readonly jobs: Set<Job>;
+  readonly listener: () => void;
+}
+
+/**
+ * Listens for the caller's `signal` on behalf of jobs. One listener per signal, however many jobs share
+ * it: a shutdown signal passed to 10 000 tasks would otherwise add 10 000 listeners (and a
+ * MaxListenersExceededWarning). Every listener is removed when its last job is done.
+ */
+export class AbortWatch {
+  readonly #watched = new Map<AbortSignal, Watched>();
+  readonly #onAbort: (job: Job, reason: unknown) => void;
+
+  constructor(onAbort: (job: Job, reason: unknown) => void) {
+    this.#onAbort = onAbort;
+  }
+
+  /** Number of signals listened to (for leak tests). */
+  get size(): number {
+    return this.#watched.size;
+  }
+
+  watch(job: Job): void {
+    const signal = job.signal;
+    if (signal === undefined) return;
+    let watched = this.#watched.get(signal);
+    if (watched === undefined) {
+      watched = { jobs: new Set(), listener: () => this.#fire(signal) };
+      this.#watched.set(signal, watched);
+      signal.addEventListener('abort', watched.listener, { once: true });
+    }
+    watched.jobs.add(job);
+  }
+
+  unwatch(job: Job): void {
+    const signal = job.signal;
+    if (signal === undefined) return;
+    const watched = this.#watched.get(signal);
+    if (watched === undefined || !watched.jobs.delete(job) || watched.jobs.size > 0) return;
+    this.#watched.delete(signal);
+    signal.removeEventListener('abort', watched.listener);
+  }
+
+  #fire(signal: AbortSignal): void {
+    const watched = this.#watched.get(signal);
+    if (watched === undefined) return;
+    this.#watched.delete(signal);
+    for (const job of watched.jobs) this.#onAbort(job, signal.reason);
+  }
+}

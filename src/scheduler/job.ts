@@ -1,0 +1,124 @@
+import type { TaskContext } from '../core/options.js';
+import type { Level, QueueEntry } from '../queue/priority-queue.js';
+
+export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
+
+/** Where a job is. It only moves forward: blocked → queued → running → done (or straight to done). */
+export type JobState = 'blocked' | 'queued' | 'running' | 'done';
+
+/** How the caller's promise ended. Decided once; a task that runs on after a timeout can not change it. */
+export type JobOutcome = 'completed' | 'failed' | 'aborted' | 'dropped';
+
+// One executor shared by every job, instead of a closure per job: the Promise constructor calls it
+// synchronously, so the captured functions are picked up before anything else can run.
+let capturedResolve: (value: unknown) => void = () => {};
+let capturedReject: (reason: unknown) => void = () => {};
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** One unit of work and the caller's promise for its result. It is its own queue node. */
+export class Job implements QueueEntry<Job> {
+  readonly task: Task<unknown>;
+  readonly priority: number;
+  readonly seq: number;
+  readonly weight: number;
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutMs: number;
+  readonly maxWaitMs: number;
+  /** Clock time by which it must have started (submission + `maxWaitMs`), or Infinity. */
+  readonly deadline: number;
+  readonly promise: Promise<unknown>;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (reason: unknown) => void;
+
+  state: JobState = 'queued';
+  outcome: JobOutcome | null = null;
+  attempt = 1;
+
+  queuePrev: Job | null = null;
+  queueNext: Job | null = null;
+  agePrev: Job | null = null;
+  ageNext: Job | null = null;
+  queueLevel: Level<Job> | null = null;
+  /** Position in the deadline heap, -1 when not there. */
+  deadlinePosition = -1;
+
+  /** The running task's timeout timer. */
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Created only when the task reads `context.signal`: most tasks never do, and it is not free. */
+  #controller: AbortController | null = null;
+  #stopped = false;
+  #stopReason: unknown = undefined;
+
+  constructor(
+    task: Task<unknown>,
+    priority: number,
+    seq: number,
+    weight: number,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    maxWaitMs: number,
+    submittedAt: number,
+  ) {
+    this.task = task;
+    this.priority = priority;
+    this.seq = seq;
+    this.weight = weight;
+    this.signal = signal;
+    this.timeoutMs = timeoutMs;
+    this.maxWaitMs = maxWaitMs;
+    this.deadline = submittedAt + maxWaitMs;
+    this.promise = new Promise(capture);
+    this.#resolve = capturedResolve;
+    this.#reject = capturedReject;
+  }
+
+  /** The signal the running task sees: aborted by the caller's signal or by the timeout. */
+  get runSignal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#stopped) this.#controller.abort(this.#stopReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Tells the running task to stop (through its signal). */
+  stop(reason: unknown): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** Settles the caller's promise, once; later calls are ignored. */
+  fulfil(value: unknown): void {
+    if (this.outcome !== null) return;
+    this.outcome = 'completed';
+    this.#resolve(value);
+  }
+
+  fail(reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
+    if (this.outcome !== null) return;
+    this.outcome = outcome;
+    this.#reject(reason);
+  }
+}
+
+/** What a task receives; a view on its job that exposes only what the task may use. */
+export class JobContext implements TaskContext {
+  readonly #job: Job;
+
+  constructor(job: Job) {
+    this.#job = job;
+  }
+
+  get signal(): AbortSignal {
+    return this.#job.runSignal;
+  }
+
+  get attempt(): number {
+    return this.#job.attempt;
+  }
+}

@@ -1,0 +1,411 @@
+import { type Clock, monotonicClock, timerDelay } from '../core/clock.js';
+import type { Emitter } from '../core/events.js';
+import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
+import type { ClientStats, OverflowStrategy, RateWindow } from '../core/options.js';
+import { ClientClosedError } from '../errors/client-closed-error.js';
+import { QueueFullError } from '../errors/queue-full-error.js';
+import { TimeoutError } from '../errors/timeout-error.js';
+import { Semaphore } from '../limit/semaphore.js';
+import { SlidingWindowLimiter } from '../limit/sliding-window.js';
+import { PriorityQueue } from '../queue/priority-queue.js';
+import { AbortWatch } from './abort-watch.js';
+import { Deadlines } from './deadlines.js';
+import { Job, type JobOutcome, type Task } from './job.js';
+import { WakeTimer } from './wake-timer.js';
+import { type Worker, WorkerPool } from './worker-pool.js';
+
+/** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
+const PRECISE_WAKE_SPIN_MS = 2;
+
+interface SizeWaiter {
+  readonly below: number;
+  readonly resolve: () => void;
+}
+
+/**
+ * The heart of the client. A task starts only when all of these hold: it is first in the priority
+ * queue, a worker of the pool is idle, the semaphore has permits for its weight, and every sliding
+ * window has room for its weight. `#dispatch()` starts tasks while they hold, and runs again on every
+ * event that can make them hold: a submission, a task finishing, the wake timer, resume, and limit
+ * changes. So work never waits while there is quota for it, and there is no polling.
+ *
+ * Priority is strict: when the first task can not start (its weight does not fit yet), nothing behind
+ * it starts either. Letting light tasks pass would starve heavy ones.
+ */
+export class Scheduler {
+  readonly #queue = new PriorityQueue<Job>();
+  /** Tasks waiting for room in a full queue (`overflow: 'block'`), best first. */
+  readonly #blocked = new PriorityQueue<Job>();
+  readonly #pool: WorkerPool;
+  readonly #semaphore: Semaphore;
+  readonly #limiter: SlidingWindowLimiter;
+  readonly #deadlines: Deadlines;
+  readonly #abortWatch: AbortWatch;
+  readonly #clock: Clock;
+  readonly #events: Emitter;
+  readonly #maxSize: number;
+  readonly #overflow: OverflowStrategy;
+  /** The pool follows `setConcurrency()` unless its size was given. */
+  readonly #poolFollowsConcurrency: boolean;
+
+  #seq = 0;
+  #paused = false;
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+  /** True while `#dispatch` runs; a nested call (from a task's synchronous part) only asks for another pass. */
+  #dispatching = false;
+  #dispatchAgain = false;
+  /** Wakes the dispatcher when the windows next have room for the first task. */
+  readonly #wake: WakeTimer;
+  /** Work was submitted since the last `idle` event. */
+  #busySinceIdle = false;
+
+  #submitted = 0;
+  #completed = 0;
+  #failed = 0;
+  #dropped = 0;
+  #aborted = 0;
+  #rejected = 0;
+
+  #idleWaiters: Array<() => void> = [];
+  #emptyWaiters: Array<() => void> = [];
+  #sizeWaiters: SizeWaiter[] = [];
+
+  constructor(options: NormalizedClientOptions, events: Emitter) {
+    this.#clock = options.clock;
+    this.#wake = new WakeTimer(() => this.#dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
+    this.#events = events;
+    this.#maxSize = options.maxSize;
+    this.#overflow = options.overflow;
+    this.#poolFollowsConcurrency = options.workers === undefined;
+    this.#semaphore = new Semaphore(options.concurrency);
+    this.#limiter = new SlidingWindowLimiter(options.windows);
+    this.#pool = new WorkerPool(options.workers ?? options.concurrency, {
+      started: (job) => this.#started(job),
+      finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
+    });
+    this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
+    this.#abortWatch = new AbortWatch((job, reason) => this.#abortJob(job, reason));
+  }
+
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Signals currently listened to; 0 when no task with a signal is pending. */
+  get watchedSignals(): number {
+    return this.#abortWatch.size;
+  }
+
+  submit<T>(task: Task<T>, options: NormalizedScheduleOptions): Promise<T> {
+    const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
+    if (this.#closed) return this.#refuse(new ClientClosedError());
+    const tooHeavy = this.#weightProblem(weight);
+    if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
+    if (signal?.aborted) return this.#refuse(signal.reason);
+
+    const now = this.#clock.now();
+    if (maxWaitMs !== Infinity) {
+      const wait = this.#limiter.wait(weight, now);
+      if (wait > maxWaitMs) {
+        const until = wait === Infinity ? 'until running requests settle' : `for ${Math.ceil(wait)} ms`;
+        return this.#refuse(
+          new TimeoutError(`Task can not start within maxWaitMs ${maxWaitMs}: the rate limit is full ${until}`, 'queue', maxWaitMs),
+        );
+      }
+    }
+    if (this.#queue.size >= this.#maxSize && this.#overflow === 'reject') {
+      return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
+    }
+
+    const job = new Job(task as Task<unknown>, priority, this.#seq++, weight, signal, timeoutMs, maxWaitMs, now);
+    this.#submitted++;
+    this.#busySinceIdle = true;
+    this.#abortWatch.watch(job);
+    if (job.deadline !== Infinity) this.#deadlines.add(job);
+    if (this.#queue.size < this.#maxSize) {
+      this.#queue.push(job);
+    } else if (this.#overflow === 'block') {
+      job.state = 'blocked';
+      this.#blocked.push(job);
+    } else {
+      // A drop strategy ('reject' was refused above). Push first, then drop the victim: with
+      // 'drop-lowest-priority' that may be the new job itself.
+      const strategy = this.#overflow as 'drop-oldest' | 'drop-lowest-priority';
+      this.#queue.push(job);
+      const victim = strategy === 'drop-oldest' ? this.#queue.oldest() : this.#queue.last();
+      if (victim !== undefined) this.#drop(victim, strategy);
+    }
+    this.#dispatch();
+    return job.promise as Promise<T>;
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#wake.cancel();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#dispatch();
+  }
+
+  setConcurrency(concurrency: number): void {
+    this.#semaphore.setCapacity(concurrency);
+    if (this.#poolFollowsConcurrency) this.#pool.resize(concurrency);
+    this.#failTooHeavy();
+    this.#dispatch();
+  }
+
+  setRateLimit(windows: readonly RateWindow[]): void {
+    this.#limiter.setWindows(windows, this.#clock.now());
+    this.#failTooHeavy();
+    // The old wake-up time was computed from the old windows.
+    this.#wake.cancel();
+    this.#dispatch();
+  }
+
+  get windows(): readonly RateWindow[] {
+    return this.#limiter.windows;
+  }
+
+  get concurrency(): number {
+    return this.#semaphore.capacity;
+  }
+
+  onIdle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  onEmpty(): Promise<void> {
+    if (this.#waiting() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+  }
+
+  onSizeLessThan(below: number): Promise<void> {
+    if (this.#waiting() < below) return Promise.resolve();
+    return new Promise((resolve) => this.#sizeWaiters.push({ below, resolve }));
+  }
+
+  close(drain: boolean): Promise<void> {
+    this.#closed = true;
+    if (!drain) {
+      const error = new ClientClosedError('The client was closed before this task started');
+      for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
+    }
+    // Draining means finishing the queue, so a paused client resumes.
+    this.#paused = false;
+    this.#dispatch();
+    this.#closing ??= this.onIdle().then(() => {
+      this.#wake.cancel();
+      this.#deadlines.clear();
+    });
+    return this.#closing;
+  }
+
+  stats(): ClientStats {
+    return {
+      queued: this.#queue.size,
+      blocked: this.#blocked.size,
+      inFlight: this.#pool.busy,
+      submitted: this.#submitted,
+      completed: this.#completed,
+      failed: this.#failed,
+      retried: 0,
+      dropped: this.#dropped,
+      aborted: this.#aborted,
+      rejected: this.#rejected,
+      windows: this.#limiter.usage(this.#clock.now()),
+      queueUtilization: this.#maxSize === Infinity ? 0 : this.#queue.size / this.#maxSize,
+      cooldownUntil: null,
+    };
+  }
+
+  #dispatch(): void {
+    if (this.#dispatching) {
+      this.#dispatchAgain = true;
+      return;
+    }
+    this.#dispatching = true;
+    try {
+      do {
+        this.#dispatchAgain = false;
+        this.#startWhatCan();
+      } while (this.#dispatchAgain);
+    } finally {
+      this.#dispatching = false;
+    }
+    this.#notifyWaiters();
+  }
+
+  #startWhatCan(): void {
+    for (;;) {
+      const job = this.#queue.peek();
+      if (job === undefined || this.#paused) {
+        this.#wake.cancel();
+        return;
+      }
+      if (!this.#pool.hasIdle || this.#semaphore.available < job.weight) return;
+      const now = this.#clock.now();
+      const wait = this.#limiter.wait(job.weight, now);
+      if (wait > 0) {
+        // Infinity: in-flight requests hold the room; their settling dispatches again.
+        if (wait !== Infinity) this.#wake.arm(wait, now);
+        return;
+      }
+      this.#queue.remove(job);
+      this.#admitBlocked();
+      this.#deadlines.delete(job);
+      this.#semaphore.tryAcquire(job.weight);
+      this.#limiter.take(job.weight);
+      job.state = 'running';
+      if (job.timeoutMs !== Infinity) job.timer = setTimeout(this.#runTimedOut, timerDelay(job.timeoutMs), job);
+      void this.#pool.acquire().run(job);
+    }
+  }
+
+  /** The task's synchronous part has run: its start is now, for every window. */
+  #started(job: Job): void {
+    this.#limiter.settle(job.weight, this.#clock.now());
+  }
+
+  #finished(worker: Worker, job: Job, ok: boolean, value: unknown): void {
+    if (job.timer !== undefined) clearTimeout(job.timer);
+    this.#abortWatch.unwatch(job);
+    this.#semaphore.release(job.weight);
+    this.#pool.release(worker);
+    job.state = 'done';
+    if (ok) job.fulfil(value);
+    else job.fail(value, 'failed');
+    this.#count(job.outcome);
+    this.#dispatch();
+  }
+
+  readonly #runTimedOut = (job: Job): void => {
+    job.timer = undefined;
+    const error = new TimeoutError(`Task timed out after ${job.timeoutMs} ms`, 'run', job.timeoutMs);
+    job.stop(error);
+    job.fail(error, 'failed');
+  };
+
+  #abortJob(job: Job, reason: unknown): void {
+    if (job.state === 'running') {
+      job.stop(reason);
+      job.fail(reason, 'aborted');
+    } else if (job.state !== 'done') {
+      this.#discard(job, reason, 'aborted');
+      this.#dispatch();
+    }
+  }
+
+  #waitExpired(job: Job): void {
+    if (job.state !== 'queued' && job.state !== 'blocked') return;
+    const error = new TimeoutError(`Task did not start within maxWaitMs ${job.maxWaitMs}`, 'queue', job.maxWaitMs);
+    this.#discard(job, error, 'failed');
+    this.#dispatch();
+  }
+
+  #drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority'): void {
+    const error = new QueueFullError(this.#maxSize, reason);
+    this.#discard(job, error, 'dropped');
+    this.#events.emit('drop', { reason, priority: job.priority, weight: job.weight, error });
+  }
+
+  /** Takes a job that has not started out of the scheduler and rejects its caller. */
+  #discard(job: Job, reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
+    if (job.state === 'blocked') this.#blocked.remove(job);
+    else if (this.#queue.remove(job)) this.#admitBlocked();
+    this.#deadlines.delete(job);
+    this.#abortWatch.unwatch(job);
+    job.state = 'done';
+    job.fail(reason, outcome);
+    this.#count(outcome);
+  }
+
+  /** Moves blocked tasks, best first, into the room the queue has. */
+  #admitBlocked(): void {
+    while (this.#blocked.size > 0 && this.#queue.size < this.#maxSize) {
+      const job = this.#blocked.shift() as Job;
+      job.state = 'queued';
+      this.#queue.push(job);
+    }
+  }
+
+  /** After limits were lowered, a waiting task that no longer fits could never start: fail it now. */
+  #failTooHeavy(): void {
+    for (const queue of [this.#blocked, this.#queue]) {
+      const doomed = [...queue].filter((job) => this.#weightProblem(job.weight) !== undefined);
+      for (const job of doomed) this.#discard(job, this.#weightProblem(job.weight), 'failed');
+    }
+  }
+
+  /** A RangeError when `weight` could never start under the current limits. */
+  #weightProblem(weight: number): RangeError | undefined {
+    if (weight > this.#semaphore.capacity) {
+      return new RangeError(
+        `Expected \`weight\` to be at most ${this.#semaphore.capacity} (the \`concurrency\`), got \`${weight}\` (number): it could never start`,
+      );
+    }
+    for (const window of this.#limiter.windows) {
+      if (weight > window.limit) {
+        return new RangeError(
+          `Expected \`weight\` to be at most ${window.limit} (the \`limit\` of the ${window.windowMs} ms window), got \`${weight}\` (number): it could never start`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  #refuse(reason: unknown): Promise<never> {
+    this.#rejected++;
+    return Promise.reject(reason);
+  }
+
+  #count(outcome: JobOutcome | null): void {
+    if (outcome === 'completed') this.#completed++;
+    else if (outcome === 'failed') this.#failed++;
+    else if (outcome === 'aborted') this.#aborted++;
+    else if (outcome === 'dropped') this.#dropped++;
+  }
+
+  #waiting(): number {
+    return this.#queue.size + this.#blocked.size;
+  }
+
+  #isIdle(): boolean {
+    return this.#waiting() === 0 && this.#pool.busy === 0;
+  }
+
+  #notifyWaiters(): void {
+    const waiting = this.#waiting();
+    if (this.#sizeWaiters.length > 0) {
+      const ready = this.#sizeWaiters.filter((waiter) => waiting < waiter.below);
+      if (ready.length > 0) {
+        this.#sizeWaiters = this.#sizeWaiters.filter((waiter) => waiting >= waiter.below);
+        for (const waiter of ready) waiter.resolve();
+      }
+    }
+    if (waiting > 0) return;
+    if (this.#emptyWaiters.length > 0) {
+      const waiters = this.#emptyWaiters;
+      this.#emptyWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.#pool.busy > 0) return;
+    if (this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+    if (this.#busySinceIdle) {
+      this.#busySinceIdle = false;
+      this.#events.emit('idle');
+    }
+  }
+}

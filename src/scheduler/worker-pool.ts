@@ -1,0 +1,98 @@
+import { JobContext, type Job } from './job.js';
+
+export interface WorkerHooks {
+  /** Called right after the task's synchronous part, when it has really started. */
+  started(job: Job): void;
+  /** Called once the task's promise settled; the worker is free again after this. */
+  finished(worker: Worker, job: Job, ok: boolean, value: unknown): void;
+}
+
+/** One worker of the pool: it runs one job at a time, from start to settlement. */
+export class Worker {
+  readonly id: number;
+  /** The job it runs, or null when idle. */
+  job: Job | null = null;
+  readonly #hooks: WorkerHooks;
+
+  constructor(id: number, hooks: WorkerHooks) {
+    this.id = id;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * Runs the job. The task's synchronous part runs before this returns, so a start is recorded after
+   * the task has begun (never before, which would let two starts look closer than they were).
+   */
+  async run(job: Job): Promise<void> {
+    this.job = job;
+    let ok = true;
+    let value: unknown;
+    let pending: unknown;
+    try {
+      pending = job.task(new JobContext(job));
+    } catch (error) {
+      ok = false;
+      value = error;
+    }
+    // Even a task that threw synchronously has started, and counts.
+    this.#hooks.started(job);
+    if (ok) {
+      try {
+        value = await pending;
+      } catch (error) {
+        ok = false;
+        value = error;
+      }
+    }
+    this.job = null;
+    this.#hooks.finished(this, job, ok, value);
+  }
+}
+
+/**
+ * A fixed pool of workers that drains the queue. The pool size bounds how many tasks run at once by
+ * count, as the semaphore bounds it by weight. Workers are created when first needed, so a large pool
+ * costs nothing until it is used.
+ */
+export class WorkerPool {
+  #size: number;
+  readonly #idle: Worker[] = [];
+  readonly #hooks: WorkerHooks;
+  #created = 0;
+  #busy = 0;
+
+  constructor(size: number, hooks: WorkerHooks) {
+    this.#size = size;
+    this.#hooks = hooks;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get busy(): number {
+    return this.#busy;
+  }
+
+  get hasIdle(): boolean {
+    return this.#busy < this.#size;
+  }
+
+  /** An idle worker; call only when `hasIdle`. */
+  acquire(): Worker {
+    this.#busy++;
+    return this.#idle.pop() ?? new Worker(++this.#created, this.#hooks);
+  }
+
+  release(worker: Worker): void {
+    this.#busy--;
+    // After the pool shrank, workers that come back beyond the new size retire.
+    if (this.#idle.length + this.#busy < this.#size) this.#idle.push(worker);
+  }
+
+  /** Takes effect as workers come back; running jobs are never interrupted. */
+  resize(size: number): void {
+    this.#size = size;
+    if (this.#idle.length + this.#busy > size) this.#idle.length = Math.max(0, size - this.#busy);
+  }
+}
