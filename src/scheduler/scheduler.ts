@@ -305,6 +305,9 @@ export class Scheduler {
   }
 
   #waitExpired(job: Job): void {
+    // A task whose room comes exactly at its deadline may still start (as submit() allows a wait
+    // equal to maxWaitMs): the wake timer for that moment may simply not have fired yet.
+    this.#dispatch();
     if (job.state !== 'queued' && job.state !== 'blocked') return;
     const error = new TimeoutError(`Task did not start within maxWaitMs ${job.maxWaitMs}`, 'queue', job.maxWaitMs);
     this.#discard(job, error, 'failed');

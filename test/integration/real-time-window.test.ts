@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { RateLimitedClient } from '../../src/index.js';
+import { maxInAnyWindow, utilisation } from '../support/window-count.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('sliding windows on real time', () => {
+  it('600 tasks of ~2 ms at 20 per 100 ms: never 21 in any window, and no idle gaps', async () => {
+    const client = new RateLimitedClient({ rateLimit: { limit: 20, windowMs: 100 }, concurrency: 8 });
+    const starts: number[] = [];
+    await Promise.all(
+      Array.from({ length: 600 }, () =>
+        client.schedule(async () => {
+          starts.push(performance.now());
+          await sleep(2);
+        }),
+      ),
+    );
+    await client.close();
+
+    // Exact: the tasks' own start times, counted in every sliding window.
+    expect(maxInAnyWindow(starts, 100)).toBe(20);
+    // The target is >= 0.99 (the benchmark measures it: `npm run bench`; ~0.993-0.996 on the 2-core
+    // CI machine). Here the bound is generous because other work on a shared machine can delay
+    // timers; it still fails on any real idle gap (a lost wake-up costs a whole window: ~0.967).
+    const measured = utilisation(starts, 20, 100);
+    console.log(`utilisation ${measured.toFixed(4)} over ${starts.length} starts`);
+    expect(measured).toBeGreaterThan(0.975);
+    expect(client.stats()).toMatchObject({ completed: 600, failed: 0, queued: 0, inFlight: 0 });
+  });
+
+  it('keeps two windows at once, with weights, on real time', async () => {
+    const client = new RateLimitedClient({
+      rateLimit: [
+        { limit: 6, windowMs: 50 },
+        { limit: 15, windowMs: 200 },
+      ],
+      concurrency: 4,
+    });
+    const starts: Array<{ at: number; weight: number }> = [];
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const weight = 1 + (i % 3);
+        return client.schedule(
+          async () => {
+            starts.push({ at: performance.now(), weight });
+            await sleep(1);
+          },
+          { weight, priority: i % 4 },
+        );
+      }),
+    );
+    // Weighted count per window: each start counts `weight` times.
+    const expand = starts.flatMap((s) => Array.from({ length: s.weight }, () => s.at));
+    expect(maxInAnyWindow([...expand], 50)).toBeLessThanOrEqual(6);
+    expect(maxInAnyWindow([...expand], 200)).toBeLessThanOrEqual(15);
+    expect(client.stats().completed).toBe(40);
+  });
+});
