@@ -13,7 +13,7 @@ import type {
   ScheduleOptions,
   TaskContext,
 } from './core/options.js';
-import { integerAtLeast, plainObject } from './core/validate.js';
+import { describe, integerAtLeast, plainObject } from './core/validate.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
 /**
@@ -38,7 +38,7 @@ export class RateLimitedClient {
    */
   schedule<T>(task: (context: TaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
     if (typeof task !== 'function') {
-      return Promise.reject(new TypeError(`Expected \`task\` to be a function, got \`${typeof task}\``));
+      return Promise.reject(new TypeError(`Expected \`task\` to be a function, got ${describe(task)}`));
     }
     let normalized;
     try {
@@ -106,7 +106,7 @@ export class RateLimitedClient {
     let drain: unknown;
     try {
       drain = plainObject('options', options).drain ?? true;
-      if (typeof drain !== 'boolean') throw new TypeError(`Expected \`drain\` to be a boolean, got \`${typeof drain}\``);
+      if (typeof drain !== 'boolean') throw new TypeError(`Expected \`drain\` to be a boolean, got ${describe(drain)}`);
     } catch (error) {
       return Promise.reject(error);
     }

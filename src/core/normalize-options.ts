@@ -2,6 +2,7 @@ import { type Clock, monotonicClock } from './clock.js';
 import type { OverflowStrategy, RateLimitedClientOptions, RateWindow, ScheduleOptions } from './options.js';
 import {
   countOrInfinity,
+  describe,
   duration,
   finiteNumber,
   integerAtLeast,
@@ -82,7 +83,9 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
   if (options.clock !== undefined) {
     const candidate = plainObject('clock', options.clock);
     if (typeof candidate.now !== 'function') {
-      throw new TypeError('Expected `clock` to be an object with a `now()` method returning milliseconds');
+      throw new TypeError(
+        `Expected \`clock\` to be an object with a \`now()\` method returning milliseconds; for \`now\` got ${describe(candidate.now)}`,
+      );
     }
     clock = candidate as unknown as Clock;
   }
@@ -90,15 +93,22 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
   return { concurrency, workers, windows, maxSize, overflow, clock };
 }
 
+/** Shared by every call without options: no allocation on the hot path. */
+const DEFAULT_SCHEDULE_OPTIONS: Readonly<NormalizedScheduleOptions> = Object.freeze({
+  priority: 0,
+  weight: 1,
+  signal: undefined,
+  timeoutMs: Infinity,
+  maxWaitMs: Infinity,
+});
+
 /** Checks the options of one `schedule()` call. Limits that depend on the client are checked by the client. */
 export function normalizeScheduleOptions(input: unknown): NormalizedScheduleOptions {
-  if (input === undefined) {
-    return { priority: 0, weight: 1, signal: undefined, timeoutMs: Infinity, maxWaitMs: Infinity };
-  }
+  if (input === undefined) return DEFAULT_SCHEDULE_OPTIONS;
   const options = plainObject('options', input) as ScheduleOptions & Record<string, unknown>;
   knownKeys('', options, SCHEDULE_KEYS);
   if (options.signal !== undefined && !isAbortSignal(options.signal)) {
-    throw new TypeError('Expected `signal` to be an AbortSignal');
+    throw new TypeError(`Expected \`signal\` to be an AbortSignal, got ${describe(options.signal)}`);
   }
   return {
     priority: options.priority === undefined ? 0 : finiteNumber('priority', options.priority),

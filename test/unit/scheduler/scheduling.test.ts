@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeClient, outcome, recorder, useFakeTime } from './helpers.js';
 
@@ -306,7 +307,6 @@ describe('cancellation and time limits', () => {
   });
 
   it('removes its abort listener when a task is done, even with one signal shared by many tasks', async () => {
-    const { getEventListeners } = await import('node:events');
     const client = fakeClient({ concurrency: 2 });
     const controller = new AbortController();
     const all = Promise.all(Array.from({ length: 50 }, () => client.schedule(() => 1, { signal: controller.signal })));
