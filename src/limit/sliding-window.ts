@@ -1,6 +1,10 @@
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { TimestampLog } from './timestamp-log.js';
 
+function smallestLimit(windows: readonly RateWindow[]): number {
+  return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
+}
+
 interface WindowState {
   readonly limit: number;
   readonly windowMs: number;
@@ -28,9 +32,12 @@ export class SlidingWindowLimiter {
   readonly #log = new TimestampLog();
   /** Weight taken but not settled: counted in every window, never expiring until settled. */
   #pending = 0;
+  /** The smallest `limit`, or Infinity without windows. */
+  #maxWeight = Infinity;
 
   constructor(windows: readonly RateWindow[]) {
     this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
+    this.#maxWeight = smallestLimit(windows);
   }
 
   get windows(): readonly RateWindow[] {
@@ -39,9 +46,7 @@ export class SlidingWindowLimiter {
 
   /** The largest weight that fits in every window, or Infinity when there is no window. */
   get maxWeight(): number {
-    let max = Infinity;
-    for (const window of this.#windows) max = Math.min(max, window.limit);
-    return max;
+    return this.#maxWeight;
   }
 
   /**
@@ -55,6 +60,7 @@ export class SlidingWindowLimiter {
       this.#expire(state, now);
       return state;
     });
+    this.#maxWeight = smallestLimit(windows);
     this.#dropExpired();
   }
 

@@ -266,7 +266,7 @@ export class Scheduler {
       this.#limiter.take(job.weight);
       job.state = 'running';
       if (job.timeoutMs !== Infinity) job.timer = setTimeout(this.#runTimedOut, timerDelay(job.timeoutMs), job);
-      void this.#pool.acquire().run(job);
+      this.#pool.acquire().run(job);
     }
   }
 
@@ -350,6 +350,7 @@ export class Scheduler {
 
   /** A RangeError when `weight` could never start under the current limits. */
   #weightProblem(weight: number): RangeError | undefined {
+    if (weight <= this.#semaphore.capacity && weight <= this.#limiter.maxWeight) return undefined;
     if (weight > this.#semaphore.capacity) {
       return new RangeError(
         `Expected \`weight\` to be at most ${this.#semaphore.capacity} (the \`concurrency\`), got \`${weight}\` (number): it could never start`,

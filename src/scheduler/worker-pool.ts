@@ -23,27 +23,27 @@ export class Worker {
    * Runs the job. The task's synchronous part runs before this returns, so a start is recorded after
    * the task has begun (never before, which would let two starts look closer than they were).
    */
-  async run(job: Job): Promise<void> {
+  run(job: Job): void {
     this.job = job;
-    let ok = true;
-    let value: unknown;
     let pending: unknown;
     try {
       pending = job.task(new JobContext(job));
     } catch (error) {
-      ok = false;
-      value = error;
+      pending = Promise.reject(error);
     }
     // Even a task that threw synchronously has started, and counts.
     this.#hooks.started(job);
-    if (ok) {
-      try {
-        value = await pending;
-      } catch (error) {
-        ok = false;
-        value = error;
-      }
-    }
+    // Settles on a later microtask even for a plain value: finishing inside the dispatch loop that
+    // started the task would re-enter it.
+    Promise.resolve(pending).then(this.#fulfilled, this.#rejected);
+  }
+
+  // Bound once per worker, not once per task: a worker runs one job at a time.
+  readonly #fulfilled = (value: unknown): void => this.#finish(true, value);
+  readonly #rejected = (error: unknown): void => this.#finish(false, error);
+
+  #finish(ok: boolean, value: unknown): void {
+    const job = this.job as Job;
     this.job = null;
     this.#hooks.finished(this, job, ok, value);
   }
