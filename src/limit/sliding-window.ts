@@ -5,11 +5,19 @@ function smallestLimit(windows: readonly RateWindow[]): number {
   return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
 }
 
-interface WindowState {
-  readonly limit: number;
-  readonly windowMs: number;
-  /** Absolute log index of the first entry still inside this window; older entries have expired. */
+function longestWindow(windows: readonly RateWindow[]): number {
+  return windows.reduce((longest, window) => Math.max(longest, window.windowMs), 0);
+}
+
+/** A position in the log: the first entry still inside a span of `windowMs`. */
+interface LogCursor {
+  windowMs: number;
+  /** Absolute log index of the first entry still inside the span; older entries have expired. */
   start: number;
+}
+
+interface WindowState extends LogCursor {
+  readonly limit: number;
 }
 
 /**
@@ -23,13 +31,19 @@ interface WindowState {
  * settles when its response headers arrive, the latest moment the server could have counted it, so
  * the windows hold as the server counts them, whatever the network delay.
  *
- * One log serves all windows (it keeps what the longest window still needs); each window keeps its own
- * index of its first live entry. A window's usage is a difference of running totals, so weights cost
- * nothing extra, and the time until enough weight expires is a binary search.
+ * One log serves all windows (it keeps what the longest window so far still covers); each window keeps
+ * its own index of its first live entry, advanced as entries expire (amortised O(1)). A window's usage
+ * is a difference of running totals, so weights cost nothing extra, and the time until enough weight
+ * expires is a binary search.
  */
 export class SlidingWindowLimiter {
   #windows: WindowState[];
   readonly #log = new TimestampLog();
+  /**
+   * Tracks the longest window configured so far: the log keeps what it still covers, so that a window
+   * made longer again later still sees the starts made before (it is not used to limit anything).
+   */
+  readonly #history: LogCursor;
   /** Weight taken but not settled: counted in every window, never expiring until settled. */
   #pending = 0;
   /** The smallest `limit`, or Infinity without windows. */
@@ -38,6 +52,7 @@ export class SlidingWindowLimiter {
   constructor(windows: readonly RateWindow[]) {
     this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
     this.#maxWeight = smallestLimit(windows);
+    this.#history = { windowMs: longestWindow(windows), start: 0 };
   }
 
   get windows(): readonly RateWindow[] {
@@ -51,8 +66,8 @@ export class SlidingWindowLimiter {
 
   /**
    * Replaces the windows. Starts already logged count in the new windows too, so lowering a limit can
-   * not open a burst. History reaches back only as far as the longest window so far (and nowhere when
-   * there was no window): a longer new window can not see starts older than that.
+   * not open a burst. History reaches back as far as the longest window so far (and nowhere when
+   * there was no window): a window longer than any before can not see starts older than that.
    */
   setWindows(windows: readonly RateWindow[], now: number): void {
     this.#windows = windows.map((window) => {
@@ -61,7 +76,8 @@ export class SlidingWindowLimiter {
       return state;
     });
     this.#maxWeight = smallestLimit(windows);
-    this.#dropExpired();
+    this.#history.windowMs = Math.max(this.#history.windowMs, longestWindow(windows));
+    this.#dropExpired(now);
   }
 
   /**
@@ -69,20 +85,15 @@ export class SlidingWindowLimiter {
    * pending starts hold the room (they free it when they settle, and no timer can tell when).
    */
   wait(weight: number, now: number): number {
-    let longest = 0;
-    for (const window of this.#windows) {
-      this.#expire(window, now);
-      const expiredTotal = this.#log.totalBefore(window.start);
-      const live = this.#log.total - expiredTotal;
-      const room = window.limit - this.#pending - live;
-      if (room >= weight) continue;
-      const mustExpire = weight - room;
-      if (mustExpire > live) return Infinity;
-      const freeing = this.#log.firstReaching(expiredTotal + mustExpire, window.start);
-      longest = Math.max(longest, this.#log.timeAt(freeing) + window.windowMs - now);
-    }
-    this.#dropExpired();
-    return longest;
+    return this.#wait(weight, now, Infinity);
+  }
+
+  /**
+   * A lower bound of `wait()`: where pending starts hold the room, they settle no earlier than now,
+   * so that room frees no sooner than `windowMs` from now. For "can this start in time?" questions.
+   */
+  earliestWait(weight: number, now: number): number {
+    return this.#wait(weight, now, 0);
   }
 
   /** Reserves `weight` as pending in every window. Call only when `wait()` has just returned 0. */
@@ -98,27 +109,47 @@ export class SlidingWindowLimiter {
     this.#log.push(Math.max(time, this.#log.lastTime), weight);
   }
 
+  /** `pendingHold` is what a window held by pending starts waits: Infinity, or 0 for a lower bound. */
+  #wait(weight: number, now: number, pendingHold: number): number {
+    let longest = 0;
+    for (const window of this.#windows) {
+      this.#expire(window, now);
+      const expiredTotal = this.#log.totalBefore(window.start);
+      const live = this.#log.total - expiredTotal;
+      const room = window.limit - this.#pending - live;
+      if (room >= weight) continue;
+      const mustExpire = weight - room;
+      const wait =
+        mustExpire > live
+          ? pendingHold + window.windowMs
+          : this.#log.timeAt(this.#log.firstReaching(expiredTotal + mustExpire, window.start)) + window.windowMs - now;
+      longest = Math.max(longest, wait);
+    }
+    this.#dropExpired(now);
+    return longest;
+  }
+
   usage(now: number): WindowUsage[] {
     const usage = this.#windows.map((window) => {
       this.#expire(window, now);
       const live = this.#log.total - this.#log.totalBefore(window.start);
       return { limit: window.limit, windowMs: window.windowMs, used: this.#pending + live };
     });
-    this.#dropExpired();
+    this.#dropExpired(now);
     return usage;
   }
 
   /** An entry expires from a window once `time + windowMs <= now`: a start exactly `windowMs` later is allowed. */
-  #expire(window: WindowState, now: number): void {
+  #expire(window: LogCursor, now: number): void {
     const log = this.#log;
     let start = Math.max(window.start, log.first);
     while (start < log.end && log.timeAt(start) + window.windowMs <= now) start++;
     window.start = start;
   }
 
-  #dropExpired(): void {
-    let keepFrom = this.#log.end;
-    for (const window of this.#windows) keepFrom = Math.min(keepFrom, window.start);
-    this.#log.dropBefore(keepFrom);
+  /** Forgets what even the longest window so far no longer covers (every window's start is later). */
+  #dropExpired(now: number): void {
+    this.#expire(this.#history, now);
+    this.#log.dropBefore(this.#history.start);
   }
 }

@@ -56,18 +56,6 @@ export class TimestampLog {
     return index <= this.#first ? this.#droppedTotal : this.totalThrough(index - 1);
   }
 
-  /** First index in [from, end) whose time is > `time`; `end` when none. Binary search. */
-  firstAfter(time: number, from = this.#first): number {
-    let low = from;
-    let high = this.#end;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (this.timeAt(middle) > time) high = middle;
-      else low = middle + 1;
-    }
-    return low;
-  }
-
   /** First index in [from, end) whose running total is >= `total`; `end` when none. Binary search. */
   firstReaching(total: number, from = this.#first): number {
     let low = from;

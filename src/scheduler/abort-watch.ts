@@ -12,9 +12,10 @@ interface Watched {
  */
 export class AbortWatch {
   readonly #watched = new Map<AbortSignal, Watched>();
-  readonly #onAbort: (job: Job, reason: unknown) => void;
+  readonly #onAbort: (jobs: readonly Job[], reason: unknown) => void;
 
-  constructor(onAbort: (job: Job, reason: unknown) => void) {
+  /** `onAbort` gets every job of the signal at once, so none of them can start while others are handled. */
+  constructor(onAbort: (jobs: readonly Job[], reason: unknown) => void) {
     this.#onAbort = onAbort;
   }
 
@@ -48,6 +49,6 @@ export class AbortWatch {
     const watched = this.#watched.get(signal);
     if (watched === undefined) return;
     this.#watched.delete(signal);
-    for (const job of watched.jobs) this.#onAbort(job, signal.reason);
+    this.#onAbort([...watched.jobs], signal.reason);
   }
 }

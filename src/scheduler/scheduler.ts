@@ -16,6 +16,8 @@ import { type Worker, WorkerPool } from './worker-pool.js';
 
 /** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
 const PRECISE_WAKE_SPIN_MS = 2;
+/** How deep a task's synchronous part may call back into the dispatcher before it defers. */
+const MAX_NESTED_DISPATCH = 8;
 
 interface SizeWaiter {
   readonly below: number;
@@ -52,8 +54,8 @@ export class Scheduler {
   #paused = false;
   #closed = false;
   #closing: Promise<void> | undefined = undefined;
-  /** True while `#dispatch` runs; a nested call (from a task's synchronous part) only asks for another pass. */
-  #dispatching = false;
+  /** Depth of `#dispatch` calls on the stack: a task's synchronous part can call back in. */
+  #dispatchDepth = 0;
   #dispatchAgain = false;
   /** Wakes the dispatcher when the windows next have room for the first task. */
   readonly #wake: WakeTimer;
@@ -85,7 +87,7 @@ export class Scheduler {
       finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
     });
     this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
-    this.#abortWatch = new AbortWatch((job, reason) => this.#abortJob(job, reason));
+    this.#abortWatch = new AbortWatch((jobs, reason) => this.#abortJobs(jobs, reason));
   }
 
   get isPaused(): boolean {
@@ -110,11 +112,14 @@ export class Scheduler {
 
     const now = this.#clock.now();
     if (maxWaitMs !== Infinity) {
-      const wait = this.#limiter.wait(weight, now);
+      const wait = this.#limiter.earliestWait(weight, now);
       if (wait > maxWaitMs) {
-        const until = wait === Infinity ? 'until running requests settle' : `for ${Math.ceil(wait)} ms`;
         return this.#refuse(
-          new TimeoutError(`Task can not start within maxWaitMs ${maxWaitMs}: the rate limit is full ${until}`, 'queue', maxWaitMs),
+          new TimeoutError(
+            `Task can not start within maxWaitMs ${maxWaitMs}: the rate limit is full for at least ${Math.ceil(wait)} ms`,
+            'queue',
+            maxWaitMs,
+          ),
         );
       }
     }
@@ -144,7 +149,9 @@ export class Scheduler {
     return job.promise as Promise<T>;
   }
 
+  /** Ignored once closing: close() drains, and a pause then would leave it waiting forever. */
   pause(): void {
+    if (this.#closed) return;
     this.#paused = true;
     this.#wake.cancel();
   }
@@ -228,18 +235,30 @@ export class Scheduler {
   }
 
   #dispatch(): void {
-    if (this.#dispatching) {
+    if (this.#dispatchDepth > 0) {
+      // Called back from a task's synchronous part (it scheduled more work, aborted, paused…). Start
+      // what can start right away, as a call from outside would: a task that would start at once must
+      // not be counted against a full queue. Past a few levels, leave it to the pass below, so a chain
+      // of tasks that each schedule the next can not grow the stack without bound.
       this.#dispatchAgain = true;
+      if (this.#dispatchDepth < MAX_NESTED_DISPATCH) {
+        this.#dispatchDepth++;
+        try {
+          this.#startWhatCan();
+        } finally {
+          this.#dispatchDepth--;
+        }
+      }
       return;
     }
-    this.#dispatching = true;
+    this.#dispatchDepth = 1;
     try {
       do {
         this.#dispatchAgain = false;
         this.#startWhatCan();
       } while (this.#dispatchAgain);
     } finally {
-      this.#dispatching = false;
+      this.#dispatchDepth = 0;
     }
     this.#notifyWaiters();
   }
@@ -255,7 +274,8 @@ export class Scheduler {
       const now = this.#clock.now();
       const wait = this.#limiter.wait(job.weight, now);
       if (wait > 0) {
-        // Infinity: in-flight requests hold the room; their settling dispatches again.
+        // Infinity: starts not yet settled hold the room. That happens only while a task's synchronous
+        // part calls back in; the outer pass settles the start and asks again.
         if (wait !== Infinity) this.#wake.arm(wait, now);
         return;
       }
@@ -265,7 +285,7 @@ export class Scheduler {
       this.#semaphore.tryAcquire(job.weight);
       this.#limiter.take(job.weight);
       job.state = 'running';
-      if (job.timeoutMs !== Infinity) job.timer = setTimeout(this.#runTimedOut, timerDelay(job.timeoutMs), job);
+      if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
       this.#pool.acquire().run(job);
     }
   }
@@ -287,27 +307,41 @@ export class Scheduler {
     this.#dispatch();
   }
 
-  readonly #runTimedOut = (job: Job): void => {
+  #armRunTimeout(job: Job, due: number, now: number): void {
+    job.timer = setTimeout(this.#runTimedOut, timerDelay(due - now), job, due);
+  }
+
+  readonly #runTimedOut = (job: Job, due: number): void => {
     job.timer = undefined;
+    const now = this.#clock.now();
+    // A timeout longer than Node's longest timer (~24.8 days) fires early, clamped: wait on.
+    if (due - now >= 1) {
+      this.#armRunTimeout(job, due, now);
+      return;
+    }
     const error = new TimeoutError(`Task timed out after ${job.timeoutMs} ms`, 'run', job.timeoutMs);
     job.stop(error);
     job.fail(error, 'failed');
   };
 
-  #abortJob(job: Job, reason: unknown): void {
-    if (job.state === 'running') {
-      job.stop(reason);
-      job.fail(reason, 'aborted');
-    } else if (job.state !== 'done') {
-      this.#discard(job, reason, 'aborted');
-      this.#dispatch();
+  /** Every job of one signal leaves before anything else starts: none of them may start on the way. */
+  #abortJobs(jobs: readonly Job[], reason: unknown): void {
+    for (const job of jobs) {
+      if (job.state === 'running') {
+        job.stop(reason);
+        job.fail(reason, 'aborted');
+      } else if (job.state !== 'done') {
+        this.#discard(job, reason, 'aborted');
+      }
     }
+    this.#dispatch();
   }
 
   #waitExpired(job: Job): void {
-    // A task whose room comes exactly at its deadline may still start (as submit() allows a wait
-    // equal to maxWaitMs): the wake timer for that moment may simply not have fired yet.
-    this.#dispatch();
+    // A task whose room comes exactly at its deadline may still start (as submit() allows a wait equal
+    // to maxWaitMs): the wake timer for that same moment may not have fired yet. A deadline timer that
+    // fired late must not let it start later than allowed, though.
+    if (this.#clock.now() <= job.deadline) this.#dispatch();
     if (job.state !== 'queued' && job.state !== 'blocked') return;
     const error = new TimeoutError(`Task did not start within maxWaitMs ${job.maxWaitMs}`, 'queue', job.maxWaitMs);
     this.#discard(job, error, 'failed');

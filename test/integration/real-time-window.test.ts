@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RateLimitedClient } from '../../src/index.js';
-import { maxInAnyWindow, utilisation } from '../support/window-count.js';
+import { maxInAnyWindow, utilisation } from '../../examples/support/window-count.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,12 +20,18 @@ describe('sliding windows on real time', () => {
 
     // Exact: the tasks' own start times, counted in every sliding window.
     expect(maxInAnyWindow(starts, 100)).toBe(20);
-    // The target is >= 0.99 (the benchmark measures it: `npm run bench`; ~0.993-0.996 on the 2-core
-    // CI machine). Here the bound is generous because other work on a shared machine can delay
-    // timers; it still fails on any real idle gap (a lost wake-up costs a whole window: ~0.967).
+
+    // No idle gaps: start i can not come before start i-20 plus 100 ms (the window), and it should
+    // come right then. A lost or misplaced wake-up shows as a gap of a whole window. The bound is
+    // generous (20 ms) because a shared 2-core machine can delay any timer by a few ms; the benchmark
+    // (`npm run bench`) measures the real figure against the 0.99 utilisation target.
+    const sorted = [...starts].sort((a, b) => a - b);
+    const lateness = sorted.slice(20).map((at, i) => at - ((sorted[i] as number) + 100));
+    expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...lateness)).toBeLessThan(20);
     const measured = utilisation(starts, 20, 100);
-    console.log(`utilisation ${measured.toFixed(4)} over ${starts.length} starts`);
-    expect(measured).toBeGreaterThan(0.975);
+    console.log(`utilisation ${measured.toFixed(4)}, worst lateness ${Math.max(...lateness).toFixed(2)} ms`);
+    expect(measured).toBeGreaterThan(0.95);
     expect(client.stats()).toMatchObject({ completed: 600, failed: 0, queued: 0, inFlight: 0 });
   });
 
