@@ -14,6 +14,7 @@ import type {
   TaskContext,
 } from './core/options.js';
 import { describe, integerAtLeast, plainObject } from './core/validate.js';
+import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
 /**
@@ -37,6 +38,15 @@ export class RateLimitedClient {
    * the promise (TypeError or RangeError naming the option); nothing is queued then.
    */
   schedule<T>(task: (context: TaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
+    return this.#submit(task, options, true);
+  }
+
+  /** For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest). */
+  [kScheduleRequest]<T>(task: (context: InternalTaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
+    return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false);
+  }
+
+  #submit<T>(task: (context: TaskContext) => T | PromiseLike<T>, options: ScheduleOptions | undefined, settleAtStart: boolean): Promise<T> {
     if (typeof task !== 'function') {
       return Promise.reject(new TypeError(`Expected \`task\` to be a function, got ${describe(task)}`));
     }
@@ -46,7 +56,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.submit(task, normalized);
+    return this.#scheduler.submit(task, normalized, settleAtStart);
   }
 
   /** Resolves when the queue is empty and nothing is in flight (asyncio's `queue.join()`). */

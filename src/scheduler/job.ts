@@ -3,6 +3,17 @@ import type { Level, QueueEntry } from '../queue/priority-queue.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
 
+/**
+ * The context method, internal to this package, that settles a running job's window slot now: the
+ * HTTP layer calls it when response headers arrive. A symbol, so it is not part of the public context.
+ */
+export const kSettleSlot = Symbol('rate-limited-client.settleSlot');
+
+/** The task context as the package's own layers see it. */
+export interface InternalTaskContext extends TaskContext {
+  [kSettleSlot](): void;
+}
+
 /** Where a job is. It only moves forward: blocked → queued → running → done (or straight to done). */
 export type JobState = 'blocked' | 'queued' | 'running' | 'done';
 
@@ -26,6 +37,11 @@ export class Job implements QueueEntry<Job> {
   readonly weight: number;
   readonly signal: AbortSignal | undefined;
   readonly timeoutMs: number;
+  /**
+   * True: the start counts from when the task's synchronous part has run. False: it stays pending
+   * until the task settles it (an HTTP request, at its response headers) or ends.
+   */
+  readonly settleAtStart: boolean;
   readonly maxWaitMs: number;
   /** Clock time by which it must have started (submission + `maxWaitMs`), or Infinity. */
   readonly deadline: number;
@@ -34,6 +50,8 @@ export class Job implements QueueEntry<Job> {
   readonly #reject: (reason: unknown) => void;
 
   state: JobState = 'queued';
+  /** Its weight is taken in the windows but its start time is not recorded yet. */
+  slotPending = false;
   outcome: JobOutcome | null = null;
   attempt = 1;
 
@@ -61,6 +79,7 @@ export class Job implements QueueEntry<Job> {
     timeoutMs: number,
     maxWaitMs: number,
     submittedAt: number,
+    settleAtStart: boolean,
   ) {
     this.task = task;
     this.priority = priority;
@@ -69,6 +88,7 @@ export class Job implements QueueEntry<Job> {
     this.signal = signal;
     this.timeoutMs = timeoutMs;
     this.maxWaitMs = maxWaitMs;
+    this.settleAtStart = settleAtStart;
     this.deadline = submittedAt + maxWaitMs;
     this.promise = new Promise(capture);
     this.#resolve = capturedResolve;
@@ -107,11 +127,17 @@ export class Job implements QueueEntry<Job> {
 }
 
 /** What a task receives; a view on its job that exposes only what the task may use. */
-export class JobContext implements TaskContext {
+export class JobContext implements InternalTaskContext {
   readonly #job: Job;
+  readonly #settle: (job: Job) => void;
 
-  constructor(job: Job) {
+  constructor(job: Job, settle: (job: Job) => void) {
     this.#job = job;
+    this.#settle = settle;
+  }
+
+  [kSettleSlot](): void {
+    this.#settle(this.#job);
   }
 
   get signal(): AbortSignal {

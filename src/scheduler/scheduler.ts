@@ -84,6 +84,7 @@ export class Scheduler {
     this.#limiter = new SlidingWindowLimiter(options.windows);
     this.#pool = new WorkerPool(options.workers ?? options.concurrency, {
       started: (job) => this.#started(job),
+      settle: (job) => this.#settle(job),
       finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
     });
     this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
@@ -103,7 +104,11 @@ export class Scheduler {
     return this.#abortWatch.size;
   }
 
-  submit<T>(task: Task<T>, options: NormalizedScheduleOptions): Promise<T> {
+  /**
+   * Queues a task. `settleAtStart: false` keeps its window slot pending until the task calls
+   * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
+   */
+  submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true): Promise<T> {
     const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
     if (this.#closed) return this.#refuse(new ClientClosedError());
     const tooHeavy = this.#weightProblem(weight);
@@ -127,7 +132,7 @@ export class Scheduler {
       return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
     }
 
-    const job = new Job(task as Task<unknown>, priority, this.#seq++, weight, signal, timeoutMs, maxWaitMs, now);
+    const job = new Job(task as Task<unknown>, priority, this.#seq++, weight, signal, timeoutMs, maxWaitMs, now, settleAtStart);
     this.#submitted++;
     this.#busySinceIdle = true;
     this.#abortWatch.watch(job);
@@ -284,18 +289,36 @@ export class Scheduler {
       this.#deadlines.delete(job);
       this.#semaphore.tryAcquire(job.weight);
       this.#limiter.take(job.weight);
+      job.slotPending = true;
       job.state = 'running';
       if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
       this.#pool.acquire().run(job);
     }
   }
 
-  /** The task's synchronous part has run: its start is now, for every window. */
+  /** The task's synchronous part has run: its start is now, for every window (unless it settles later). */
   #started(job: Job): void {
+    if (job.settleAtStart) this.#settleSlot(job);
+  }
+
+  /** A task settles its own slot (an HTTP response arrived): room that frees from it needs a timer. */
+  #settle(job: Job): void {
+    if (job.state !== 'running' || !this.#settleSlot(job)) return;
+    this.#dispatch();
+  }
+
+  /** Records the job's start now; false when it was already recorded. */
+  #settleSlot(job: Job): boolean {
+    if (!job.slotPending) return false;
+    job.slotPending = false;
     this.#limiter.settle(job.weight, this.#clock.now());
+    return true;
   }
 
   #finished(worker: Worker, job: Job, ok: boolean, value: unknown): void {
+    // A task that ends without settling (a request that failed before any response) counts from now,
+    // the latest moment the server could have seen it.
+    this.#settleSlot(job);
     if (job.timer !== undefined) clearTimeout(job.timer);
     this.#abortWatch.unwatch(job);
     this.#semaphore.release(job.weight);

@@ -3,6 +3,8 @@ import { JobContext, type Job } from './job.js';
 export interface WorkerHooks {
   /** Called right after the task's synchronous part, when it has really started. */
   started(job: Job): void;
+  /** Called by the task (through its context) when its start should be recorded now. */
+  settle(job: Job): void;
   /** Called once the task's promise settled; the worker is free again after this. */
   finished(worker: Worker, job: Job, ok: boolean, value: unknown): void;
 }
@@ -27,7 +29,7 @@ export class Worker {
     this.job = job;
     let pending: unknown;
     try {
-      pending = job.task(new JobContext(job));
+      pending = job.task(new JobContext(job, this.#hooks.settle));
     } catch (error) {
       pending = Promise.reject(error);
     }
