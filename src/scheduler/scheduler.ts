@@ -277,6 +277,11 @@ export class Scheduler {
       }
       if (!this.#pool.hasIdle || this.#semaphore.available < job.weight) return;
       const now = this.#clock.now();
+      if (job.deadline < now) {
+        // Its deadline passed and its timer has not fired yet (timers can be late): it must not start.
+        this.#expire(job);
+        continue;
+      }
       const wait = this.#limiter.wait(job.weight, now);
       if (wait > 0) {
         // Infinity: starts not yet settled hold the room. That happens only while a task's synchronous
@@ -366,9 +371,13 @@ export class Scheduler {
     // fired late must not let it start later than allowed, though.
     if (this.#clock.now() <= job.deadline) this.#dispatch();
     if (job.state !== 'queued' && job.state !== 'blocked') return;
+    this.#expire(job);
+    this.#dispatch();
+  }
+
+  #expire(job: Job): void {
     const error = new TimeoutError(`Task did not start within maxWaitMs ${job.maxWaitMs}`, 'queue', job.maxWaitMs);
     this.#discard(job, error, 'failed');
-    this.#dispatch();
   }
 
   #drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority'): void {
