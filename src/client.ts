@@ -15,6 +15,10 @@ import type {
 } from './core/options.js';
 import { describe, integerAtLeast, plainObject } from './core/validate.js';
 import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
+import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
+import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/http-layer.js';
+import type { MethodOptions, RequestOptions } from './http/options.js';
+import type { HttpResponse } from './http/response.js';
 import { Scheduler } from './scheduler/scheduler.js';
 
 /**
@@ -28,9 +32,55 @@ import { Scheduler } from './scheduler/scheduler.js';
 export class RateLimitedClient {
   readonly #events = new Emitter();
   readonly #scheduler: Scheduler;
+  readonly #http: HttpLayer;
+
+  /**
+   * A standard `fetch` that goes through the queue and the limits: hand it to SDKs that accept a custom
+   * fetch (`new Octokit({ request: { fetch: client.fetch } })`). A bound function; `init.rateLimit`
+   * takes `{ priority, weight, maxWaitMs }`.
+   */
+  readonly fetch: LimitedFetch;
 
   constructor(options: RateLimitedClientOptions = {}) {
-    this.#scheduler = new Scheduler(normalizeClientOptions(options), this.#events);
+    const normalized = normalizeClientOptions(options);
+    const http = normalizeHttpOptions(options);
+    this.#scheduler = new Scheduler(normalized, this.#events);
+    const scheduleRequest: ScheduleRequest = (task, scheduleOptions) => this[kScheduleRequest](task, scheduleOptions);
+    this.#http = new HttpLayer(http, scheduleRequest);
+    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs);
+    this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
+  }
+
+  /**
+   * Sends an HTTP request through the queue and the limits. Resolves with the response, its body read;
+   * a status outside 200-299 rejects with `HttpError` unless `throwHttpErrors: false`.
+   */
+  request(options: RequestOptions): Promise<HttpResponse> {
+    return this.#http.request(options);
+  }
+
+  get(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'GET', path });
+  }
+
+  post(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'POST', path });
+  }
+
+  put(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'PUT', path });
+  }
+
+  patch(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'PATCH', path });
+  }
+
+  delete(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'DELETE', path });
+  }
+
+  head(path: string, options?: MethodOptions): Promise<HttpResponse> {
+    return this.#http.request({ ...options, method: 'HEAD', path });
   }
 
   /**
@@ -120,7 +170,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.close(drain);
+    return this.#scheduler.close(drain).then(() => this.#http.close());
   }
 
   /** `await using client = new RateLimitedClient(...)` closes it, draining, at the end of the scope. */

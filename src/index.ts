@@ -16,5 +16,19 @@ export { RateLimitedClientError } from './errors/rate-limited-client-error.js';
 export { TimeoutError, type TimeoutPhase } from './errors/timeout-error.js';
 export { QueueFullError } from './errors/queue-full-error.js';
 export { ClientClosedError } from './errors/client-closed-error.js';
-// The queue, limiter, semaphore and pool are not exported: they are one mechanism, and their
-// contracts with each other are internal. Their behaviour is reached through RateLimitedClient.
+export { HttpError } from './errors/http-error.js';
+export { NetworkError } from './errors/network-error.js';
+export { HttpResponse } from './http/response.js';
+export type {
+  BodyInit,
+  HeadersInit,
+  HttpClientOptions,
+  HttpMethod,
+  MethodOptions,
+  QueryInit,
+  QueryValue,
+  RequestOptions,
+} from './http/options.js';
+export type { LimitedFetch, LimitedRequestInit } from './http/client-fetch.js';
+// The queue, limiter, semaphore, pool and transports are not exported: they are one mechanism, and
+// their contracts with each other are internal. Their behaviour is reached through RateLimitedClient.

@@ -14,7 +14,10 @@ import {
 } from './validate.js';
 
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
-const CLIENT_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock'] as const;
+const SCHEDULER_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock'] as const;
+/** Checked by the HTTP layer (src/http/http-layer.ts). */
+const HTTP_KEYS = ['baseUrl', 'headers', 'timeoutMs', 'transport', 'dispatcher', 'allowAbsoluteUrls', 'secretHeaders'] as const;
+const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
 const WINDOW_KEYS = ['limit', 'windowMs'] as const;
 const SCHEDULE_KEYS = ['priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs'] as const;

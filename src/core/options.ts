@@ -1,3 +1,4 @@
+import type { HttpClientOptions } from '../http/options.js';
 import type { Clock } from './clock.js';
 
 /** One sliding window: at most `limit` units of weight start in any `windowMs` milliseconds. */
@@ -31,7 +32,7 @@ export interface QueueOptions {
   overflow?: OverflowStrategy | undefined;
 }
 
-export interface RateLimitedClientOptions {
+export interface RateLimitedClientOptions extends HttpClientOptions {
   /**
    * Semaphore size: the most units of weight in flight at once.
    * @default 10

@@ -1,0 +1,40 @@
+import type { HttpResponse } from '../http/response.js';
+import { isBranded } from './brand.js';
+import { RateLimitedClientError } from './rate-limited-client-error.js';
+
+const kHttpError = Symbol.for('rate-limited-client.error.HttpError');
+
+/**
+ * The server answered with a status outside 200-299 (after any retries). Carries what a caller needs
+ * to decide what to do, and nothing secret: response headers that set cookies or that the client
+ * marks secret are redacted, and no request header is kept at all.
+ */
+export class HttpError extends RateLimitedClientError {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value, kHttpError);
+  }
+
+  override name = 'HttpError';
+  readonly status: number;
+  readonly method: string;
+  /** The request URL, without any user:password part. */
+  readonly url: string;
+  /** Response headers, lower-case names, secret values redacted. */
+  readonly headers: Record<string, string>;
+  /** The start of the response body as text, at most `BODY_PREVIEW_BYTES` bytes. */
+  readonly bodyPreview: string;
+  /** The full response (not enumerable, so logging the error does not dump it). */
+  declare readonly response: HttpResponse;
+
+  constructor(response: HttpResponse, method: string, headers: Record<string, string>, bodyPreview: string) {
+    const statusText = response.statusText ? ` ${response.statusText}` : '';
+    super(`Request failed with status code ${response.status}${statusText}: ${method} ${response.url}`, 'RLC_ERR_HTTP');
+    this.status = response.status;
+    this.method = method;
+    this.url = response.url;
+    this.headers = headers;
+    this.bodyPreview = bodyPreview;
+    Object.defineProperty(this, 'response', { value: response, enumerable: false });
+    Object.defineProperty(this, kHttpError, { value: true });
+  }
+}

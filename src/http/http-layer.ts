@@ -1,0 +1,149 @@
+import { Agent, type Dispatcher, interceptors } from 'undici';
+import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
+import type { ScheduleOptions } from '../core/options.js';
+import { describe, knownKeys, plainObject } from '../core/validate.js';
+import { HttpError } from '../errors/http-error.js';
+import { NetworkError } from '../errors/network-error.js';
+import { FetchTransport } from './fetch-transport.js';
+import type { HttpClientOptions, RequestOptions } from './options.js';
+import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareRequest, type RequestDefaults } from './prepare-request.js';
+import { HttpResponse } from './response.js';
+import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js';
+import { readAll, readPrefix, type Transport } from './transport.js';
+import { UndiciTransport } from './undici-transport.js';
+
+/** How much of an error response's body an HttpError keeps. */
+export const BODY_PREVIEW_BYTES = 4096;
+const REQUEST_KEYS = [
+  'method', 'path', 'query', 'headers', 'json', 'body', 'priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs',
+  'throwHttpErrors', 'idempotencyKey',
+] as const;
+
+/** Schedules a task whose window slot counts from its response (the client's internal entry point). */
+export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions) => Promise<T>;
+
+export interface NormalizedHttpOptions extends RequestDefaults {
+  readonly timeoutMs: number;
+  readonly transport: 'fetch' | 'undici';
+  readonly dispatcher: Dispatcher | undefined;
+  readonly secretHeaders: ReadonlySet<string>;
+}
+
+export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttpOptions {
+  const secretHeaders = new Set(DEFAULT_SECRET_HEADERS);
+  if (options.secretHeaders !== undefined) {
+    if (!Array.isArray(options.secretHeaders) || options.secretHeaders.some((name) => typeof name !== 'string')) {
+      throw new TypeError(`Expected \`secretHeaders\` to be an array of header names, got ${describe(options.secretHeaders)}`);
+    }
+    for (const name of options.secretHeaders) secretHeaders.add(name.toLowerCase());
+  }
+  const transport = options.transport ?? 'fetch';
+  if (transport !== 'fetch' && transport !== 'undici') {
+    throw new (typeof transport === 'string' ? RangeError : TypeError)(
+      `Expected \`transport\` to be one of 'fetch', 'undici', got ${describe(transport)}`,
+    );
+  }
+  const dispatcher = options.dispatcher;
+  if (dispatcher !== undefined && typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function') {
+    throw new TypeError(`Expected \`dispatcher\` to be an undici Dispatcher, got ${describe(dispatcher)}`);
+  }
+  const allowAbsoluteUrls = options.allowAbsoluteUrls ?? false;
+  if (typeof allowAbsoluteUrls !== 'boolean') {
+    throw new TypeError(`Expected \`allowAbsoluteUrls\` to be a boolean, got ${describe(allowAbsoluteUrls)}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs <= 0) {
+    throw new (typeof timeoutMs === 'number' ? RangeError : TypeError)(
+      `Expected \`timeoutMs\` to be a number > 0 (Infinity for none), got ${describe(timeoutMs)}`,
+    );
+  }
+  return {
+    baseUrl: normalizeBaseUrl(options.baseUrl),
+    headers: normalizeHeaders('headers', options.headers),
+    allowAbsoluteUrls,
+    timeoutMs,
+    transport,
+    dispatcher,
+    secretHeaders,
+  };
+}
+
+/**
+ * HTTP requests through the client's scheduler. A request takes its slot when it is dispatched and
+ * settles it when its response headers arrive; its body is read in full inside the same attempt (and
+ * its time limit), so a worker and a permit are held exactly as long as the connection is busy.
+ */
+export class HttpLayer {
+  readonly #options: NormalizedHttpOptions;
+  readonly #schedule: ScheduleRequest;
+  readonly #transport: Transport;
+  /** The keep-alive Agent this layer made and owns (closed with the client); created on first use. */
+  #agent: Dispatcher | undefined = undefined;
+
+  constructor(options: NormalizedHttpOptions, schedule: ScheduleRequest) {
+    this.#options = options;
+    this.#schedule = schedule;
+    const dispatcher = () => this.dispatcher;
+    this.#transport = options.transport === 'undici' ? new UndiciTransport(dispatcher) : new FetchTransport(dispatcher);
+  }
+
+  get options(): NormalizedHttpOptions {
+    return this.#options;
+  }
+
+  /** The user's dispatcher, or the client's own keep-alive Agent (following redirects, as fetch does). */
+  get dispatcher(): Dispatcher {
+    if (this.#options.dispatcher !== undefined) return this.#options.dispatcher;
+    this.#agent ??= new Agent({ keepAliveTimeout: 4_000 }).compose(interceptors.redirect({ maxRedirections: 5 }));
+    return this.#agent;
+  }
+
+  request(input: RequestOptions): Promise<HttpResponse> {
+    let prepared: PreparedRequest;
+    let options: RequestOptions;
+    try {
+      options = plainObject('options', input) as unknown as RequestOptions;
+      knownKeys('', options as unknown as Record<string, unknown>, REQUEST_KEYS);
+      prepared = prepareRequest(options, this.#options);
+      if (options.throwHttpErrors !== undefined && typeof options.throwHttpErrors !== 'boolean') {
+        throw new TypeError(`Expected \`throwHttpErrors\` to be a boolean, got ${describe(options.throwHttpErrors)}`);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const throwHttpErrors = options.throwHttpErrors ?? true;
+    return this.#schedule((context) => this.#attempt(prepared, context, throwHttpErrors), {
+      priority: options.priority,
+      weight: options.weight,
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
+      maxWaitMs: options.maxWaitMs,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent?.close();
+    this.#agent = undefined;
+  }
+
+  async #attempt(request: PreparedRequest, context: InternalTaskContext, throwHttpErrors: boolean): Promise<HttpResponse> {
+    const { signal } = context;
+    try {
+      const response = await this.#transport.send(request, signal);
+      context[kSettleSlot]();
+      const url = displayUrl(response.url);
+      const ok = response.status >= 200 && response.status <= 299;
+      if (!ok && throwHttpErrors) {
+        const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES);
+        const partial = new HttpResponse(response.status, response.statusText, response.headers, url, preview);
+        throw new HttpError(partial, request.method, redactHeaders(response.headers, this.#options.secretHeaders), await partial.text());
+      }
+      const bytes = await readAll(response.body);
+      return new HttpResponse(response.status, response.statusText, response.headers, url, bytes);
+    } catch (error) {
+      // An abort or timeout: the caller already has its reason; this rejection goes nowhere.
+      if (signal.aborted || error instanceof HttpError) throw error;
+      throw new NetworkError(request.method, displayUrl(request.url), error);
+    }
+  }
+}

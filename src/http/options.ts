@@ -1,0 +1,75 @@
+import type { Dispatcher } from 'undici';
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+/** Header values as given: a value, or undefined to drop a default header for one request. */
+export type HeadersInit = Record<string, string | number | undefined>;
+
+export type QueryValue = string | number | boolean | null | undefined;
+export type QueryInit = URLSearchParams | Record<string, QueryValue | readonly QueryValue[]>;
+
+/** A request body the transports send as they are. */
+export type BodyInit = string | Uint8Array | ArrayBuffer | URLSearchParams;
+
+/** The HTTP part of the client's options. */
+export interface HttpClientOptions {
+  /**
+   * Requests take a path relative to it; a path can not leave it.
+   * @example 'https://api.github.com'
+   */
+  baseUrl?: string | URL | undefined;
+  /** Headers sent with every request; a request's own headers win. */
+  headers?: HeadersInit | undefined;
+  /**
+   * Most milliseconds one attempt may take, covering the response headers and the body.
+   * @default 30_000
+   */
+  timeoutMs?: number | undefined;
+  /**
+   * `'fetch'`: the global `fetch`, looked up at each call (so msw's `setupServer` sees it).
+   * `'undici'`: undici's Dispatcher API, faster.
+   * @default 'fetch'
+   */
+  transport?: 'fetch' | 'undici' | undefined;
+  /** An undici Dispatcher (Agent, Pool, a mock) to send with, instead of the client's own keep-alive Agent. */
+  dispatcher?: Dispatcher | undefined;
+  /**
+   * Let a request path name a full URL of another origin. Off, a path can never leave `baseUrl`.
+   * @default false
+   */
+  allowAbsoluteUrls?: boolean | undefined;
+  /** More header names (any case) whose values must never be shown in errors, events or stats. */
+  secretHeaders?: readonly string[] | undefined;
+}
+
+export interface RequestOptions {
+  /** @default 'GET' */
+  method?: HttpMethod | Lowercase<HttpMethod> | undefined;
+  /** Relative to `baseUrl` (or a full URL when there is no `baseUrl` or `allowAbsoluteUrls` is set). */
+  path: string;
+  /** Appended to the path's query; arrays repeat the key, `undefined` and `null` values are left out. */
+  query?: QueryInit | undefined;
+  headers?: HeadersInit | undefined;
+  /** Sent as JSON with `content-type: application/json`. Not together with `body`. */
+  json?: unknown;
+  body?: BodyInit | undefined;
+  /** @default 0 */
+  priority?: number | undefined;
+  /** @default 1 */
+  weight?: number | undefined;
+  signal?: AbortSignal | undefined;
+  /** Per attempt, covering headers and body. @default the client's `timeoutMs` */
+  timeoutMs?: number | undefined;
+  /** Most milliseconds to wait for a start. @default Infinity */
+  maxWaitMs?: number | undefined;
+  /**
+   * Reject a status outside 200-299 with `HttpError`. With false, such a response resolves.
+   * @default true
+   */
+  throwHttpErrors?: boolean | undefined;
+  /** Sent as the `Idempotency-Key` header. */
+  idempotencyKey?: string | undefined;
+}
+
+/** Options of `get(path, options)` and the other method shortcuts. */
+export type MethodOptions = Omit<RequestOptions, 'method' | 'path'>;

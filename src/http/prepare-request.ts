@@ -1,0 +1,158 @@
+import { describe } from '../core/validate.js';
+import type { BodyInit, HeadersInit, HttpMethod, QueryInit, RequestOptions } from './options.js';
+
+/** A request ready for a transport: everything validated, URL resolved, body encoded. */
+export interface PreparedRequest {
+  readonly method: HttpMethod;
+  readonly url: URL;
+  /** Lower-case names. */
+  readonly headers: Record<string, string>;
+  readonly body: string | Uint8Array | undefined;
+}
+
+const METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+// RFC 9110 token characters.
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// A value must not be able to end the header line or start a new one.
+const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
+/** Lower-cases and checks header names and values; `undefined` drops a header. */
+export function normalizeHeaders(name: string, headers: HeadersInit | undefined, into: Record<string, string> = {}): Record<string, string> {
+  if (headers === undefined) return into;
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`Expected \`${name}\` to be an object of header names and values, got ${describe(headers)}`);
+  }
+  for (const [key, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(key)) throw new TypeError(`Invalid header name in \`${name}\`: ${JSON.stringify(key)}`);
+    const lower = key.toLowerCase();
+    if (value === undefined) {
+      delete into[lower];
+      continue;
+    }
+    if (typeof value !== 'string' && typeof value !== 'number') {
+      throw new TypeError(`Expected header \`${lower}\` in \`${name}\` to be a string or number, got ${describe(value)}`);
+    }
+    const text = String(value);
+    // The value itself is never shown: it may be a credential.
+    if (FORBIDDEN_IN_VALUE.test(text)) throw new TypeError(`Header \`${lower}\` in \`${name}\` contains CR, LF or NUL`);
+    into[lower] = text;
+  }
+  return into;
+}
+
+/** Parses and checks `baseUrl`: http or https, no query or fragment. */
+export function normalizeBaseUrl(value: unknown): URL | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' && !(value instanceof URL)) {
+    throw new TypeError(`Expected \`baseUrl\` to be a URL string or URL, got ${describe(value)}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${describe(String(value))}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`Expected \`baseUrl\` to be an http or https URL, got ${describe(url.protocol)}`);
+  }
+  if (url.search || url.hash) throw new TypeError('Expected `baseUrl` without a query or fragment');
+  return url;
+}
+
+/**
+ * Resolves a request path. With a `baseUrl`, the path is appended to it and may not leave it: not by
+ * naming another URL (`http://other/`, `//other/x`), and not by climbing out of its path (`/../`),
+ * unless `allowAbsoluteUrls` is set. Checked on the parsed result, so encodings can not slip past.
+ */
+export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsoluteUrls: boolean): URL {
+  if (typeof path !== 'string') throw new TypeError(`Expected \`path\` to be a string, got ${describe(path)}`);
+  const absolute = SCHEME.test(path) || path.startsWith('//') || path.startsWith('\\\\');
+  if (baseUrl === undefined || (absolute && allowAbsoluteUrls)) {
+    let url: URL;
+    try {
+      url = new URL(path);
+    } catch {
+      throw new TypeError(`Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(path)}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new TypeError(`Expected \`path\` to be an http or https URL, got ${describe(url.protocol)}`);
+    }
+    return url;
+  }
+  if (absolute) {
+    throw new TypeError(
+      `Refused \`path\` ${describe(path)}: it names another URL than \`baseUrl\` (set \`allowAbsoluteUrls: true\` to allow that)`,
+    );
+  }
+  const base = baseUrl.href.endsWith('/') ? baseUrl.href : `${baseUrl.href}/`;
+  const url = new URL(path.replace(/^[/\\]+/, ''), base);
+  if (url.origin !== baseUrl.origin || !url.pathname.startsWith(new URL(base).pathname)) {
+    throw new TypeError(`Refused \`path\` ${describe(path)}: it resolves outside \`baseUrl\``);
+  }
+  return url;
+}
+
+export function appendQuery(url: URL, query: QueryInit | undefined): void {
+  if (query === undefined) return;
+  if (query instanceof URLSearchParams) {
+    for (const [key, value] of query) url.searchParams.append(key, value);
+    return;
+  }
+  if (typeof query !== 'object' || query === null || Array.isArray(query)) {
+    throw new TypeError(`Expected \`query\` to be an object or URLSearchParams, got ${describe(query)}`);
+  }
+  for (const [key, value] of Object.entries(query)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item === undefined || item === null) continue;
+      if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
+        throw new TypeError(`Expected \`query.${key}\` to be a string, number or boolean, got ${describe(item)}`);
+      }
+      url.searchParams.append(key, String(item));
+    }
+  }
+}
+
+function encodeBody(body: BodyInit, headers: Record<string, string>): string | Uint8Array {
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (body instanceof URLSearchParams) {
+    headers['content-type'] ??= 'application/x-www-form-urlencoded;charset=UTF-8';
+    return body.toString();
+  }
+  throw new TypeError(`Expected \`body\` to be a string, Uint8Array, ArrayBuffer or URLSearchParams, got ${describe(body)}`);
+}
+
+export interface RequestDefaults {
+  readonly baseUrl: URL | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly allowAbsoluteUrls: boolean;
+}
+
+export function prepareRequest(options: RequestOptions, defaults: RequestDefaults): PreparedRequest {
+  const method = String(options.method ?? 'GET').toUpperCase() as HttpMethod;
+  if (!METHODS.includes(method)) {
+    throw new TypeError(`Expected \`method\` to be one of ${METHODS.join(', ')}, got ${describe(options.method)}`);
+  }
+  const url = resolveUrl(options.path, defaults.baseUrl, defaults.allowAbsoluteUrls);
+  appendQuery(url, options.query);
+  const headers = normalizeHeaders('headers', options.headers, { ...defaults.headers });
+  if (options.idempotencyKey !== undefined) {
+    if (typeof options.idempotencyKey !== 'string' || options.idempotencyKey === '' || FORBIDDEN_IN_VALUE.test(options.idempotencyKey)) {
+      throw new TypeError('Expected `idempotencyKey` to be a non-empty string without CR, LF or NUL');
+    }
+    headers['idempotency-key'] = options.idempotencyKey;
+  }
+  let body: string | Uint8Array | undefined;
+  if (options.json !== undefined) {
+    if (options.body !== undefined) throw new TypeError('Give either `json` or `body`, not both');
+    body = JSON.stringify(options.json);
+    headers['content-type'] ??= 'application/json';
+  } else if (options.body !== undefined) {
+    body = encodeBody(options.body, headers);
+  }
+  if (body !== undefined && (method === 'GET' || method === 'HEAD')) {
+    throw new TypeError(`A ${method} request can not have a body`);
+  }
+  return { method, url, headers, body };
+}

@@ -1,0 +1,28 @@
+/** Header names whose values are never shown: in errors, events or stats. */
+export const DEFAULT_SECRET_HEADERS: readonly string[] = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+];
+
+export const REDACTED = '[REDACTED]';
+
+/** Response headers as a plain object for an error, secret values replaced. */
+export function redactHeaders(headers: Headers, secret: ReadonlySet<string>): Record<string, string> {
+  const plain: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    plain[name] = secret.has(name) ? REDACTED : value;
+  });
+  return plain;
+}
+
+/** A URL for messages: without the user:password part, which is a credential. */
+export function displayUrl(url: URL): string {
+  if (url.username === '' && url.password === '') return url.href;
+  const copy = new URL(url.href);
+  copy.username = '';
+  copy.password = '';
+  return copy.href;
+}

@@ -1,0 +1,55 @@
+import type { PreparedRequest } from './prepare-request.js';
+
+/** What a transport returns once the response headers have arrived. */
+export interface TransportResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: Headers;
+  /** The final URL (after redirects). */
+  readonly url: URL;
+  readonly body: AsyncIterable<Uint8Array> | null;
+}
+
+/** Sends one request; `signal` aborts it, also while its body is read. */
+export interface Transport {
+  send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse>;
+}
+
+/** Reads a body in full. */
+export async function readAll(body: AsyncIterable<Uint8Array> | null): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    length += chunk.byteLength;
+  }
+  return concat(chunks, length);
+}
+
+/**
+ * Reads at most `limit` bytes and abandons the rest: leaving the loop early cancels a web stream and
+ * destroys a Node stream, so a huge error body is neither kept in memory nor left on the socket.
+ */
+export async function readPrefix(body: AsyncIterable<Uint8Array> | null, limit: number): Promise<Uint8Array> {
+  if (body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk.subarray(0, limit - length));
+    length += Math.min(chunk.byteLength, limit - length);
+    if (length >= limit) break;
+  }
+  return concat(chunks, length);
+}
+
+function concat(chunks: Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
