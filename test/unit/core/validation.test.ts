@@ -91,7 +91,8 @@ const constructorCases: ConstructorCase[] = [
     options: { concurency: 5 },
     error: TypeError,
     has: ['`concurency`'],
-    exact: 'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`',
+    exact:
+      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },
