@@ -11,15 +11,6 @@ import { startMockApi } from './support/mock-api.js';
 
 const LIMIT = 50;
 const WINDOW_MS = 1_000;
-// schedule() counts a task from when it *starts*, but the server counts a request when it *arrives*;
-// network delay varies, so two requests can arrive closer together than they were sent. The worst
-// case is the first window: its requests open new connections (tens of ms here) while those of the
-// next window reuse them and arrive within a millisecond or two. 30 ms was not enough for that on a
-// cold start (4 of 300 got 429 in a test run); 100 ms was, and the demo prints the spread it saw.
-// No fixed margin is safe on a loaded machine. The HTTP layer (client.get / client.fetch, coming)
-// will count a request from when its response arrives, the latest moment the server could have
-// counted it, and needs no margin.
-const MARGIN_MS = 100;
 const BACKGROUND = 240;
 const INTERACTIVE = 60;
 const INTERACTIVE_AFTER_MS = 500;
@@ -29,26 +20,23 @@ interface Outcome {
   kind: Kind;
   path: string;
   submittedAt: number;
-  startedAt: number;
   status: number;
 }
 
 const t0 = performance.now();
 const api = await startMockApi({ limit: LIMIT, windowMs: WINDOW_MS });
+// The client's window is exactly the server's, with no safety margin: a request counts from when its
+// response arrives, the latest moment the server could have counted it, so network delay can not
+// bring two requests closer together than the window allows.
 const client = new RateLimitedClient({
+  baseUrl: api.url,
   concurrency: 8,
-  rateLimit: { limit: LIMIT, windowMs: WINDOW_MS + MARGIN_MS },
+  rateLimit: { limit: LIMIT, windowMs: WINDOW_MS },
 });
 client.on('error', (error) => console.error('client error:', error));
 
 console.log(`Mock API at ${api.url}: ${LIMIT} requests per ${WINDOW_MS} ms, counted on arrival; 429 beyond that.`);
-console.log(`Client: concurrency 8, rateLimit ${LIMIT} per ${WINDOW_MS + MARGIN_MS} ms.`);
-console.log(
-  `  Why +${MARGIN_MS} ms: schedule() counts a task from its start, the server counts a request on arrival,\n` +
-    '  and network delay can bring two requests closer together than they were sent (new connections are\n' +
-    '  the slow ones). The HTTP layer (client.get / client.fetch, coming) counts a request from when its\n' +
-    '  response arrives, the latest moment the server could have counted it: no margin needed.',
-);
+console.log(`Client: concurrency 8, rateLimit ${LIMIT} per ${WINDOW_MS} ms (the same quota, no margin).`);
 console.log(`Sending ${BACKGROUND} background requests (priority 10), then ${INTERACTIVE} interactive (priority 0) after ${INTERACTIVE_AFTER_MS} ms.\n`);
 
 const outcomes: Outcome[] = [];
@@ -60,19 +48,11 @@ function send(kind: Kind, index: number, priority: number): Promise<void> {
   const path = `/${kind}/${index}`;
   const submittedAt = performance.now();
   return client
-    .schedule(
-      async ({ signal }) => {
-        const startedAt = performance.now();
-        const response = await fetch(`${api.url}${path}`, { signal });
-        await response.text(); // an unread body keeps its socket busy
-        return { startedAt, status: response.status };
-      },
-      { priority, timeoutMs: 10_000 },
-    )
+    .get(path, { priority, throwHttpErrors: false })
     .then(
-      ({ startedAt, status }) => {
+      ({ status }) => {
         if (status === 429) seen429++;
-        outcomes.push({ kind, path, submittedAt, startedAt, status });
+        outcomes.push({ kind, path, submittedAt, status });
       },
       (error: unknown) => {
         rejected++;
@@ -118,35 +98,27 @@ const served429 = statuses.filter((status) => status === 429).length;
 const gaps = arrivals.slice(LIMIT).map((at, i) => at - (arrivals[i] ?? at));
 const sustained = gaps.length > 0 ? (LIMIT * 1000) / mean(gaps) : NaN;
 const busiest = api.maxInAnyWindow(WINDOW_MS);
-// Send-to-arrival delay of each request (client and server share this process's clock).
+// When the server saw each request (client and server share this process's clock).
 const arrivalOf = new Map(api.paths().map((path, i) => [path, arrivals[i] ?? NaN]));
-const delays = outcomes.map((o) => (arrivalOf.get(o.path) ?? NaN) - o.startedAt).sort((a, b) => a - b);
-const median = delays[Math.floor(delays.length / 2)] ?? NaN;
+const arrivedAt = (o: Outcome): number => arrivalOf.get(o.path) ?? NaN;
 
-const wait = (kind: Kind): number => mean(outcomes.filter((o) => o.kind === kind).map((o) => o.startedAt - o.submittedAt));
+const wait = (kind: Kind): number => mean(outcomes.filter((o) => o.kind === kind).map((o) => arrivedAt(o) - o.submittedAt));
 const interactive = outcomes.filter((o) => o.kind === 'interactive');
 // Background requests still waiting when the interactive ones were submitted.
-const overtaken = outcomes.filter((o) => o.kind === 'background' && o.startedAt > interactiveAt);
-const lastInteractiveStart = Math.max(...interactive.map((o) => o.startedAt));
-const passedBy = overtaken.filter((o) => o.startedAt < lastInteractiveStart).length;
+const overtaken = outcomes.filter((o) => o.kind === 'background' && arrivedAt(o) > interactiveAt);
+const lastInteractive = Math.max(...interactive.map(arrivedAt));
+const passedBy = overtaken.filter((o) => arrivedAt(o) < lastInteractive).length;
 
 console.log('\nSummary');
 console.log(`  requests sent:       ${arrivals.length} (${outcomes.length} completed, ${rejected} rejected)`);
 console.log(`  429s received:       ${served429}`);
-console.log(
-  `  sustained rate:      ${sustained.toFixed(1)} req/s of a ${((LIMIT / WINDOW_MS) * 1000).toFixed(0)} req/s quota` +
-    ` (the ${MARGIN_MS} ms margin costs ${((MARGIN_MS / (WINDOW_MS + MARGIN_MS)) * 100).toFixed(0)}%)`,
-);
+console.log(`  sustained rate:      ${sustained.toFixed(1)} req/s of a ${((LIMIT / WINDOW_MS) * 1000).toFixed(0)} req/s quota`);
 console.log(`  busiest ${WINDOW_MS} ms window: ${busiest} arrivals (limit ${LIMIT})`);
-console.log(
-  `  start -> arrival:    min ${(delays[0] ?? NaN).toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${(delays[delays.length - 1] ?? NaN).toFixed(1)} ms` +
-    ` (new connections are the slow ones; this spread is what the ${MARGIN_MS} ms margin is for)`,
-);
 console.log(`  average wait:        interactive ${wait('interactive').toFixed(0)} ms, background ${wait('background').toFixed(0)} ms`);
 console.log(
   passedBy === 0
-    ? `  priority:            all ${interactive.length} interactive requests started before any of the ${overtaken.length} background requests still queued when they were submitted`
-    : `  priority:            ${passedBy} of the ${overtaken.length} background requests queued before the interactive ones started before the last interactive one`,
+    ? `  priority:            all ${interactive.length} interactive requests reached the server before any of the ${overtaken.length} background requests still queued when they were submitted`
+    : `  priority:            ${passedBy} of the ${overtaken.length} background requests queued before the interactive ones reached the server before the last interactive one`,
 );
 
 await client.close();
