@@ -4,9 +4,8 @@
  * (p-queue, p-throttle, Bottleneck, limiter) is issue 6.
  */
 import { RateLimitedClient } from '../src/index.js';
-import { maxInAnyWindow, utilisation } from '../examples/support/window-count.js';
+import { maxInAnyWindow, startTimesOf, utilisation } from '../examples/support/window-count.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
 
 async function windowKeeping(): Promise<void> {
@@ -15,15 +14,7 @@ async function windowKeeping(): Promise<void> {
   console.log('run | most starts in any 100 ms | utilisation | verdict');
   for (let run = 1; run <= 3; run++) {
     const client = new RateLimitedClient({ rateLimit: { limit: 20, windowMs: 100 }, concurrency: 8 });
-    const starts: number[] = [];
-    await Promise.all(
-      Array.from({ length: 600 }, () =>
-        client.schedule(async () => {
-          starts.push(performance.now());
-          await sleep(2);
-        }),
-      ),
-    );
+    const starts = await startTimesOf(client, 600, 2);
     await client.close();
     const most = maxInAnyWindow([...starts], 100);
     const used = utilisation(starts, 20, 100);

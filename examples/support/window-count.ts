@@ -25,3 +25,25 @@ export function utilisation(times: number[], limit: number, windowMs: number): n
   const actual = (sorted.at(-1) as number) - (sorted[0] as number);
   return actual === 0 ? 1 : ideal / actual;
 }
+
+/** Anything with `schedule()`: kept structural so this file does not depend on the library's build. */
+interface Scheduler {
+  schedule(task: () => Promise<void>): Promise<void>;
+}
+
+/**
+ * Runs `count` tasks of about `taskMs` each through `client` and returns their own start times
+ * (`performance.now()` at their first line): the measurement behind the window-keeping figures.
+ */
+export async function startTimesOf(client: Scheduler, count: number, taskMs: number): Promise<number[]> {
+  const starts: number[] = [];
+  await Promise.all(
+    Array.from({ length: count }, () =>
+      client.schedule(async () => {
+        starts.push(performance.now());
+        await new Promise((resolve) => setTimeout(resolve, taskMs));
+      }),
+    ),
+  );
+  return starts;
+}

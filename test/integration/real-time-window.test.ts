@@ -1,21 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { RateLimitedClient } from '../../src/index.js';
-import { maxInAnyWindow, utilisation } from '../../examples/support/window-count.js';
+import { maxInAnyWindow, startTimesOf, utilisation } from '../../examples/support/window-count.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('sliding windows on real time', () => {
   it('600 tasks of ~2 ms at 20 per 100 ms: never 21 in any window, and no idle gaps', async () => {
     const client = new RateLimitedClient({ rateLimit: { limit: 20, windowMs: 100 }, concurrency: 8 });
-    const starts: number[] = [];
-    await Promise.all(
-      Array.from({ length: 600 }, () =>
-        client.schedule(async () => {
-          starts.push(performance.now());
-          await sleep(2);
-        }),
-      ),
-    );
+    const starts = await startTimesOf(client, 600, 2);
     await client.close();
 
     // Exact: the tasks' own start times, counted in every sliding window.
