@@ -30,5 +30,6 @@ export type {
   RequestOptions,
 } from './http/options.js';
 export type { LimitedFetch, LimitedRequestInit } from './http/client-fetch.js';
+export { rateLimit, type RateLimitInterceptorOptions } from './interceptor/rate-limit.js';
 // The queue, limiter, semaphore, pool and transports are not exported: they are one mechanism, and
 // their contracts with each other are internal. Their behaviour is reached through RateLimitedClient.

@@ -133,7 +133,10 @@ export interface ClientStats {
   dropped: number;
   /** Ended by the caller's signal. */
   aborted: number;
-  /** Refused at submission: a full queue with `'reject'`, a closed client, an impossible `maxWaitMs`. */
+  /**
+   * Refused at submission: a full queue with `'reject'`, a closed client, an impossible `maxWaitMs`, a
+   * signal already aborted.
+   */
   rejected: number;
   windows: WindowUsage[];
   /** `queued / queue.maxSize`, or 0 for an unbounded queue. */

@@ -1,0 +1,270 @@
+import type { Dispatcher } from 'undici';
+import type { RateLimitedClient } from '../client.js';
+import { type InternalTaskContext, kScheduleRequest, kSettleSlot } from '../core/internal.js';
+import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
+
+type DispatchOptions = Dispatcher.DispatchOptions;
+type DispatchHandler = Dispatcher.DispatchHandler;
+type DispatchController = Dispatcher.DispatchController;
+type Headers = Parameters<NonNullable<DispatchHandler['onResponseStart']>>[2];
+type RawHeaders = NonNullable<DispatchController['rawHeaders']> | null;
+type Socket = Parameters<NonNullable<DispatchHandler['onRequestUpgrade']>>[3];
+
+export interface RateLimitInterceptorOptions {
+  /**
+   * Queue priority of each request, or a function of its dispatch options. Lower runs first.
+   * @default 0
+   * @example (opts) => (opts.method === 'GET' ? 0 : 1)
+   */
+  priority?: number | ((opts: DispatchOptions) => number) | undefined;
+  /**
+   * Units of every window and of the concurrency each request uses, or a function of its dispatch options.
+   * @default 1
+   */
+  weight?: number | ((opts: DispatchOptions) => number) | undefined;
+}
+
+/**
+ * An undici interceptor that sends every request through `client`'s queue, windows, semaphore and
+ * worker pool: `new Agent().compose(rateLimit(client))`. A request holds its worker and permits until
+ * its response has ended (read or dump the body), and counts in the windows from its response headers.
+ *
+ * Compose it last (outermost) or at least outside `redirect`/`retry`, so that each attempt the server
+ * sees is counted: interceptors composed before it run inside one scheduled request.
+ */
+export function rateLimit(
+  client: RateLimitedClient,
+  options: RateLimitInterceptorOptions = {},
+): Dispatcher.DispatcherComposeInterceptor {
+  if (typeof (client as Partial<RateLimitedClient> | null)?.[kScheduleRequest] !== 'function') {
+    throw new TypeError(`Expected \`client\` to be a RateLimitedClient, got ${describe(client)}`);
+  }
+  const checked = plainObject('options', options);
+  knownKeys('', checked, ['priority', 'weight']);
+  const priority = perRequest('priority', checked.priority, 0, finiteNumber);
+  const weight = perRequest('weight', checked.weight, 1, (name, value) => integerAtLeast(name, value, 1));
+
+  return (dispatch) =>
+    function rateLimitedDispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
+      new LimitedRequest(dispatch, opts, handler).enqueue(client, priority, weight);
+      // True: we queue the request ourselves, so the caller never has to wait for 'drain'.
+      return true;
+    };
+}
+
+/** A fixed value (checked now) or a function (its result is checked by the client when it is queued). */
+function perRequest(
+  name: string,
+  value: unknown,
+  fallback: number,
+  check: (name: string, value: unknown) => number,
+): number | ((opts: DispatchOptions) => number) {
+  if (value === undefined) return fallback;
+  if (typeof value === 'function') return value as (opts: DispatchOptions) => number;
+  if (typeof value !== 'number') {
+    throw new TypeError(`Expected \`${name}\` to be a number or a function, got ${describe(value)}`);
+  }
+  return check(name, value);
+}
+
+/**
+ * The controller the caller's handler gets at once, before the request leaves the queue, so that it
+ * can abort or pause a queued request. Once the real request starts, it forwards to that request's
+ * controller (`target`), replaying a pause or abort made while queued.
+ */
+class CallerController implements DispatchController {
+  #target: DispatchController | null = null;
+  #paused = false;
+  #reason: Error | null = null;
+  #aborted = false;
+  readonly #onAbort: (reason: Error) => void;
+
+  constructor(onAbort: (reason: Error) => void) {
+    this.#onAbort = onAbort;
+  }
+
+  /** Set at each start of the real request (a retry or redirect inside us starts it again). */
+  set target(target: DispatchController) {
+    this.#target = target;
+    if (this.#aborted) target.abort(this.#reason as Error);
+    else if (this.#paused) target.pause();
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  // Some interceptors (decompress) read the raw headers from the controller they are given.
+  get rawHeaders(): RawHeaders {
+    return this.#target?.rawHeaders ?? null;
+  }
+
+  set rawHeaders(value: RawHeaders) {
+    if (this.#target !== null) this.#target.rawHeaders = value;
+  }
+
+  get rawTrailers(): RawHeaders {
+    return this.#target?.rawTrailers ?? null;
+  }
+
+  set rawTrailers(value: RawHeaders) {
+    if (this.#target !== null) this.#target.rawTrailers = value;
+  }
+
+  abort(reason: Error): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#onAbort(reason);
+    this.#target?.abort(reason);
+  }
+
+  pause(): void {
+    this.#paused = true;
+    this.#target?.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#target?.resume();
+  }
+}
+
+/**
+ * One request through the interceptor: a task in the client's queue, and the handler of the real
+ * request once the task runs. It forwards the real request's events to the caller's handler.
+ */
+class LimitedRequest implements DispatchHandler {
+  readonly #dispatch: Dispatcher['dispatch'];
+  readonly #opts: DispatchOptions;
+  readonly #handler: DispatchHandler;
+  readonly #controller: CallerController;
+  /** Aborting it takes the task out of the queue, or (running) aborts its context's signal. */
+  readonly #queueAbort = new AbortController();
+  /** The caller's handler got its last call (end, error or upgrade); it gets nothing more. */
+  #ended = false;
+  /** The running task's context; null until the task runs. */
+  #context: InternalTaskContext | null = null;
+  /** Settle the task's promise: the worker and permits are held until then. Null when not running. */
+  #finish: ((ok: boolean, error?: unknown) => void) | null = null;
+
+  constructor(dispatch: Dispatcher['dispatch'], opts: DispatchOptions, handler: DispatchHandler) {
+    this.#dispatch = dispatch;
+    this.#opts = opts;
+    this.#handler = handler;
+    this.#controller = new CallerController((reason) => this.#queueAbort.abort(reason));
+  }
+
+  enqueue(
+    client: RateLimitedClient,
+    priority: number | ((opts: DispatchOptions) => number),
+    weight: number | ((opts: DispatchOptions) => number),
+  ): void {
+    let options;
+    try {
+      // Now, not when the request leaves the queue: undici's request() and fetch() only learn how to
+      // abort from this call, and a caller's abort must reach a queued request too.
+      this.#handler.onRequestStart?.(this.#controller, {});
+      options = {
+        priority: typeof priority === 'function' ? priority(this.#opts) : priority,
+        weight: typeof weight === 'function' ? weight(this.#opts) : weight,
+        signal: this.#queueAbort.signal,
+      };
+    } catch (error) {
+      this.#end(error);
+      return;
+    }
+    // Rejects before the task ran (queue full, client closed, aborted while queued, a bad priority or
+    // weight) or while it runs (the client's timeout or the caller's abort, which also abort the real
+    // request through the context's signal). The request's own failure rejects it too, after it was
+    // forwarded: #end then does nothing.
+    client[kScheduleRequest]((context) => this.#run(context), options).catch((error: unknown) => this.#end(error));
+  }
+
+  #run(context: InternalTaskContext): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const signal = context.signal;
+      const onAbort = (): void => this.#controller.abort(signal.reason as Error);
+      this.#context = context;
+      this.#finish = (ok, error) => {
+        this.#finish = null;
+        signal.removeEventListener('abort', onAbort);
+        if (ok) resolve();
+        else reject(error);
+      };
+      if (this.#controller.aborted || signal.aborted) {
+        this.#finish(false, this.#controller.reason ?? signal.reason);
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.#dispatch(this.#opts, this);
+      } catch (error) {
+        this.onResponseError(null, error as Error);
+      }
+    });
+  }
+
+  /** Ends the caller's handler with `error` unless it has ended already; aborts the real request if running. */
+  #end(error: unknown): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#finish !== null) this.#controller.abort(error as Error);
+    this.#handler.onResponseError?.(this.#controller, error as Error);
+  }
+
+  // The real request's events. `controller` here is the real one; the caller only ever sees ours.
+
+  onRequestStart(controller: DispatchController): void {
+    this.#controller.target = controller;
+  }
+
+  onResponseStart(_controller: DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
+    // The latest moment the server can have counted the request: its window slot is timed from here.
+    this.#context?.[kSettleSlot]();
+    if (this.#ended) return;
+    this.#handler.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(_controller: DispatchController, chunk: Buffer): void {
+    if (this.#ended) return;
+    this.#handler.onResponseData?.(this.#controller, chunk);
+  }
+
+  onResponseEnd(_controller: DispatchController, trailers: Headers): void {
+    try {
+      if (this.#ended) return;
+      this.#ended = true;
+      this.#handler.onResponseEnd?.(this.#controller, trailers);
+    } finally {
+      this.#finish?.(true);
+    }
+  }
+
+  onResponseError(_controller: DispatchController | null, error: Error): void {
+    this.#finish?.(false, error);
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#handler.onResponseError?.(this.#controller, error);
+  }
+
+  /** The connection now belongs to the caller: the request is over for the limits (a WebSocket would otherwise hold a worker for its life). */
+  onRequestUpgrade(_controller: DispatchController, statusCode: number, headers: Headers, socket: Socket): void {
+    this.#context?.[kSettleSlot]();
+    try {
+      if (this.#ended) return;
+      this.#ended = true;
+      this.#handler.onRequestUpgrade?.(this.#controller, statusCode, headers, socket);
+    } finally {
+      this.#finish?.(true);
+    }
+  }
+}
