@@ -9,14 +9,14 @@ import type { HttpClientOptions, RequestOptions } from './options.js';
 import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareRequest, type RequestDefaults } from './prepare-request.js';
 import { HttpResponse } from './response.js';
 import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js';
-import { readAll, readPrefix, type Transport } from './transport.js';
+import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
 const REQUEST_KEYS = [
   'method', 'path', 'query', 'headers', 'json', 'body', 'priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs',
-  'throwHttpErrors', 'idempotencyKey',
+  'throwHttpErrors', 'idempotencyKey', 'stream',
 ] as const;
 
 /** Schedules a task whose window slot counts from its response (the client's internal entry point). */
@@ -105,19 +105,44 @@ export class HttpLayer {
       options = plainObject('options', input) as unknown as RequestOptions;
       knownKeys('', options as unknown as Record<string, unknown>, REQUEST_KEYS);
       prepared = prepareRequest(options, this.#options);
-      if (options.throwHttpErrors !== undefined && typeof options.throwHttpErrors !== 'boolean') {
-        throw new TypeError(`Expected \`throwHttpErrors\` to be a boolean, got ${describe(options.throwHttpErrors)}`);
+      for (const flag of ['throwHttpErrors', 'stream'] as const) {
+        if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
+          throw new TypeError(`Expected \`${flag}\` to be a boolean, got ${describe(options[flag])}`);
+        }
       }
     } catch (error) {
       return Promise.reject(error);
     }
     const throwHttpErrors = options.throwHttpErrors ?? true;
-    return this.#schedule((context) => this.#attempt(prepared, context, throwHttpErrors), {
+    const scheduling: ScheduleOptions = {
       priority: options.priority,
       weight: options.weight,
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxWaitMs: options.maxWaitMs,
+    };
+    if (options.stream === true) return this.#streamed(prepared, throwHttpErrors, scheduling);
+    return this.#schedule(async (context) => {
+      const response = await this.#send(prepared, context, throwHttpErrors);
+      const body = await this.#guard(prepared, context, () => readAll(response.body));
+      return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
+    }, scheduling);
+  }
+
+  /**
+   * The caller gets the response at its headers, with the live body; the attempt (its worker, permit
+   * and time limit) lasts until that body has ended, failed or been cancelled. A body nobody reads is
+   * cut off by the timeout, which frees the slot and the socket.
+   */
+  #streamed(request: PreparedRequest, throwHttpErrors: boolean, scheduling: ScheduleOptions): Promise<HttpResponse> {
+    return new Promise((resolve, reject) => {
+      this.#schedule(async (context) => {
+        const response = await this.#send(request, context, throwHttpErrors);
+        await new Promise<void>((settled) => {
+          const body = watchedStream(response.body, context.signal, settled);
+          resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
+        });
+      }, scheduling).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
     });
   }
 
@@ -126,23 +151,27 @@ export class HttpLayer {
     this.#agent = undefined;
   }
 
-  async #attempt(request: PreparedRequest, context: InternalTaskContext, throwHttpErrors: boolean): Promise<HttpResponse> {
-    const { signal } = context;
+  /**
+   * Sends one attempt and waits for its response headers, which settle its window slot. A status the
+   * caller does not want becomes an HttpError with a bounded preview of the body.
+   */
+  async #send(request: PreparedRequest, context: InternalTaskContext, throwHttpErrors: boolean): Promise<TransportResponse> {
+    const response = await this.#guard(request, context, () => this.#transport.send(request, context.signal));
+    context[kSettleSlot]();
+    if (throwHttpErrors && (response.status < 200 || response.status > 299)) {
+      const preview = await this.#guard(request, context, () => readPrefix(response.body, BODY_PREVIEW_BYTES));
+      const partial = new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), preview);
+      throw new HttpError(partial, request.method, redactHeaders(response.headers, this.#options.secretHeaders), await partial.text());
+    }
+    return response;
+  }
+
+  /** Runs transport I/O; a failure that is not an abort (whose reason the caller already has) is a NetworkError. */
+  async #guard<T>(request: PreparedRequest, context: InternalTaskContext, io: () => Promise<T>): Promise<T> {
     try {
-      const response = await this.#transport.send(request, signal);
-      context[kSettleSlot]();
-      const url = displayUrl(response.url);
-      const ok = response.status >= 200 && response.status <= 299;
-      if (!ok && throwHttpErrors) {
-        const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES);
-        const partial = new HttpResponse(response.status, response.statusText, response.headers, url, preview);
-        throw new HttpError(partial, request.method, redactHeaders(response.headers, this.#options.secretHeaders), await partial.text());
-      }
-      const bytes = await readAll(response.body);
-      return new HttpResponse(response.status, response.statusText, response.headers, url, bytes);
+      return await io();
     } catch (error) {
-      // An abort or timeout: the caller already has its reason; this rejection goes nowhere.
-      if (signal.aborted || error instanceof HttpError) throw error;
+      if (context.signal.aborted) throw error;
       throw new NetworkError(request.method, displayUrl(request.url), error);
     }
   }

@@ -69,6 +69,13 @@ export interface RequestOptions {
   throwHttpErrors?: boolean | undefined;
   /** Sent as the `Idempotency-Key` header. */
   idempotencyKey?: string | undefined;
+  /**
+   * Resolve at the response headers with the body as a live stream (`response.body`), for large
+   * downloads. The request holds its slot, and `timeoutMs` keeps running, until the body is read to the
+   * end or cancelled.
+   * @default false
+   */
+  stream?: boolean | undefined;
 }
 
 /** Options of `get(path, options)` and the other method shortcuts. */

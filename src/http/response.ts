@@ -1,7 +1,9 @@
 /**
- * A response whose body has been read in full (inside the request's time limit and its slot), so no
- * socket is left waiting on the caller. `json()`, `text()` and `arrayBuffer()` can be called more than
- * once; `body` gives it as a stream.
+ * An HTTP response. By default its body was read in full inside the request's time limit and slot,
+ * so no socket waits on the caller, and `json()`, `text()` and `arrayBuffer()` can be called more than
+ * once. With `stream: true` the body arrives as it is read: `body` is the live stream (read it or
+ * `cancel()` it: the request holds its slot until then), and the first `json()`/`text()`/
+ * `arrayBuffer()` reads it all.
  */
 export class HttpResponse {
   readonly status: number;
@@ -10,19 +12,23 @@ export class HttpResponse {
   readonly headers: Headers;
   /** The final URL, after redirects, without any user:password part. */
   readonly url: string;
-  readonly #bytes: Uint8Array;
+  /** The whole body, once read. */
+  #bytes: Uint8Array | undefined;
+  /** The live body of a streamed response, until it is handed out or read. */
+  #stream: ReadableStream<Uint8Array> | undefined;
 
-  constructor(status: number, statusText: string, headers: Headers, url: string, bytes: Uint8Array) {
+  constructor(status: number, statusText: string, headers: Headers, url: string, body: Uint8Array | ReadableStream<Uint8Array>) {
     this.status = status;
     this.statusText = statusText;
     this.ok = status >= 200 && status <= 299;
     this.headers = headers;
     this.url = url;
-    this.#bytes = bytes;
+    if (body instanceof Uint8Array) this.#bytes = body;
+    else this.#stream = body;
   }
 
   async text(): Promise<string> {
-    return new TextDecoder().decode(this.#bytes);
+    return new TextDecoder().decode(await this.#read());
   }
 
   async json<T = unknown>(): Promise<T> {
@@ -30,10 +36,17 @@ export class HttpResponse {
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
-    return this.#bytes.slice().buffer;
+    return (await this.#read()).slice().buffer;
   }
 
+  /** The body as a stream: the live one of a streamed response (once), else a copy of the bytes. */
   get body(): ReadableStream<Uint8Array> {
+    const stream = this.#stream;
+    if (stream !== undefined) {
+      this.#stream = undefined;
+      return stream;
+    }
+    if (this.#bytes === undefined) throw new TypeError('The response body was already handed out as a stream');
     const bytes = this.#bytes;
     return new ReadableStream({
       start(controller) {
@@ -41,5 +54,16 @@ export class HttpResponse {
         controller.close();
       },
     });
+  }
+
+  async #read(): Promise<Uint8Array> {
+    if (this.#bytes !== undefined) return this.#bytes;
+    const stream = this.#stream;
+    if (stream === undefined) throw new TypeError('The response body was already handed out as a stream');
+    this.#stream = undefined;
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    this.#bytes = Buffer.concat(chunks);
+    return this.#bytes;
   }
 }

@@ -53,3 +53,58 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
   }
   return bytes;
 }
+
+/**
+ * Wraps a body as a web stream that tells `onSettled` once it has ended, failed or been cancelled, or
+ * `signal` aborted (the attempt timed out): a streamed request holds its slot until then. An abort
+ * errors the stream, so a reader who comes later learns why, and releases the source at once, even
+ * when nobody was reading it.
+ */
+export function watchedStream(
+  body: AsyncIterable<Uint8Array> | null,
+  signal: AbortSignal,
+  onSettled: () => void,
+): ReadableStream<Uint8Array> {
+  const iterator = (body ?? emptyBody())[Symbol.asyncIterator]();
+  let done = false;
+  const settle = () => {
+    if (done) return;
+    done = true;
+    signal.removeEventListener('abort', onAbort);
+    onSettled();
+  };
+  let onAbort: () => void = () => {};
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        void iterator.return?.()?.catch(() => {});
+        settle();
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    },
+    async pull(controller) {
+      try {
+        const next = await iterator.next();
+        if (done) return;
+        if (next.done) {
+          controller.close();
+          settle();
+        } else {
+          controller.enqueue(next.value);
+        }
+      } catch (error) {
+        if (done) return;
+        controller.error(error);
+        settle();
+      }
+    },
+    async cancel() {
+      settle();
+      await iterator.return?.();
+    },
+  });
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}

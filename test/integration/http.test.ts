@@ -25,6 +25,11 @@ const routes: Record<string, Handler> = {
   '/reset': (req) => {
     req.socket.destroy();
   },
+  '/slow-body': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first ');
+    setTimeout(() => res.end('second'), 100);
+  },
 };
 
 let server: Server;
@@ -144,6 +149,29 @@ for (const transport of ['fetch', 'undici'] as const) {
       controller.abort(new Error('user gave up'));
       await expect(queued).rejects.toThrow('user gave up');
       expect(await slow).toBe('timed out');
+      await c.close();
+    });
+
+    it('streams a body with stream: true, holding the slot until the body is read or cancelled', async () => {
+      const c = client();
+      const response = await c.get('/slow-body', { stream: true });
+      // Resolved at the headers, before the body's second half was even sent.
+      expect(response.status).toBe(200);
+      expect(c.stats().inFlight).toBe(1);
+      expect(await response.text()).toBe('first second');
+      await c.onIdle();
+      expect(c.stats()).toMatchObject({ inFlight: 0, completed: 1 });
+
+      const cancelled = await c.get('/slow-body', { stream: true });
+      await cancelled.body.cancel();
+      await c.onIdle();
+      expect(c.stats()).toMatchObject({ inFlight: 0, completed: 2 });
+
+      // Nobody reads it: the attempt's timeout cuts it off and frees the slot.
+      const unread = await c.get('/stall-body', { stream: true, timeoutMs: 150 });
+      await c.onIdle();
+      expect(c.stats()).toMatchObject({ inFlight: 0, failed: 1 });
+      await expect(unread.text()).rejects.toBeDefined();
       await c.close();
     });
 
