@@ -13,7 +13,7 @@ import type {
   ScheduleOptions,
   TaskContext,
 } from './core/options.js';
-import { describe, integerAtLeast, plainObject } from './core/validate.js';
+import { boolean, describe, integerAtLeast, plainObject } from './core/validate.js';
 import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
 import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/http-layer.js';
@@ -163,10 +163,9 @@ export class RateLimitedClient {
    * queued and in flight has finished. With `{ drain: false }` what was queued is rejected instead.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    let drain: unknown;
+    let drain: boolean;
     try {
-      drain = plainObject('options', options).drain ?? true;
-      if (typeof drain !== 'boolean') throw new TypeError(`Expected \`drain\` to be a boolean, got ${describe(drain)}`);
+      drain = boolean('drain', plainObject('options', options).drain ?? true);
     } catch (error) {
       return Promise.reject(error);
     }

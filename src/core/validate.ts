@@ -50,6 +50,11 @@ export function duration(name: string, value: unknown, allowZero: boolean): numb
   return checkNumber(name, value, expected, (n) => !Number.isNaN(n) && (allowZero ? n >= 0 : n > 0));
 }
 
+export function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(TypeError, name, 'a boolean', value);
+  return value;
+}
+
 export function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(TypeError, name, 'an object', value);
   return value as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { Agent, type Dispatcher, interceptors } from 'undici';
 import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
 import type { ScheduleOptions } from '../core/options.js';
-import { describe, knownKeys, plainObject } from '../core/validate.js';
+import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import { HttpError } from '../errors/http-error.js';
 import { NetworkError } from '../errors/network-error.js';
 import { FetchTransport } from './fetch-transport.js';
@@ -12,6 +12,7 @@ import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js'
 import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 
+const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
 const REQUEST_KEYS = [
@@ -37,26 +38,13 @@ export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttp
     }
     for (const name of options.secretHeaders) secretHeaders.add(name.toLowerCase());
   }
-  const transport = options.transport ?? 'fetch';
-  if (transport !== 'fetch' && transport !== 'undici') {
-    throw new (typeof transport === 'string' ? RangeError : TypeError)(
-      `Expected \`transport\` to be one of 'fetch', 'undici', got ${describe(transport)}`,
-    );
-  }
+  const transport = options.transport === undefined ? 'fetch' : oneOf('transport', options.transport, TRANSPORTS);
   const dispatcher = options.dispatcher;
   if (dispatcher !== undefined && typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function') {
     throw new TypeError(`Expected \`dispatcher\` to be an undici Dispatcher, got ${describe(dispatcher)}`);
   }
-  const allowAbsoluteUrls = options.allowAbsoluteUrls ?? false;
-  if (typeof allowAbsoluteUrls !== 'boolean') {
-    throw new TypeError(`Expected \`allowAbsoluteUrls\` to be a boolean, got ${describe(allowAbsoluteUrls)}`);
-  }
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs <= 0) {
-    throw new (typeof timeoutMs === 'number' ? RangeError : TypeError)(
-      `Expected \`timeoutMs\` to be a number > 0 (Infinity for none), got ${describe(timeoutMs)}`,
-    );
-  }
+  const allowAbsoluteUrls = options.allowAbsoluteUrls === undefined ? false : boolean('allowAbsoluteUrls', options.allowAbsoluteUrls);
+  const timeoutMs = options.timeoutMs === undefined ? 30_000 : duration('timeoutMs', options.timeoutMs, false);
   return {
     baseUrl: normalizeBaseUrl(options.baseUrl),
     headers: normalizeHeaders('headers', options.headers),
@@ -106,9 +94,7 @@ export class HttpLayer {
       knownKeys('', options as unknown as Record<string, unknown>, REQUEST_KEYS);
       prepared = prepareRequest(options, this.#options);
       for (const flag of ['throwHttpErrors', 'stream'] as const) {
-        if (options[flag] !== undefined && typeof options[flag] !== 'boolean') {
-          throw new TypeError(`Expected \`${flag}\` to be a boolean, got ${describe(options[flag])}`);
-        }
+        if (options[flag] !== undefined) boolean(flag, options[flag]);
       }
     } catch (error) {
       return Promise.reject(error);
