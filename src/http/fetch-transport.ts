@@ -20,6 +20,8 @@ export class FetchTransport implements Transport {
       headers: request.headers,
       signal,
       dispatcher: this.#dispatcher(),
+      // The HTTP layer follows redirects itself, so that each hop is counted and secrets stay home.
+      redirect: 'manual',
     };
     if (request.body !== undefined) init.body = request.body;
     // `dispatcher` is undici's extension of RequestInit; Node's own types name an older undici's.

@@ -1,4 +1,4 @@
-import { Agent, type Dispatcher, interceptors } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
 import type { ScheduleOptions } from '../core/options.js';
 import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
@@ -9,6 +9,7 @@ import type { HttpClientOptions, RequestOptions } from './options.js';
 import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareRequest, type RequestDefaults } from './prepare-request.js';
 import { HttpResponse } from './response.js';
 import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js';
+import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 
@@ -22,6 +23,12 @@ const REQUEST_KEYS = [
 
 /** Schedules a task whose window slot counts from its response (the client's internal entry point). */
 export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions) => Promise<T>;
+
+interface AttemptOptions {
+  readonly throwHttpErrors: boolean;
+  readonly stream: boolean;
+  readonly scheduling: ScheduleOptions;
+}
 
 export interface NormalizedHttpOptions extends RequestDefaults {
   readonly timeoutMs: number;
@@ -79,10 +86,10 @@ export class HttpLayer {
     return this.#options;
   }
 
-  /** The user's dispatcher, or the client's own keep-alive Agent (following redirects, as fetch does). */
+  /** The user's dispatcher, or the client's own keep-alive Agent. Redirects are followed above it. */
   get dispatcher(): Dispatcher {
     if (this.#options.dispatcher !== undefined) return this.#options.dispatcher;
-    this.#agent ??= new Agent({ keepAliveTimeout: 4_000 }).compose(interceptors.redirect({ maxRedirections: 5 }));
+    this.#agent ??= new Agent({ keepAliveTimeout: 4_000 });
     return this.#agent;
   }
 
@@ -107,57 +114,96 @@ export class HttpLayer {
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxWaitMs: options.maxWaitMs,
     };
-    if (options.stream === true) return this.#streamed(prepared, throwHttpErrors, scheduling);
+    return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling });
+  }
+
+  /**
+   * Sends the request and follows redirects itself, each hop a new request through the limiter: the
+   * server counts every hop, so the windows must too. A hop that would leave `baseUrl` is not followed
+   * (unless `allowAbsoluteUrls`): the 3xx comes back as the answer. Secret headers never go to another
+   * origin.
+   */
+  async #follow(request: PreparedRequest, how: AttemptOptions): Promise<HttpResponse> {
+    for (let hops = 0; ; hops++) {
+      const outcome = await (how.stream ? this.#streamed(request, how, hops) : this.#buffered(request, how, hops));
+      if (!(outcome instanceof Redirect)) return outcome;
+      request = outcome.next;
+    }
+  }
+
+  #buffered(request: PreparedRequest, how: AttemptOptions, hops: number): Promise<HttpResponse | Redirect> {
     return this.#schedule(async (context) => {
-      const response = await this.#send(prepared, context, throwHttpErrors);
-      const body = await this.#guard(prepared, context, () => readAll(response.body));
+      const response = await this.#send(request, context, context.signal, how.throwHttpErrors, hops);
+      if (response instanceof Redirect) return response;
+      const body = await this.#guard(request, context.signal, () => readAll(response.body));
       return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
-    }, scheduling);
+    }, how.scheduling);
   }
 
   /**
    * The caller gets the response at its headers, with the live body; the attempt (its worker, permit
    * and time limit) lasts until that body has ended, failed or been cancelled. A body nobody reads is
-   * cut off by the timeout, which frees the slot and the socket.
+   * cut off by the timeout, which frees the slot and the socket; cancelling it aborts the request.
    */
-  #streamed(request: PreparedRequest, throwHttpErrors: boolean, scheduling: ScheduleOptions): Promise<HttpResponse> {
+  #streamed(request: PreparedRequest, how: AttemptOptions, hops: number): Promise<HttpResponse | Redirect> {
     return new Promise((resolve, reject) => {
       this.#schedule(async (context) => {
-        const response = await this.#send(request, context, throwHttpErrors);
+        const cancel = new AbortController();
+        const signal = AbortSignal.any([context.signal, cancel.signal]);
+        const response = await this.#send(request, context, signal, how.throwHttpErrors, hops);
+        if (response instanceof Redirect) return resolve(response);
         await new Promise<void>((settled) => {
-          const body = watchedStream(response.body, context.signal, settled);
+          const body = watchedStream(response.body, signal, settled, (reason) => cancel.abort(reason));
           resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
         });
-      }, scheduling).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
+      }, how.scheduling).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
     });
   }
 
+  /**
+   * Ends the client's own connections once the queue is idle. Destroyed, not closed: a `client.fetch`
+   * body the caller never read would keep a graceful close waiting forever.
+   */
   async close(): Promise<void> {
-    await this.#agent?.close();
+    const agent = this.#agent;
     this.#agent = undefined;
+    await agent?.destroy();
   }
 
   /**
    * Sends one attempt and waits for its response headers, which settle its window slot. A status the
    * caller does not want becomes an HttpError with a bounded preview of the body.
    */
-  async #send(request: PreparedRequest, context: InternalTaskContext, throwHttpErrors: boolean): Promise<TransportResponse> {
-    const response = await this.#guard(request, context, () => this.#transport.send(request, context.signal));
+  async #send(
+    request: PreparedRequest,
+    context: InternalTaskContext,
+    signal: AbortSignal,
+    throwHttpErrors: boolean,
+    hops: number,
+  ): Promise<TransportResponse | Redirect> {
+    const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
+    const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
+    if (next !== undefined) {
+      await this.#guard(request, signal, () => readPrefix(response.body, 0));
+      return new Redirect(next);
+    }
     if (throwHttpErrors && (response.status < 200 || response.status > 299)) {
-      const preview = await this.#guard(request, context, () => readPrefix(response.body, BODY_PREVIEW_BYTES));
-      const partial = new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), preview);
-      throw new HttpError(partial, request.method, redactHeaders(response.headers, this.#options.secretHeaders), await partial.text());
+      const preview = await this.#guard(request, signal, () => readPrefix(response.body, BODY_PREVIEW_BYTES));
+      const headers = redactHeaders(response.headers, this.#options.secretHeaders);
+      // The error's response carries the redacted headers too: it is reachable from the error.
+      const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
+      throw new HttpError(partial, request.method, headers, await partial.text());
     }
     return response;
   }
 
   /** Runs transport I/O; a failure that is not an abort (whose reason the caller already has) is a NetworkError. */
-  async #guard<T>(request: PreparedRequest, context: InternalTaskContext, io: () => Promise<T>): Promise<T> {
+  async #guard<T>(request: PreparedRequest, signal: AbortSignal, io: () => Promise<T>): Promise<T> {
     try {
       return await io();
     } catch (error) {
-      if (context.signal.aborted) throw error;
+      if (signal.aborted) throw error;
       throw new NetworkError(request.method, displayUrl(request.url), error);
     }
   }

@@ -56,7 +56,11 @@ export function normalizeBaseUrl(value: unknown): URL | undefined {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TypeError(`Expected \`baseUrl\` to be an http or https URL, got ${describe(url.protocol)}`);
   }
-  if (url.search || url.hash) throw new TypeError('Expected `baseUrl` without a query or fragment');
+  if (url.search || url.hash || /[?#]/.test(String(value))) throw new TypeError('Expected `baseUrl` without a query or fragment');
+  // fetch refuses such URLs, undici drops the credentials silently; neither may end up in a message.
+  if (url.username || url.password) {
+    throw new TypeError('Expected `baseUrl` without user:password credentials; send them in the `authorization` header');
+  }
   return url;
 }
 
@@ -71,12 +75,15 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
   if (baseUrl === undefined || (absolute && allowAbsoluteUrls)) {
     let url: URL;
     try {
-      url = new URL(path);
+      url = new URL(path, baseUrl); // with a base, a protocol-relative `//host/x` takes its scheme
     } catch {
       throw new TypeError(`Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(path)}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new TypeError(`Expected \`path\` to be an http or https URL, got ${describe(url.protocol)}`);
+    }
+    if (url.username || url.password) {
+      throw new TypeError('Expected `path` without user:password credentials; send them in the `authorization` header');
     }
     return url;
   }
@@ -85,12 +92,20 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
       `Refused \`path\` ${describe(path)}: it names another URL than \`baseUrl\` (set \`allowAbsoluteUrls: true\` to allow that)`,
     );
   }
-  const base = baseUrl.href.endsWith('/') ? baseUrl.href : `${baseUrl.href}/`;
-  const url = new URL(path.replace(/^[/\\]+/, ''), base);
-  if (url.origin !== baseUrl.origin || !url.pathname.startsWith(new URL(base).pathname)) {
+  const url = new URL(path.replace(/^[/\\]+/, ''), withTrailingSlash(baseUrl));
+  if (!isInsideBase(url, baseUrl) || url.username || url.password) {
     throw new TypeError(`Refused \`path\` ${describe(path)}: it resolves outside \`baseUrl\``);
   }
   return url;
+}
+
+function withTrailingSlash(baseUrl: URL): string {
+  return baseUrl.href.endsWith('/') ? baseUrl.href : `${baseUrl.href}/`;
+}
+
+/** Same origin, and at or below the base path. */
+export function isInsideBase(url: URL, baseUrl: URL): boolean {
+  return url.origin === baseUrl.origin && url.pathname.startsWith(new URL(withTrailingSlash(baseUrl)).pathname);
 }
 
 export function appendQuery(url: URL, query: QueryInit | undefined): void {

@@ -35,8 +35,10 @@ export class HttpResponse {
     return JSON.parse(await this.text()) as T;
   }
 
+  /** A copy of exactly the body's bytes (the bytes may be a view on a larger, shared buffer). */
   async arrayBuffer(): Promise<ArrayBuffer> {
-    return (await this.#read()).slice().buffer;
+    const bytes = await this.#read();
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
   /** The body as a stream: the live one of a streamed response (once), else a copy of the bytes. */
@@ -50,7 +52,7 @@ export class HttpResponse {
     const bytes = this.#bytes;
     return new ReadableStream({
       start(controller) {
-        if (bytes.byteLength > 0) controller.enqueue(bytes.slice());
+        if (bytes.byteLength > 0) controller.enqueue(new Uint8Array(bytes));
         controller.close();
       },
     });

@@ -58,12 +58,14 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
  * Wraps a body as a web stream that tells `onSettled` once it has ended, failed or been cancelled, or
  * `signal` aborted (the attempt timed out): a streamed request holds its slot until then. An abort
  * errors the stream, so a reader who comes later learns why, and releases the source at once, even
- * when nobody was reading it.
+ * when nobody was reading it. Cancelling calls `abort`, which must abort the request: waiting for the
+ * source to end could wait forever on a server that went quiet.
  */
 export function watchedStream(
   body: AsyncIterable<Uint8Array> | null,
   signal: AbortSignal,
   onSettled: () => void,
+  abort: (reason: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const iterator = (body ?? emptyBody())[Symbol.asyncIterator]();
   let done = false;
@@ -100,9 +102,10 @@ export function watchedStream(
         settle();
       }
     },
-    async cancel() {
+    cancel(reason) {
       settle();
-      await iterator.return?.();
+      abort(reason ?? new DOMException('The response body was cancelled', 'AbortError'));
+      void iterator.return?.()?.catch(() => {});
     },
   });
 }

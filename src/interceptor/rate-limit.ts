@@ -29,8 +29,9 @@ export interface RateLimitInterceptorOptions {
  * worker pool: `new Agent().compose(rateLimit(client))`. A request holds its worker and permits until
  * its response has ended (read or dump the body), and counts in the windows from its response headers.
  *
- * Compose it last (outermost) or at least outside `redirect`/`retry`, so that each attempt the server
- * sees is counted: interceptors composed before it run inside one scheduled request.
+ * Compose it before `redirect` and `retry` (`agent.compose(rateLimit(client), interceptors.redirect())`):
+ * then each hop and each retry the server sees is its own scheduled request. Composed after them, it
+ * would schedule the whole chain as one request and count it once.
  */
 export function rateLimit(
   client: RateLimitedClient,
