@@ -45,8 +45,21 @@ export class RateLimitedClient {
     const normalized = normalizeClientOptions(options);
     const http = normalizeHttpOptions(options);
     this.#scheduler = new Scheduler(normalized, this.#events);
-    const scheduleRequest: ScheduleRequest = (task, scheduleOptions) => this[kScheduleRequest](task, scheduleOptions);
-    this.#http = new HttpLayer(http, scheduleRequest);
+    const scheduleRequest: ScheduleRequest = (task, scheduleOptions, seq) => this[kScheduleRequest](task, scheduleOptions, seq);
+    const scheduler = this.#scheduler;
+    const events = this.#events;
+    this.#http = new HttpLayer(http, {
+      schedule: scheduleRequest,
+      coolDown: (ms) => scheduler.coolDown(ms),
+      setServerBudget: (remaining, resetMs) => scheduler.setServerBudget(remaining, resetMs),
+      windows: () => scheduler.windows,
+      setWindows: (windows) => scheduler.setRateLimit(windows),
+      rateLimited: (event) => events.emit('rate-limited', event),
+      retrying: (event) => {
+        scheduler.countRetry();
+        events.emit('retry', event);
+      },
+    });
     const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs);
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
   }
@@ -92,11 +105,20 @@ export class RateLimitedClient {
   }
 
   /** For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest). */
-  [kScheduleRequest]<T>(task: (context: InternalTaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
-    return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false);
+  [kScheduleRequest]<T>(
+    task: (context: InternalTaskContext) => T | PromiseLike<T>,
+    options?: ScheduleOptions,
+    seq?: number,
+  ): Promise<T> {
+    return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false, seq);
   }
 
-  #submit<T>(task: (context: TaskContext) => T | PromiseLike<T>, options: ScheduleOptions | undefined, settleAtStart: boolean): Promise<T> {
+  #submit<T>(
+    task: (context: TaskContext) => T | PromiseLike<T>,
+    options: ScheduleOptions | undefined,
+    settleAtStart: boolean,
+    seq?: number,
+  ): Promise<T> {
     if (typeof task !== 'function') {
       return Promise.reject(new TypeError(`Expected \`task\` to be a function, got ${describe(task)}`));
     }
@@ -106,7 +128,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.submit(task, normalized, settleAtStart);
+    return this.#scheduler.submit(task, normalized, settleAtStart, seq);
   }
 
   /** Resolves when the queue is empty and nothing is in flight (asyncio's `queue.join()`). */

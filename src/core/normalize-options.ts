@@ -16,7 +16,9 @@ import {
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
 const SCHEDULER_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
-const HTTP_KEYS = ['baseUrl', 'headers', 'timeoutMs', 'transport', 'dispatcher', 'allowAbsoluteUrls', 'secretHeaders'] as const;
+const HTTP_KEYS = [
+  'baseUrl', 'headers', 'timeoutMs', 'transport', 'dispatcher', 'allowAbsoluteUrls', 'secretHeaders', 'retry', 'adaptive',
+] as const;
 const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
 const WINDOW_KEYS = ['limit', 'windowMs'] as const;

@@ -23,10 +23,18 @@ export class HttpError extends RateLimitedClientError {
   readonly headers: Record<string, string>;
   /** The start of the response body as text, at most `BODY_PREVIEW_BYTES` bytes. */
   readonly bodyPreview: string;
+  /** How long the server asked to wait (Retry-After), when it did. */
+  readonly retryAfterMs: number | undefined;
   /** The full response (not enumerable, so logging the error does not dump it). */
   declare readonly response: HttpResponse;
 
-  constructor(response: HttpResponse, method: string, headers: Record<string, string>, bodyPreview: string) {
+  constructor(
+    response: HttpResponse,
+    method: string,
+    headers: Record<string, string>,
+    bodyPreview: string,
+    retryAfterMs?: number,
+  ) {
     const statusText = response.statusText ? ` ${response.statusText}` : '';
     super(`Request failed with status code ${response.status}${statusText}: ${method} ${response.url}`, 'RLC_ERR_HTTP');
     this.status = response.status;
@@ -34,6 +42,7 @@ export class HttpError extends RateLimitedClientError {
     this.url = response.url;
     this.headers = headers;
     this.bodyPreview = bodyPreview;
+    this.retryAfterMs = retryAfterMs;
     Object.defineProperty(this, 'response', { value: response, enumerable: false });
     Object.defineProperty(this, kHttpError, { value: true });
   }

@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
-import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
+import { timerDelay } from '../core/clock.js';
+import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { ScheduleOptions } from '../core/options.js';
 import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import { HttpError } from '../errors/http-error.js';
@@ -12,22 +13,37 @@ import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js'
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
+import type { RetryEvent } from '../core/events.js';
+import { readServerLimits, type ResetMode } from '../retry/rate-limit-headers.js';
+import { type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
+import { retryDelay } from '../retry/retry-policy.js';
+import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
 
 const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
 const REQUEST_KEYS = [
   'method', 'path', 'query', 'headers', 'json', 'body', 'priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs',
-  'throwHttpErrors', 'idempotencyKey', 'stream',
+  'throwHttpErrors', 'idempotencyKey', 'stream', 'retry',
 ] as const;
 
-/** Schedules a task whose window slot counts from its response (the client's internal entry point). */
-export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions) => Promise<T>;
+/**
+ * Schedules a task whose window slot counts from its response (the client's internal entry point);
+ * `seq` keeps a retry's place among equal priorities.
+ */
+export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions, seq?: number) => Promise<T>;
+
+/** What the HTTP layer needs of the client around it. */
+export interface HttpHooks extends FeedbackTarget {
+  schedule: ScheduleRequest;
+  retrying(event: RetryEvent): void;
+}
 
 interface AttemptOptions {
   readonly throwHttpErrors: boolean;
   readonly stream: boolean;
   readonly scheduling: ScheduleOptions;
+  readonly retry: NormalizedRetry | false;
 }
 
 export interface NormalizedHttpOptions extends RequestDefaults {
@@ -35,6 +51,18 @@ export interface NormalizedHttpOptions extends RequestDefaults {
   readonly transport: 'fetch' | 'undici';
   readonly dispatcher: Dispatcher | undefined;
   readonly secretHeaders: ReadonlySet<string>;
+  readonly retry: NormalizedRetry | false;
+  /** How to read the server's rate-limit headers, or false to ignore them. */
+  readonly adaptive: { readonly resetMode: ResetMode } | false;
+}
+
+function normalizeAdaptive(value: unknown): { resetMode: ResetMode } | false {
+  if (value === undefined || value === true) return { resetMode: 'auto' };
+  if (value === false) return false;
+  const options = plainObject('adaptive', value);
+  knownKeys('adaptive', options, ['resetMode']);
+  const resetMode = options.resetMode === undefined ? 'auto' : oneOf('adaptive.resetMode', options.resetMode, ['auto', 'epoch-seconds', 'delta-seconds'] as const);
+  return { resetMode };
 }
 
 export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttpOptions {
@@ -60,6 +88,8 @@ export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttp
     transport,
     dispatcher,
     secretHeaders,
+    retry: normalizeRetry('retry', options.retry),
+    adaptive: normalizeAdaptive(options.adaptive),
   };
 }
 
@@ -70,14 +100,14 @@ export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttp
  */
 export class HttpLayer {
   readonly #options: NormalizedHttpOptions;
-  readonly #schedule: ScheduleRequest;
+  readonly #hooks: HttpHooks;
   readonly #transport: Transport;
   /** The keep-alive Agent this layer made and owns (closed with the client); created on first use. */
   #agent: Dispatcher | undefined = undefined;
 
-  constructor(options: NormalizedHttpOptions, schedule: ScheduleRequest) {
+  constructor(options: NormalizedHttpOptions, hooks: HttpHooks) {
     this.#options = options;
-    this.#schedule = schedule;
+    this.#hooks = hooks;
     const dispatcher = () => this.dispatcher;
     this.#transport = options.transport === 'undici' ? new UndiciTransport(dispatcher) : new FetchTransport(dispatcher);
   }
@@ -96,6 +126,7 @@ export class HttpLayer {
   request(input: RequestOptions): Promise<HttpResponse> {
     let prepared: PreparedRequest;
     let options: RequestOptions;
+    let retry: NormalizedRetry | false;
     try {
       options = plainObject('options', input) as unknown as RequestOptions;
       knownKeys('', options as unknown as Record<string, unknown>, REQUEST_KEYS);
@@ -103,6 +134,7 @@ export class HttpLayer {
       for (const flag of ['throwHttpErrors', 'stream'] as const) {
         if (options[flag] !== undefined) boolean(flag, options[flag]);
       }
+      retry = normalizeRetry('retry', options.retry, this.#options.retry);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -114,7 +146,7 @@ export class HttpLayer {
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxWaitMs: options.maxWaitMs,
     };
-    return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling });
+    return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling, retry });
   }
 
   /**
@@ -124,20 +156,39 @@ export class HttpLayer {
    * origin.
    */
   async #follow(request: PreparedRequest, how: AttemptOptions): Promise<HttpResponse> {
-    for (let hops = 0; ; hops++) {
-      const outcome = await (how.stream ? this.#streamed(request, how, hops) : this.#buffered(request, how, hops));
+    const attempt: Attempt = { hops: 0, retried: 0, seq: undefined };
+    for (;;) {
+      let outcome: HttpResponse | Redirect;
+      try {
+        outcome = await (how.stream ? this.#streamed(request, how, attempt) : this.#buffered(request, how, attempt));
+      } catch (error) {
+        const delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
+        if (delay === undefined || how.scheduling.signal?.aborted) throw error;
+        attempt.retried++;
+        this.#hooks.retrying({ retry: attempt.retried, delayMs: delay, method: request.method, url: displayUrl(request.url), error: error as Error });
+        // The wait holds no worker and no permit; then the retry re-enters the queue with its
+        // original place among equal priorities, and counts in the windows like any request.
+        await sleep(delay, how.scheduling.signal);
+        continue;
+      }
       if (!(outcome instanceof Redirect)) return outcome;
       request = outcome.next;
+      attempt.hops++;
     }
   }
 
-  #buffered(request: PreparedRequest, how: AttemptOptions, hops: number): Promise<HttpResponse | Redirect> {
+  get #schedule(): ScheduleRequest {
+    return this.#hooks.schedule;
+  }
+
+  #buffered(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
     return this.#schedule(async (context) => {
-      const response = await this.#send(request, context, context.signal, how.throwHttpErrors, hops);
+      attempt.seq ??= context[kSeq];
+      const response = await this.#send(request, context, context.signal, how.throwHttpErrors, attempt.hops);
       if (response instanceof Redirect) return response;
       const body = await this.#guard(request, context.signal, () => readAll(response.body));
       return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
-    }, how.scheduling);
+    }, how.scheduling, attempt.seq);
   }
 
   /**
@@ -145,18 +196,19 @@ export class HttpLayer {
    * and time limit) lasts until that body has ended, failed or been cancelled. A body nobody reads is
    * cut off by the timeout, which frees the slot and the socket; cancelling it aborts the request.
    */
-  #streamed(request: PreparedRequest, how: AttemptOptions, hops: number): Promise<HttpResponse | Redirect> {
+  #streamed(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
     return new Promise((resolve, reject) => {
-      this.#schedule(async (context) => {
+      this.#hooks.schedule(async (context) => {
+        attempt.seq ??= context[kSeq];
         const cancel = new AbortController();
         const signal = AbortSignal.any([context.signal, cancel.signal]);
-        const response = await this.#send(request, context, signal, how.throwHttpErrors, hops);
+        const response = await this.#send(request, context, signal, how.throwHttpErrors, attempt.hops);
         if (response instanceof Redirect) return resolve(response);
         await new Promise<void>((settled) => {
           const body = watchedStream(response.body, signal, settled, (reason) => cancel.abort(reason));
           resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
         });
-      }, how.scheduling).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
+      }, how.scheduling, attempt.seq).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
     });
   }
 
@@ -183,6 +235,8 @@ export class HttpLayer {
   ): Promise<TransportResponse | Redirect> {
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
+    const limits = readServerLimits(response.headers, Date.now(), this.#options.adaptive ? this.#options.adaptive.resetMode : 'auto');
+    if (this.#options.adaptive) applyServerLimits(this.#hooks, limits, response.status, displayUrl(response.url));
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       await this.#guard(request, signal, () => readPrefix(response.body, 0));
@@ -193,7 +247,7 @@ export class HttpLayer {
       const headers = redactHeaders(response.headers, this.#options.secretHeaders);
       // The error's response carries the redacted headers too: it is reachable from the error.
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
-      throw new HttpError(partial, request.method, headers, await partial.text());
+      throw new HttpError(partial, request.method, headers, await partial.text(), limits.retryAfterMs);
     }
     return response;
   }
@@ -207,4 +261,27 @@ export class HttpLayer {
       throw new NetworkError(request.method, displayUrl(request.url), error);
     }
   }
+}
+
+/** Where a request is in its life: redirect hops followed, retries made, its place in the queue. */
+interface Attempt {
+  hops: number;
+  retried: number;
+  /** The first attempt's submission order, kept by every later attempt. */
+  seq: number | undefined;
+}
+
+/** Waits `ms` (a retry's delay); the caller's signal cuts it short with its reason. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, timerDelay(ms));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

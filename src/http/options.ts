@@ -1,4 +1,6 @@
 import type { Dispatcher } from 'undici';
+import type { ResetMode } from '../retry/rate-limit-headers.js';
+import type { RetryOptions } from '../retry/retry-options.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
@@ -40,6 +42,18 @@ export interface HttpClientOptions {
   allowAbsoluteUrls?: boolean | undefined;
   /** More header names (any case) whose values must never be shown in errors, events or stats. */
   secretHeaders?: readonly string[] | undefined;
+  /**
+   * Retry failed requests through the queue (each retry counts in the windows), or `false`.
+   * @default { retries: 2 } (see RetryOptions)
+   */
+  retry?: RetryOptions | false | undefined;
+  /**
+   * Obey the server's Retry-After and rate-limit headers: a shared cooldown, a cap from `remaining`,
+   * and windows tightened to a smaller quota the server reveals. `resetMode` says how to read
+   * `X-RateLimit-Reset` (GitHub: epoch seconds; others: seconds from now; 'auto' decides by size).
+   * @default true
+   */
+  adaptive?: boolean | { resetMode?: ResetMode | undefined } | undefined;
 }
 
 export interface RequestOptions {
@@ -76,6 +90,8 @@ export interface RequestOptions {
    * @default false
    */
   stream?: boolean | undefined;
+  /** This request's retry policy, over the client's; `false` turns retries off for it. */
+  retry?: RetryOptions | false | undefined;
 }
 
 /** Options of `get(path, options)` and the other method shortcuts. */

@@ -8,10 +8,13 @@ export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
  * HTTP layer calls it when response headers arrive. A symbol, so it is not part of the public context.
  */
 export const kSettleSlot = Symbol('rate-limited-client.settleSlot');
+/** The job's submission order, for a retry that must keep its place among equal priorities. */
+export const kSeq = Symbol('rate-limited-client.seq');
 
 /** The task context as the package's own layers see it. */
 export interface InternalTaskContext extends TaskContext {
   [kSettleSlot](): void;
+  readonly [kSeq]: number;
 }
 
 /** Where a job is. It only moves forward: blocked → queued → running → done (or straight to done). */
@@ -138,6 +141,10 @@ export class JobContext implements InternalTaskContext {
 
   [kSettleSlot](): void {
     this.#settle(this.#job);
+  }
+
+  get [kSeq](): number {
+    return this.#job.seq;
   }
 
   get signal(): AbortSignal {

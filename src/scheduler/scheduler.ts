@@ -62,6 +62,9 @@ export class Scheduler {
   /** Work was submitted since the last `idle` event. */
   #busySinceIdle = false;
 
+  /** Clock time until which nothing starts: the server asked every request to wait. */
+  #cooldownUntil = -Infinity;
+  #retried = 0;
   #submitted = 0;
   #completed = 0;
   #failed = 0;
@@ -108,7 +111,7 @@ export class Scheduler {
    * Queues a task. `settleAtStart: false` keeps its window slot pending until the task calls
    * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
    */
-  submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true): Promise<T> {
+  submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number): Promise<T> {
     const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
     if (this.#closed) return this.#refuse(new ClientClosedError());
     const tooHeavy = this.#weightProblem(weight);
@@ -117,7 +120,7 @@ export class Scheduler {
 
     const now = this.#clock.now();
     if (maxWaitMs !== Infinity) {
-      const wait = this.#limiter.earliestWait(weight, now);
+      const wait = Math.max(this.#limiter.earliestWait(weight, now), this.#cooldownUntil - now);
       if (wait > maxWaitMs) {
         return this.#refuse(
           new TimeoutError(
@@ -132,7 +135,7 @@ export class Scheduler {
       return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
     }
 
-    const job = new Job(task as Task<unknown>, priority, this.#seq++, weight, signal, timeoutMs, maxWaitMs, now, settleAtStart);
+    const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, signal, timeoutMs, maxWaitMs, now, settleAtStart);
     this.#submitted++;
     this.#busySinceIdle = true;
     this.#abortWatch.watch(job);
@@ -182,6 +185,34 @@ export class Scheduler {
     this.#dispatch();
   }
 
+  /**
+   * Holds every start until `delayMs` from now (a server's Retry-After): work already queued waits,
+   * nothing is dropped. A later end replaces an earlier one, never the reverse.
+   */
+  coolDown(delayMs: number): void {
+    const until = this.#clock.now() + delayMs;
+    if (until <= this.#cooldownUntil) return;
+    this.#cooldownUntil = until;
+    this.#wake.cancel();
+    this.#dispatch();
+  }
+
+  /** See SlidingWindowLimiter#setBudget; `resetMs` from now. */
+  setServerBudget(remaining: number, resetMs: number): void {
+    this.#limiter.setBudget(remaining, this.#clock.now() + resetMs, this.#semaphore.held);
+    this.#wake.cancel();
+    this.#dispatch();
+  }
+
+  countRetry(): void {
+    this.#retried++;
+  }
+
+  #cooldownEpoch(): number | null {
+    const left = this.#cooldownUntil - this.#clock.now();
+    return left > 0 ? Math.round(Date.now() + left) : null;
+  }
+
   get windows(): readonly RateWindow[] {
     return this.#limiter.windows;
   }
@@ -229,13 +260,13 @@ export class Scheduler {
       submitted: this.#submitted,
       completed: this.#completed,
       failed: this.#failed,
-      retried: 0,
+      retried: this.#retried,
       dropped: this.#dropped,
       aborted: this.#aborted,
       rejected: this.#rejected,
       windows: this.#limiter.usage(this.#clock.now()),
       queueUtilization: this.#maxSize === Infinity ? 0 : this.#queue.size / this.#maxSize,
-      cooldownUntil: null,
+      cooldownUntil: this.#cooldownEpoch(),
     };
   }
 
@@ -282,7 +313,7 @@ export class Scheduler {
         this.#expire(job);
         continue;
       }
-      const wait = this.#limiter.wait(job.weight, now);
+      const wait = Math.max(this.#limiter.wait(job.weight, now), this.#cooldownUntil - now);
       if (wait > 0) {
         // Infinity: starts not yet settled hold the room. That happens only while a task's synchronous
         // part calls back in; the outer pass settles the start and asks again.

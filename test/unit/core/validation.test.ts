@@ -92,7 +92,7 @@ const constructorCases: ConstructorCase[] = [
     error: TypeError,
     has: ['`concurency`'],
     exact:
-      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`',
+      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },

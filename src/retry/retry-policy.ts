@@ -1,0 +1,35 @@
+import { HttpError } from '../errors/http-error.js';
+import { NetworkError } from '../errors/network-error.js';
+import { TimeoutError } from '../errors/timeout-error.js';
+import { serverSaysRetry } from './rate-limit-headers.js';
+import { backoffDelay, type NormalizedRetry } from './retry-options.js';
+
+/**
+ * How long to wait before retrying a failed attempt, or undefined when it must not be retried:
+ * - the policy is off, or its retries are used up;
+ * - the method is not safe to repeat (POST and PATCH only with an idempotency key);
+ * - the server said `x-should-retry: false` (or `true`, which retries any status);
+ * - the failure is not a retryable status, network error or attempt timeout;
+ * - the server asked to wait longer than `maxRetryAfterMs` (the error carries the wait).
+ * A server's Retry-After wins over the backoff.
+ */
+export function retryDelay(
+  policy: NormalizedRetry | false,
+  error: unknown,
+  method: string,
+  hasIdempotencyKey: boolean,
+  retried: number,
+): number | undefined {
+  if (policy === false || retried >= policy.retries) return undefined;
+  if (!hasIdempotencyKey && !policy.methods.has(method)) return undefined;
+  if (error instanceof HttpError) {
+    const said = serverSaysRetry(error.response.headers);
+    if (said === false || (said !== true && !policy.statusCodes.has(error.status))) return undefined;
+    if (error.retryAfterMs !== undefined) return error.retryAfterMs > policy.maxRetryAfterMs ? undefined : error.retryAfterMs;
+  } else if (error instanceof NetworkError) {
+    if (error.causeCode === undefined || !policy.errorCodes.has(error.causeCode)) return undefined;
+  } else if (!(error instanceof TimeoutError && error.phase === 'run')) {
+    return undefined;
+  }
+  return backoffDelay(policy, retried + 1);
+}
