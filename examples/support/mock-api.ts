@@ -7,6 +7,12 @@ export interface MockApiOptions {
   /** Most requests served in any sliding window of `windowMs`. */
   limit: number;
   windowMs: number;
+  /**
+   * Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until a
+   * slot frees) on every answer, as GitHub-style APIs do. Without it, only a 429 says anything (its
+   * `Retry-After`).
+   */
+  rateLimitHeaders?: boolean;
 }
 
 export interface MockApi {
@@ -29,7 +35,7 @@ export interface MockApi {
  * when `limit` requests were already served in the last `windowMs`. Only served requests use quota,
  * so a client that gets refused is not punished twice.
  */
-export async function startMockApi({ limit, windowMs }: MockApiOptions): Promise<MockApi> {
+export async function startMockApi({ limit, windowMs, rateLimitHeaders = false }: MockApiOptions): Promise<MockApi> {
   const arrivals: number[] = [];
   const statuses: number[] = [];
   const paths: string[] = [];
@@ -46,17 +52,27 @@ export async function startMockApi({ limit, windowMs }: MockApiOptions): Promise
     arrivals.push(now);
     paths.push(req.url ?? '/');
 
+    // Seconds until the oldest request in the window leaves it (and a slot frees).
+    const untilFree = () => (live < served.length ? Math.max(0, ((served[live] as number) + windowMs - now) / 1000) : 0);
+    const quotaHeaders = () =>
+      rateLimitHeaders
+        ? {
+            'x-ratelimit-limit': String(limit),
+            'x-ratelimit-remaining': String(Math.max(0, limit - (served.length - live))),
+            'x-ratelimit-reset': untilFree().toFixed(3),
+          }
+        : {};
     if (served.length - live >= limit) {
       statuses.push(429);
-      const retryAfterS = Math.max(1, Math.ceil(((served[live] as number) + windowMs - now) / 1000));
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterS) });
+      const retryAfterS = Math.max(1, Math.ceil(untilFree()));
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterS), ...quotaHeaders() });
       res.end(JSON.stringify({ error: 'rate limit exceeded' }));
       return;
     }
     served.push(now);
     statuses.push(200);
     const id = (req.url ?? '/').split('/').pop() ?? '';
-    res.writeHead(200, { 'content-type': 'application/json' });
+    res.writeHead(200, { 'content-type': 'application/json', ...quotaHeaders() });
     res.end(JSON.stringify({ id, served: served.length }));
   });
 

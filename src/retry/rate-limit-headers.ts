@@ -14,8 +14,9 @@
  *   then Shopify's call limit.
  * - `policy`: IETF `RateLimit-Policy`, then a windowed item of the older `RateLimit-Limit`.
  *
- * A limit without a window (`X-RateLimit-Limit`, `x-rate-limit-limit`, `x-ratelimit-limit-requests`,
- * a bare `RateLimit-Limit`) is not read: "100 requests" per an unknown period tells a limiter nothing.
+ * - `limit`: a count without a window (`X-RateLimit-Limit`, X's `x-rate-limit-limit`, OpenAI's
+ *   `x-ratelimit-limit-requests`, a bare `RateLimit-Limit`). Its period is unknown, but a client
+ *   window with a larger `limit` is certainly too generous, so it is still worth knowing.
  */
 import { parseDictionary, parseItem, parseList, Token } from 'structured-headers';
 import type { BareItem, InnerList, Item } from 'structured-headers';
@@ -31,6 +32,8 @@ export interface ServerLimits {
   resetMs?: number;
   /** The server's quota, when a header reveals it: `limit` requests per `windowMs`. */
   policy?: { limit: number; windowMs: number };
+  /** The server's request limit per window of a length it does not say, >= 1. */
+  limit?: number;
   /** Names of the headers these values came from, lower-case, for events and debugging. */
   sources: string[];
 }
@@ -84,6 +87,12 @@ export function readServerLimits(headers: Headers, nowMs: number, resetMode: Res
   // Shopify Admin REST: `used/size` of a leaky bucket; it leaks at a plan-dependent rate, so no reset.
   take(out, 'remaining', shopifyRemaining(get('x-shopify-shop-api-call-limit')), 'x-shopify-shop-api-call-limit');
 
+  // Limits without a window: GitHub and most others, X, OpenAI, and the older IETF field's bare form.
+  for (const name of ['x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests']) {
+    take(out, 'limit', positive(count(get(name))), name);
+  }
+  take(out, 'limit', positive(sfCount(get('ratelimit-limit'))), 'ratelimit-limit');
+
   return out;
 }
 
@@ -97,7 +106,11 @@ export function serverSaysRetry(headers: Headers): boolean | undefined {
   return undefined;
 }
 
-type Field = 'retryAfterMs' | 'remaining' | 'resetMs' | 'policy';
+type Field = 'retryAfterMs' | 'remaining' | 'resetMs' | 'policy' | 'limit';
+
+function positive(value: number | undefined): number | undefined {
+  return value !== undefined && value >= 1 ? value : undefined;
+}
 
 /** Sets a field unless an earlier (preferred) header already did, and records where it came from. */
 function take<K extends Field>(out: ServerLimits, key: K, value: ServerLimits[K] | undefined, source: string): void {

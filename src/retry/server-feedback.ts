@@ -30,13 +30,22 @@ export function applyServerLimits(target: FeedbackTarget, limits: ServerLimits, 
     target.setServerBudget(limits.remaining, limits.resetMs);
     if (limits.remaining === 0) target.rateLimited({ reason: 'remaining', waitMs: limits.resetMs, status, url, sources });
   }
-  if (limits.policy !== undefined) {
-    const windows = tighten(target.windows(), limits.policy);
-    if (windows !== undefined) {
-      target.setWindows(windows);
-      target.rateLimited({ reason: 'policy', waitMs: 0, status, url, sources, windows });
-    }
+  const current = target.windows();
+  let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);
+  if (limits.limit !== undefined) windows = lowerLimits(windows ?? current, limits.limit) ?? windows;
+  if (windows !== undefined) {
+    target.setWindows(windows);
+    target.rateLimited({ reason: 'policy', waitMs: 0, status, url, sources, windows });
   }
+}
+
+/**
+ * A server limit whose window length is unknown (`X-RateLimit-Limit: 50`): every client window that
+ * allows more is too generous whatever the server's period, so it comes down to that limit.
+ */
+export function lowerLimits(windows: readonly RateWindow[], limit: number): RateWindow[] | undefined {
+  if (!windows.some((window) => window.limit > limit)) return undefined;
+  return windows.map((window) => ({ limit: Math.min(window.limit, limit), windowMs: window.windowMs }));
 }
 
 /**

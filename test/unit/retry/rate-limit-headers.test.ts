@@ -54,15 +54,17 @@ const wellFormed: WellFormed[] = [
   {
     name: 'older RateLimit-Limit/-Remaining/-Reset',
     headers: { 'RateLimit-Limit': '100', 'RateLimit-Remaining': '7', 'RateLimit-Reset': '12' },
-    expected: { remaining: 7, resetMs: 12_000, sources: ['ratelimit-remaining', 'ratelimit-reset'] },
+    expected: { remaining: 7, resetMs: 12_000, limit: 100, sources: ['ratelimit-remaining', 'ratelimit-reset', 'ratelimit-limit'] },
   },
+  { name: 'X-RateLimit-Limit alone: a limit of unknown period', headers: { 'X-RateLimit-Limit': '5000' }, expected: { limit: 5000, sources: ['x-ratelimit-limit'] } },
+  { name: 'bare RateLimit-Limit: a limit of unknown period', headers: { 'RateLimit-Limit': '100' }, expected: { limit: 100, sources: ['ratelimit-limit'] } },
   { name: 'older RateLimit-Limit with a windowed policy', headers: { 'RateLimit-Limit': '100, 100;w=60' }, expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-limit'] } },
 
   // X-RateLimit-* (GitHub: epoch seconds; others: delta seconds)
   {
     name: 'GitHub X-RateLimit with an epoch reset',
     headers: { 'X-RateLimit-Limit': '5000', 'X-RateLimit-Remaining': '4999', 'X-RateLimit-Reset': String(NOW_S + 600) },
-    expected: { remaining: 4999, resetMs: 600_000, sources: ['x-ratelimit-remaining', 'x-ratelimit-reset'] },
+    expected: { remaining: 4999, resetMs: 600_000, limit: 5000, sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'] },
   },
   { name: 'X-RateLimit-Reset delta seconds', headers: { 'X-RateLimit-Reset': '60' }, expected: { resetMs: 60_000, sources: ['x-ratelimit-reset'] } },
   { name: 'X-RateLimit-Reset just under the threshold is a delta', headers: { 'X-RateLimit-Reset': String(EPOCH_SECONDS_THRESHOLD - 1) }, expected: { resetMs: (EPOCH_SECONDS_THRESHOLD - 1) * 1000, sources: ['x-ratelimit-reset'] } },
@@ -76,7 +78,7 @@ const wellFormed: WellFormed[] = [
   {
     name: 'X x-rate-limit-*',
     headers: { 'x-rate-limit-limit': '900', 'x-rate-limit-remaining': '899', 'x-rate-limit-reset': String(NOW_S + 900) },
-    expected: { remaining: 899, resetMs: 900_000, sources: ['x-rate-limit-remaining', 'x-rate-limit-reset'] },
+    expected: { remaining: 899, resetMs: 900_000, limit: 900, sources: ['x-rate-limit-remaining', 'x-rate-limit-reset', 'x-rate-limit-limit'] },
   },
   {
     name: 'OpenAI requests headers, tokens headers ignored',
@@ -87,7 +89,7 @@ const wellFormed: WellFormed[] = [
       'x-ratelimit-remaining-tokens': '1000',
       'x-ratelimit-reset-tokens': '6m0s',
     },
-    expected: { remaining: 59, resetMs: 1000, sources: ['x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'] },
+    expected: { remaining: 59, resetMs: 1000, limit: 60, sources: ['x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-ratelimit-limit-requests'] },
   },
   { name: 'OpenAI reset 6m0s', headers: { 'x-ratelimit-reset-requests': '6m0s' }, expected: { resetMs: 360_000, sources: ['x-ratelimit-reset-requests'] } },
   { name: 'OpenAI reset 20ms', headers: { 'x-ratelimit-reset-requests': '20ms' }, expected: { resetMs: 20, sources: ['x-ratelimit-reset-requests'] } },
@@ -170,11 +172,12 @@ const malformed: Malformed[] = [
   { header: 'RateLimit-Policy', value: '"default";q=100;w=-60' },
   { header: 'RateLimit-Policy', value: '"default";q=100;w=60;qu="content-bytes"' },
   { header: 'RateLimit-Policy', value: '"default";q=100;w=60,' },
-  { header: 'RateLimit-Limit', value: '100' },
   { header: 'RateLimit-Remaining', value: '10,20' },
   { header: 'RateLimit-Remaining', value: 'abc' },
   { header: 'RateLimit-Reset', value: '-1' },
-  { header: 'X-RateLimit-Limit', value: '5000' },
+  { header: 'X-RateLimit-Limit', value: '0' },
+  { header: 'X-RateLimit-Limit', value: 'abc' },
+  { header: 'x-rate-limit-limit', value: '-5' },
   { header: 'X-RateLimit-Remaining', value: '-1' },
   { header: 'X-RateLimit-Remaining', value: '1.5' },
   { header: 'X-RateLimit-Remaining', value: '99999999999999999999' },

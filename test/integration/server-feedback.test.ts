@@ -1,0 +1,91 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { startMockApi } from '../../examples/support/mock-api.js';
+import { HttpError, type RateLimitedEvent, RateLimitedClient, type RetryEvent } from '../../src/index.js';
+
+// A quota of 50 per second that the client was told is 80 per second: the client must learn the rest
+// from the server. 500 requests take ~10 s at the real quota.
+const QUOTA = { limit: 50, windowMs: 1_000 };
+const TOLD = { limit: 80, windowMs: 1_000 };
+
+describe('listening to the server', () => {
+  it('with rate-limit headers: 500 requests, at most one 429, the windows tightened to the real quota', async () => {
+    const api = await startMockApi({ ...QUOTA, rateLimitHeaders: true });
+    const client = new RateLimitedClient({ baseUrl: api.url, concurrency: 10, rateLimit: TOLD });
+    const events: RateLimitedEvent[] = [];
+    client.on('rate-limited', (event) => events.push(event));
+    const responses = await Promise.all(Array.from({ length: 500 }, (_, i) => client.get(`/item/${i}`)));
+    expect(responses.every((response) => response.ok)).toBe(true);
+    const refused = api.statuses().filter((status) => status === 429).length;
+    console.log(`rate-limit headers: ${refused} 429s of ${api.statuses().length} arrivals`);
+    expect(refused).toBeLessThanOrEqual(1);
+    expect(api.maxInAnyWindow(1_000)).toBeLessThanOrEqual(50);
+    expect(client.stats().windows).toEqual([expect.objectContaining({ limit: 50, windowMs: 1_000 })]);
+    expect(events.find((event) => event.reason === 'policy')?.windows).toEqual([{ limit: 50, windowMs: 1_000 }]);
+    await client.close();
+    await api.close();
+  });
+
+  it('with only Retry-After: every request succeeds, and nothing arrives while the client cools down', async () => {
+    const api = await startMockApi(QUOTA);
+    const client = new RateLimitedClient({ baseUrl: api.url, concurrency: 10, rateLimit: TOLD, transport: 'undici' });
+    const retries: RetryEvent[] = [];
+    client.on('retry', (event) => retries.push(event));
+    const responses = await Promise.all(Array.from({ length: 500 }, (_, i) => client.get(`/item/${i}`)));
+    expect(responses.every((response) => response.ok)).toBe(true);
+
+    const arrivals = api.arrivals();
+    const statuses = api.statuses();
+    const refused = arrivals.filter((_, i) => statuses[i] === 429);
+    expect(refused.length).toBeGreaterThan(0);
+    console.log(`Retry-After only: ${refused.length} 429s of ${arrivals.length} arrivals, ${retries.length} retries`);
+    expect(client.stats().retried).toBe(retries.length);
+    // After a 429 with Retry-After: 1 (s), every request waits: once the 429 has reached the client
+    // (and requests already on the wire have arrived: allow 25 ms), nothing arrives for the rest of
+    // the second. A generous allowance for a loaded machine; without the cooldown, requests would
+    // keep arriving every ~12 ms (80 per second).
+    for (const at of refused) {
+      const during = arrivals.filter((t) => t > at + 25 && t < at + 900);
+      expect(during, `arrivals during the cooldown after the 429 at ${at.toFixed(0)}`).toEqual([]);
+    }
+    await client.close();
+    await api.close();
+  });
+});
+
+describe('what is retried', () => {
+  async function failingServer(): Promise<{ url: string; hits: IncomingMessage[]; close(): Promise<void> }> {
+    const hits: IncomingMessage[] = [];
+    const server = createServer((req, res) => {
+      hits.push(req);
+      res.writeHead(503, { 'x-ratelimit-remaining': 'lots', 'x-ratelimit-reset': '-3', ratelimit: 'r=;t=' });
+      res.end('down');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      hits,
+      close: () => new Promise((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  it('POST only with an idempotency key, sent again the same; malformed rate-limit headers are ignored', async () => {
+    const server = await failingServer();
+    const retry = { retries: 2, minDelayMs: 10, maxDelayMs: 20 };
+    const client = new RateLimitedClient({ baseUrl: server.url, retry });
+    await expect(client.post('/charge', { json: { amount: 1 } })).rejects.toBeInstanceOf(HttpError);
+    expect(server.hits).toHaveLength(1);
+    const error = await client.post('/charge', { json: { amount: 1 }, idempotencyKey: 'charge-42' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 503 });
+    expect(server.hits).toHaveLength(4);
+    expect(server.hits.slice(1).map((hit) => hit.headers['idempotency-key'])).toEqual(['charge-42', 'charge-42', 'charge-42']);
+    expect(client.stats()).toMatchObject({ retried: 2, cooldownUntil: null });
+    // A GET is retried without a key; retry: false turns it off for one request.
+    await client.get('/x').catch(() => undefined);
+    await client.get('/y', { retry: false }).catch(() => undefined);
+    expect(server.hits.map((hit) => hit.url).filter((url) => url !== '/charge')).toEqual(['/x', '/x', '/x', '/y']);
+    await client.close();
+    await server.close();
+  });
+});
