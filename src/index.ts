@@ -11,7 +11,9 @@ export type {
   WindowUsage,
 } from './core/options.js';
 export type { Clock } from './core/clock.js';
-export type { ClientEventName, ClientEvents, DropEvent, Listener } from './core/events.js';
+export type { ClientEventName, ClientEvents, DropEvent, Listener, RateLimitedEvent, RetryEvent } from './core/events.js';
+export type { RetryOptions } from './retry/retry-options.js';
+export type { ResetMode } from './retry/rate-limit-headers.js';
 export { RateLimitedClientError } from './errors/rate-limited-client-error.js';
 export { TimeoutError, type TimeoutPhase } from './errors/timeout-error.js';
 export { QueueFullError } from './errors/queue-full-error.js';

@@ -8,11 +8,11 @@ export interface MockApiOptions {
   limit: number;
   windowMs: number;
   /**
-   * Also send `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (seconds until a
-   * slot frees) on every answer, as GitHub-style APIs do. Without it, only a 429 says anything (its
-   * `Retry-After`).
+   * Also describe the quota on every answer: `'x-ratelimit'` sends `X-RateLimit-Limit`, `-Remaining`
+   * and `-Reset` (seconds until a slot frees), as GitHub-style APIs do; `'ietf'` sends the IETF
+   * draft's `RateLimit` and `RateLimit-Policy`. Without it, only a 429 says anything (`Retry-After`).
    */
-  rateLimitHeaders?: boolean;
+  rateLimitHeaders?: 'x-ratelimit' | 'ietf' | false;
 }
 
 export interface MockApi {
@@ -54,14 +54,19 @@ export async function startMockApi({ limit, windowMs, rateLimitHeaders = false }
 
     // Seconds until the oldest request in the window leaves it (and a slot frees).
     const untilFree = () => (live < served.length ? Math.max(0, ((served[live] as number) + windowMs - now) / 1000) : 0);
-    const quotaHeaders = () =>
-      rateLimitHeaders
-        ? {
-            'x-ratelimit-limit': String(limit),
-            'x-ratelimit-remaining': String(Math.max(0, limit - (served.length - live))),
-            'x-ratelimit-reset': untilFree().toFixed(3),
-          }
-        : {};
+    const quotaHeaders = (): Record<string, string> => {
+      const remaining = Math.max(0, limit - (served.length - live));
+      if (rateLimitHeaders === 'x-ratelimit') {
+        return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': untilFree().toFixed(3) };
+      }
+      if (rateLimitHeaders === 'ietf') {
+        return {
+          ratelimit: `"quota";r=${remaining};t=${Math.ceil(untilFree())}`,
+          'ratelimit-policy': `"quota";q=${limit};w=${windowMs / 1000}`,
+        };
+      }
+      return {};
+    };
     if (served.length - live >= limit) {
       statuses.push(429);
       const retryAfterS = Math.max(1, Math.ceil(untilFree()));

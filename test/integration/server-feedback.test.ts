@@ -11,7 +11,7 @@ const TOLD = { limit: 80, windowMs: 1_000 };
 
 describe('listening to the server', () => {
   it('with rate-limit headers: 500 requests, at most one 429, the windows tightened to the real quota', async () => {
-    const api = await startMockApi({ ...QUOTA, rateLimitHeaders: true });
+    const api = await startMockApi({ ...QUOTA, rateLimitHeaders: 'x-ratelimit' });
     const client = new RateLimitedClient({ baseUrl: api.url, concurrency: 10, rateLimit: TOLD });
     const events: RateLimitedEvent[] = [];
     client.on('rate-limited', (event) => events.push(event));
@@ -23,6 +23,17 @@ describe('listening to the server', () => {
     expect(api.maxInAnyWindow(1_000)).toBeLessThanOrEqual(50);
     expect(client.stats().windows).toEqual([expect.objectContaining({ limit: 50, windowMs: 1_000 })]);
     expect(events.find((event) => event.reason === 'policy')?.windows).toEqual([{ limit: 50, windowMs: 1_000 }]);
+    await client.close();
+    await api.close();
+  });
+
+  it('with only the IETF RateLimit headers: never pushed into a 429 by a larger configured limit', async () => {
+    const api = await startMockApi({ limit: 20, windowMs: 500, rateLimitHeaders: 'ietf' });
+    const client = new RateLimitedClient({ baseUrl: api.url, concurrency: 10, rateLimit: { limit: 40, windowMs: 500 } });
+    const responses = await Promise.all(Array.from({ length: 120 }, (_, i) => client.get(`/item/${i}`)));
+    expect(responses.every((response) => response.ok)).toBe(true);
+    expect(api.statuses().filter((status) => status === 429)).toEqual([]);
+    expect(client.stats().windows).toEqual([expect.objectContaining({ limit: 20, windowMs: 500 })]);
     await client.close();
     await api.close();
   });
