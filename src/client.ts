@@ -60,7 +60,9 @@ export class RateLimitedClient {
         events.emit('retry', event);
       },
     });
-    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs);
+    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response) => {
+      this.#http.listen(response.headers, response.status, response.url);
+    });
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
   }
 

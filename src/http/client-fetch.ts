@@ -15,12 +15,15 @@ export type LimitedFetch = (input: string | URL | Request, init?: LimitedRequest
  * A standard `fetch` that waits for the client's limits. It calls the global `fetch` (looked up at each
  * call) and returns its `Response` unchanged, so SDKs that take a custom fetch are limited as they are.
  * The request counts in the windows from its response headers; it holds its worker and permit until
- * then, and its body streams to the caller afterwards. Errors are fetch's own.
+ * then, and its body streams to the caller afterwards. Errors are fetch's own. It does not retry (the
+ * SDKs that take a custom fetch retry themselves), but it does listen to the server's rate-limit
+ * headers when the client is adaptive.
  */
 export function createLimitedFetch(
   schedule: ScheduleRequest,
   dispatcher: () => unknown,
   timeoutMs: number,
+  onResponse: (response: Response) => void,
 ): LimitedFetch {
   return function limitedFetch(input, init) {
     let scheduling: ScheduleOptions;
@@ -42,6 +45,8 @@ export function createLimitedFetch(
       fetchInit.dispatcher ??= dispatcher();
       const response = await globalThis.fetch(input, fetchInit as RequestInit);
       context[kSettleSlot]();
+      // The SDK retries on its own; the client still keeps in step with what the server says.
+      onResponse(response);
       return response;
     }, scheduling);
   };

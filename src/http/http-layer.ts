@@ -9,12 +9,12 @@ import { FetchTransport } from './fetch-transport.js';
 import type { HttpClientOptions, RequestOptions } from './options.js';
 import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareRequest, type RequestDefaults } from './prepare-request.js';
 import { HttpResponse } from './response.js';
-import { DEFAULT_SECRET_HEADERS, displayUrl, redactHeaders } from './secrets.js';
+import { DEFAULT_SECRET_HEADERS, displayUrl, displayUrlText, redactHeaders } from './secrets.js';
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
-import { readServerLimits, type ResetMode } from '../retry/rate-limit-headers.js';
+import { readServerLimits, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
 import { type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
@@ -216,6 +216,14 @@ export class HttpLayer {
    * Ends the client's own connections once the queue is idle. Destroyed, not closed: a `client.fetch`
    * body the caller never read would keep a graceful close waiting forever.
    */
+  /** Reads what a response says about the server's limits and, when adaptive, acts on it. */
+  listen(headers: Headers, status: number, url: URL | string): ServerLimits {
+    const adaptive = this.#options.adaptive;
+    const limits = readServerLimits(headers, Date.now(), adaptive ? adaptive.resetMode : 'auto');
+    if (adaptive) applyServerLimits(this.#hooks, limits, status, typeof url === 'string' ? displayUrlText(url) : displayUrl(url));
+    return limits;
+  }
+
   async close(): Promise<void> {
     const agent = this.#agent;
     this.#agent = undefined;
@@ -235,8 +243,7 @@ export class HttpLayer {
   ): Promise<TransportResponse | Redirect> {
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
-    const limits = readServerLimits(response.headers, Date.now(), this.#options.adaptive ? this.#options.adaptive.resetMode : 'auto');
-    if (this.#options.adaptive) applyServerLimits(this.#hooks, limits, response.status, displayUrl(response.url));
+    const limits = this.listen(response.headers, response.status, response.url);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       await this.#guard(request, signal, () => readPrefix(response.body, 0));

@@ -26,3 +26,12 @@ export function displayUrl(url: URL): string {
   copy.password = '';
   return copy.href;
 }
+
+/** `displayUrl` for a URL given as text, which may not parse (a mocked Response's url can be ''). */
+export function displayUrlText(text: string): string {
+  try {
+    return displayUrl(new URL(text));
+  } catch {
+    return text.replace(/\/\/[^/@]*@/, '//');
+  }
+}

@@ -28,7 +28,11 @@ export function applyServerLimits(target: FeedbackTarget, limits: ServerLimits, 
   }
   if (limits.remaining !== undefined && limits.resetMs !== undefined) {
     target.setServerBudget(limits.remaining, limits.resetMs);
-    if (limits.remaining === 0) target.rateLimited({ reason: 'remaining', waitMs: limits.resetMs, status, url, sources });
+    if (limits.remaining === 0) {
+      // Used up until the reset: a cooldown like a Retry-After, so that stats().cooldownUntil shows it.
+      target.coolDown(limits.resetMs);
+      target.rateLimited({ reason: 'remaining', waitMs: limits.resetMs, status, url, sources });
+    }
   }
   const current = target.windows();
   let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);

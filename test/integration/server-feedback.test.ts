@@ -100,3 +100,26 @@ describe('what is retried', () => {
     await server.close();
   });
 });
+
+describe('client.fetch listens too', () => {
+  it('a 429 with Retry-After through client.fetch cools the whole client down', async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/limited') res.writeHead(429, { 'retry-after': '1' }).end();
+      else res.end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new RateLimitedClient();
+    const events: RateLimitedEvent[] = [];
+    client.on('rate-limited', (event) => events.push(event));
+    expect((await client.fetch(`${url}/limited`)).status).toBe(429);
+    expect(events).toEqual([expect.objectContaining({ reason: 'retry-after', waitMs: 1_000, status: 429, url: `${url}/limited` })]);
+    expect(client.stats().cooldownUntil).toBeGreaterThan(Date.now() + 500);
+    const started = performance.now();
+    await (await client.fetch(`${url}/ok`)).text();
+    // Held until the cooldown ended (~1 s after the 429); a generous lower bound for timer slack.
+    expect(performance.now() - started).toBeGreaterThan(900);
+    await client.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});
