@@ -51,17 +51,15 @@ export class RateLimitedClient {
     this.#http = new HttpLayer(http, {
       schedule: scheduleRequest,
       coolDown: (ms) => scheduler.coolDown(ms),
-      setServerBudget: (remaining, resetMs) => scheduler.setServerBudget(remaining, resetMs),
+      setServerBudget: (remaining, resetMs, carrierWeight) => scheduler.setServerBudget(remaining, resetMs, carrierWeight),
       windows: () => scheduler.windows,
       setWindows: (windows) => scheduler.setRateLimit(windows),
       rateLimited: (event) => events.emit('rate-limited', event),
-      retrying: (event) => {
-        scheduler.countRetry();
-        events.emit('retry', event);
-      },
+      retryAfter: (delayMs, signal, again) => scheduler.retryAfter(delayMs, signal, again),
+      retrying: (event) => events.emit('retry', event),
     });
-    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response) => {
-      this.#http.listen(response.headers, response.status, response.url);
+    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response, weight) => {
+      this.#http.listen(response.headers, response.status, response.url, weight);
     });
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
   }
@@ -193,7 +191,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.close(drain).then(() => this.#http.close());
+    return this.#scheduler.close(drain).then(() => this.#http.close(drain));
   }
 
   /** `await using client = new RateLimitedClient(...)` closes it, draining, at the end of the scope. */

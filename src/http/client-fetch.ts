@@ -23,7 +23,7 @@ export function createLimitedFetch(
   schedule: ScheduleRequest,
   dispatcher: () => unknown,
   timeoutMs: number,
-  onResponse: (response: Response) => void,
+  onResponse: (response: Response, weight: number) => void,
 ): LimitedFetch {
   return function limitedFetch(input, init) {
     let scheduling: ScheduleOptions;
@@ -46,7 +46,7 @@ export function createLimitedFetch(
       const response = await globalThis.fetch(input, fetchInit as RequestInit);
       context[kSettleSlot]();
       // The SDK retries on its own; the client still keeps in step with what the server says.
-      onResponse(response);
+      onResponse(response, typeof scheduling.weight === 'number' ? scheduling.weight : 1);
       return response;
     }, scheduling);
   };

@@ -1,5 +1,4 @@
 import { Agent, type Dispatcher } from 'undici';
-import { timerDelay } from '../core/clock.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { ScheduleOptions } from '../core/options.js';
 import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
@@ -15,13 +14,15 @@ import { readAll, readPrefix, type Transport, type TransportResponse, watchedStr
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
 import { readServerLimits, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
-import { type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
+import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
 
 const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
+/** How long an error response's body may take to give its preview before it is cut off. */
+const PREVIEW_MAX_MS = 1_000;
 const REQUEST_KEYS = [
   'method', 'path', 'query', 'headers', 'json', 'body', 'priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs',
   'throwHttpErrors', 'idempotencyKey', 'stream', 'retry',
@@ -36,6 +37,8 @@ export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promis
 /** What the HTTP layer needs of the client around it. */
 export interface HttpHooks extends FeedbackTarget {
   schedule: ScheduleRequest;
+  /** Waits out a retry's delay as work the client still owes, then submits it with `again`. */
+  retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T>;
   retrying(event: RetryEvent): void;
 }
 
@@ -102,6 +105,9 @@ export class HttpLayer {
   readonly #options: NormalizedHttpOptions;
   readonly #hooks: HttpHooks;
   readonly #transport: Transport;
+  /** Requests between their first attempt and their answer (redirect hops and retries included). */
+  #active = 0;
+  #settled: Array<() => void> = [];
   /** The keep-alive Agent this layer made and owns (closed with the client); created on first use. */
   #agent: Dispatcher | undefined = undefined;
 
@@ -157,23 +163,31 @@ export class HttpLayer {
    */
   async #follow(request: PreparedRequest, how: AttemptOptions): Promise<HttpResponse> {
     const attempt: Attempt = { hops: 0, retried: 0, seq: undefined };
-    for (;;) {
-      let outcome: HttpResponse | Redirect;
-      try {
-        outcome = await (how.stream ? this.#streamed(request, how, attempt) : this.#buffered(request, how, attempt));
-      } catch (error) {
-        const delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
-        if (delay === undefined || how.scheduling.signal?.aborted) throw error;
-        attempt.retried++;
-        this.#hooks.retrying({ retry: attempt.retried, delayMs: delay, method: request.method, url: displayUrl(request.url), error: error as Error });
-        // The wait holds no worker and no permit; then the retry re-enters the queue with its
-        // original place among equal priorities, and counts in the windows like any request.
-        await sleep(delay, how.scheduling.signal);
-        continue;
+    const send = () => (how.stream ? this.#streamed(request, how, attempt) : this.#buffered(request, how, attempt));
+    this.#active++;
+    try {
+      let next = send();
+      for (;;) {
+        let outcome: HttpResponse | Redirect;
+        try {
+          outcome = await next;
+        } catch (error) {
+          const delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
+          if (delay === undefined || how.scheduling.signal?.aborted) throw error;
+          attempt.retried++;
+          this.#hooks.retrying({ retry: attempt.retried, delayMs: delay, method: request.method, url: displayUrl(request.url), error: error as Error });
+          // The wait holds no worker and no permit; then the retry re-enters the queue with its
+          // original place among equal priorities, and counts in the windows like any request.
+          next = this.#hooks.retryAfter(delay, how.scheduling.signal, send);
+          continue;
+        }
+        if (!(outcome instanceof Redirect)) return outcome;
+        request = outcome.next;
+        attempt.hops++;
+        next = send();
       }
-      if (!(outcome instanceof Redirect)) return outcome;
-      request = outcome.next;
-      attempt.hops++;
+    } finally {
+      if (--this.#active === 0) for (const resolve of this.#settled.splice(0)) resolve();
     }
   }
 
@@ -184,7 +198,7 @@ export class HttpLayer {
   #buffered(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
     return this.#schedule(async (context) => {
       attempt.seq ??= context[kSeq];
-      const response = await this.#send(request, context, context.signal, how.throwHttpErrors, attempt.hops);
+      const response = await this.#send(request, context, new AbortController(), how, attempt.hops);
       if (response instanceof Redirect) return response;
       const body = await this.#guard(request, context.signal, () => readAll(response.body));
       return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
@@ -202,7 +216,7 @@ export class HttpLayer {
         attempt.seq ??= context[kSeq];
         const cancel = new AbortController();
         const signal = AbortSignal.any([context.signal, cancel.signal]);
-        const response = await this.#send(request, context, signal, how.throwHttpErrors, attempt.hops);
+        const response = await this.#send(request, context, cancel, how, attempt.hops);
         if (response instanceof Redirect) return resolve(response);
         await new Promise<void>((settled) => {
           const body = watchedStream(response.body, signal, settled, (reason) => cancel.abort(reason));
@@ -212,19 +226,28 @@ export class HttpLayer {
     });
   }
 
-  /**
-   * Ends the client's own connections once the queue is idle. Destroyed, not closed: a `client.fetch`
-   * body the caller never read would keep a graceful close waiting forever.
-   */
   /** Reads what a response says about the server's limits and, when adaptive, acts on it. */
-  listen(headers: Headers, status: number, url: URL | string): ServerLimits {
+  listen(headers: Headers, status: number, url: URL | string, weight: number): ServerLimits {
     const adaptive = this.#options.adaptive;
     const limits = readServerLimits(headers, Date.now(), adaptive ? adaptive.resetMode : 'auto');
-    if (adaptive) applyServerLimits(this.#hooks, limits, status, typeof url === 'string' ? displayUrlText(url) : displayUrl(url));
+    if (adaptive) {
+      applyServerLimits(this.#hooks, limits, {
+        status,
+        url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
+        weight,
+        maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
+      });
+    }
     return limits;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Ends the client's own connections once the queue is idle and (when draining) every request has its
+   * answer: a redirect hop or a retry is submitted a moment after the attempt before it ends. Destroyed,
+   * not closed: a `client.fetch` body the caller never read would keep a graceful close waiting forever.
+   */
+  async close(drain: boolean): Promise<void> {
+    if (drain && this.#active > 0) await new Promise<void>((resolve) => this.#settled.push(resolve));
     const agent = this.#agent;
     this.#agent = undefined;
     await agent?.destroy();
@@ -237,24 +260,33 @@ export class HttpLayer {
   async #send(
     request: PreparedRequest,
     context: InternalTaskContext,
-    signal: AbortSignal,
-    throwHttpErrors: boolean,
+    attempt: AbortController,
+    how: AttemptOptions,
     hops: number,
   ): Promise<TransportResponse | Redirect> {
+    const signal = AbortSignal.any([context.signal, attempt.signal]);
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
-    const limits = this.listen(response.headers, response.status, response.url);
+    const limits = this.listen(response.headers, response.status, response.url, how.scheduling.weight ?? 1);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
-      await this.#guard(request, signal, () => readPrefix(response.body, 0));
+      // The redirect's body is of no use: drop it (and its connection) rather than wait for it.
+      attempt.abort();
       return new Redirect(next);
     }
-    if (throwHttpErrors && (response.status < 200 || response.status > 299)) {
-      const preview = await this.#guard(request, signal, () => readPrefix(response.body, BODY_PREVIEW_BYTES));
+    if (how.throwHttpErrors && (response.status < 200 || response.status > 299)) {
+      // A preview for the error, but not at any price: a body that stalls is cut off after a moment.
+      const cutOff = setTimeout(() => attempt.abort(), PREVIEW_MAX_MS);
+      const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES).catch(() => new Uint8Array());
+      clearTimeout(cutOff);
+      attempt.abort();
+      // What the server asked to wait: its Retry-After, or the time until its quota resets.
+      const usedUp = (response.status === 429 || response.status === 503) && limits.remaining === 0;
+      const retryAfterMs = limits.retryAfterMs ?? (usedUp ? limits.resetMs : undefined);
       const headers = redactHeaders(response.headers, this.#options.secretHeaders);
       // The error's response carries the redacted headers too: it is reachable from the error.
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
-      throw new HttpError(partial, request.method, headers, await partial.text(), limits.retryAfterMs);
+      throw new HttpError(partial, request.method, headers, await partial.text(), retryAfterMs);
     }
     return response;
   }
@@ -276,19 +308,4 @@ interface Attempt {
   retried: number;
   /** The first attempt's submission order, kept by every later attempt. */
   seq: number | undefined;
-}
-
-/** Waits `ms` (a retry's delay); the caller's signal cuts it short with its reason. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, timerDelay(ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

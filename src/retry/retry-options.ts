@@ -52,7 +52,7 @@ export interface NormalizedRetry {
 }
 
 // As undici's RetryHandler.
-const DEFAULTS: NormalizedRetry = {
+export const DEFAULT_RETRY: NormalizedRetry = {
   retries: 2,
   statusCodes: new Set([429, 500, 502, 503, 504]),
   methods: new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']),
@@ -71,12 +71,12 @@ function listOf<T>(name: string, value: unknown, check: (item: unknown) => item 
 }
 
 /** `false` turns retries off; an object overrides the defaults (or `base`, the client's policy). */
-export function normalizeRetry(name: string, value: unknown, base: NormalizedRetry | false = DEFAULTS): NormalizedRetry | false {
+export function normalizeRetry(name: string, value: unknown, base: NormalizedRetry | false = DEFAULT_RETRY): NormalizedRetry | false {
   if (value === undefined) return base;
   if (value === false) return false;
   const options = plainObject(name, value);
   knownKeys(name, options, KEYS);
-  const from = base === false ? DEFAULTS : base;
+  const from = base === false ? DEFAULT_RETRY : base;
   const pick = <T>(key: (typeof KEYS)[number], read: (v: unknown) => T, fallback: T): T =>
     options[key] === undefined ? fallback : read(options[key]);
   const retry: NormalizedRetry = {

@@ -6,8 +6,8 @@ import type { ServerLimits } from './rate-limit-headers.js';
 export interface FeedbackTarget {
   /** Hold every start for `ms`. */
   coolDown(ms: number): void;
-  /** Start no more than `remaining` before `resetMs` from now. */
-  setServerBudget(remaining: number, resetMs: number): void;
+  /** Start no more than `remaining` before `resetMs` from now; the carrier request weighs `carrierWeight`. */
+  setServerBudget(remaining: number, resetMs: number, carrierWeight: number): void;
   windows(): readonly RateWindow[];
   setWindows(windows: RateWindow[]): void;
   rateLimited(event: RateLimitedEvent): void;
@@ -20,23 +20,35 @@ export interface FeedbackTarget {
  *   windows would allow more;
  * - a quota smaller than the configured one tightens the windows. Never loosens them.
  */
-export function applyServerLimits(target: FeedbackTarget, limits: ServerLimits, status: number, url: string): void {
+export function applyServerLimits(
+  target: FeedbackTarget,
+  limits: ServerLimits,
+  response: { status: number; url: string; weight: number; maxWaitMs: number },
+): void {
   const { sources } = limits;
-  if ((status === 429 || status === 503) && limits.retryAfterMs !== undefined) {
-    target.coolDown(limits.retryAfterMs);
-    target.rateLimited({ reason: 'retry-after', waitMs: limits.retryAfterMs, status, url, sources });
+  const { status, url } = response;
+  // The client never sleeps longer than `maxWaitMs` on a server's word: a huge or misread wait (an
+  // epoch in milliseconds read as seconds) must not freeze it. Requests sent after that and refused
+  // again fail at once, carrying the wait.
+  const wait = (ms: number) => Math.min(ms, response.maxWaitMs);
+  if ((status === 429 || status === 503) && limits.retryAfterMs !== undefined && limits.retryAfterMs > 0) {
+    target.coolDown(wait(limits.retryAfterMs));
+    target.rateLimited({ reason: 'retry-after', waitMs: wait(limits.retryAfterMs), status, url, sources });
   }
   if (limits.remaining !== undefined && limits.resetMs !== undefined) {
-    target.setServerBudget(limits.remaining, limits.resetMs);
-    if (limits.remaining === 0) {
+    const resetMs = wait(limits.resetMs);
+    target.setServerBudget(limits.remaining, resetMs, response.weight);
+    if (limits.remaining === 0 && resetMs > 0) {
       // Used up until the reset: a cooldown like a Retry-After, so that stats().cooldownUntil shows it.
-      target.coolDown(limits.resetMs);
-      target.rateLimited({ reason: 'remaining', waitMs: limits.resetMs, status, url, sources });
+      target.coolDown(resetMs);
+      target.rateLimited({ reason: 'remaining', waitMs: resetMs, status, url, sources });
     }
   }
   const current = target.windows();
   let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);
-  if (limits.limit !== undefined) windows = lowerLimits(windows ?? current, limits.limit) ?? windows;
+  if (limits.limit !== undefined && limits.resetMs !== undefined) {
+    windows = lowerLimits(windows ?? current, limits.limit, limits.resetMs) ?? windows;
+  }
   if (windows !== undefined) {
     target.setWindows(windows);
     target.rateLimited({ reason: 'policy', waitMs: 0, status, url, sources, windows });
@@ -44,12 +56,16 @@ export function applyServerLimits(target: FeedbackTarget, limits: ServerLimits, 
 }
 
 /**
- * A server limit whose window length is unknown (`X-RateLimit-Limit: 50`): every client window that
- * allows more is too generous whatever the server's period, so it comes down to that limit.
+ * A server limit whose window length is unknown (`X-RateLimit-Limit: 50`). The server's window is at
+ * least as long as the time to its reset, and a client window no longer than the server's can never
+ * allow more than the server's limit: such windows come down to it. A longer client window is left
+ * alone, since the server may allow its limit several times over in it (GitHub's search allows 30 a
+ * minute beside 5000 an hour: 30 must not become the hourly limit).
  */
-export function lowerLimits(windows: readonly RateWindow[], limit: number): RateWindow[] | undefined {
-  if (!windows.some((window) => window.limit > limit)) return undefined;
-  return windows.map((window) => ({ limit: Math.min(window.limit, limit), windowMs: window.windowMs }));
+export function lowerLimits(windows: readonly RateWindow[], limit: number, resetMs: number): RateWindow[] | undefined {
+  const tooGenerous = (window: RateWindow) => window.limit > limit && window.windowMs <= resetMs;
+  if (!windows.some(tooGenerous)) return undefined;
+  return windows.map((window) => (tooGenerous(window) ? { limit, windowMs: window.windowMs } : window));
 }
 
 /**

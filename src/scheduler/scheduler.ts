@@ -53,6 +53,10 @@ export class Scheduler {
   #seq = 0;
   #paused = false;
   #closed = false;
+  /** Closed with `drain: false`: nothing more starts, not even a retry of work accepted before. */
+  #discarding = false;
+  /** Retries waiting out their delay: accepted work, outside the queue until the delay ends. */
+  readonly #retryWaits = new Set<{ timer: ReturnType<typeof setTimeout>; reject: (reason: unknown) => void }>();
   #closing: Promise<void> | undefined = undefined;
   /** Depth of `#dispatch` calls on the stack: a task's synchronous part can call back in. */
   #dispatchDepth = 0;
@@ -113,7 +117,8 @@ export class Scheduler {
    */
   submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number): Promise<T> {
     const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
-    if (this.#closed) return this.#refuse(new ClientClosedError());
+    // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
+    if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
     const tooHeavy = this.#weightProblem(weight);
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
     if (signal?.aborted) return this.#refuse(signal.reason);
@@ -197,15 +202,51 @@ export class Scheduler {
     this.#dispatch();
   }
 
-  /** See SlidingWindowLimiter#setBudget; `resetMs` from now. */
-  setServerBudget(remaining: number, resetMs: number): void {
-    this.#limiter.setBudget(remaining, this.#clock.now() + resetMs, this.#semaphore.held);
+  /**
+   * See SlidingWindowLimiter#setBudget; `resetMs` from now. `carrierWeight` is the request that
+   * brought the news: the server's `remaining` already counts it, so it is not in flight for this.
+   */
+  setServerBudget(remaining: number, resetMs: number, carrierWeight: number): void {
+    this.#limiter.setBudget(remaining, this.#clock.now() + resetMs, Math.max(0, this.#semaphore.held - carrierWeight));
     this.#wake.cancel();
     this.#dispatch();
   }
 
-  countRetry(): void {
+  /**
+   * Waits out a retry's delay (no worker, no permit held) as work the client still owes, then calls
+   * `again` to submit the retry, in the same turn, so the client never looks idle in between:
+   * `onIdle()` and a draining `close()` wait for it; `close({ drain: false })` and the caller's signal
+   * end it at once with their reason.
+   */
+  retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T> {
+    if (this.#discarding) return Promise.reject(new ClientClosedError());
+    if (signal?.aborted) return Promise.reject(signal.reason);
     this.#retried++;
+    return new Promise<T>((resolve, reject) => {
+      const due = this.#clock.now() + delayMs;
+      const finish = (error?: unknown) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve(again());
+        else reject(error);
+        this.#retryWaits.delete(wait);
+        this.#dispatch();
+      };
+      const onAbort = () => {
+        clearTimeout(wait.timer);
+        finish(signal?.reason);
+      };
+      // Node's longest timer is ~24.8 days: a longer delay waits in steps.
+      const arm = (): ReturnType<typeof setTimeout> =>
+        setTimeout(() => {
+          const left = due - this.#clock.now();
+          if (left >= 1) wait.timer = arm();
+          else finish();
+        }, timerDelay(due - this.#clock.now()));
+      const wait = { timer: undefined as unknown as ReturnType<typeof setTimeout>, reject: (error: unknown) => finish(error) };
+      wait.timer = arm();
+      this.#retryWaits.add(wait);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   #cooldownEpoch(): number | null {
@@ -239,8 +280,14 @@ export class Scheduler {
   close(drain: boolean): Promise<void> {
     this.#closed = true;
     if (!drain) {
+      this.#discarding = true;
       const error = new ClientClosedError('The client was closed before this task started');
       for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
+      for (const wait of this.#retryWaits) {
+        clearTimeout(wait.timer);
+        wait.reject(error);
+      }
+      this.#retryWaits.clear();
     }
     // Draining means finishing the queue, so a paused client resumes.
     this.#paused = false;
@@ -480,7 +527,7 @@ export class Scheduler {
   }
 
   #isIdle(): boolean {
-    return this.#waiting() === 0 && this.#pool.busy === 0;
+    return this.#waiting() === 0 && this.#pool.busy === 0 && this.#retryWaits.size === 0;
   }
 
   #notifyWaiters(): void {
@@ -498,7 +545,7 @@ export class Scheduler {
       this.#emptyWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.#pool.busy > 0) return;
+    if (this.#pool.busy > 0 || this.#retryWaits.size > 0) return;
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];

@@ -78,11 +78,13 @@ describe('tightening the windows to what the server reveals', () => {
       { limit: 80, windowMs: 1_000 },
       { limit: 500, windowMs: 60_000 },
     ]);
-    expect(lowerLimits([{ limit: 80, windowMs: 1_000 }, { limit: 40, windowMs: 100 }], 50)).toEqual([
+    expect(lowerLimits([{ limit: 80, windowMs: 1_000 }, { limit: 40, windowMs: 100 }], 50, 1_000)).toEqual([
       { limit: 50, windowMs: 1_000 },
       { limit: 40, windowMs: 100 },
     ]);
-    expect(lowerLimits([{ limit: 40, windowMs: 100 }], 50)).toBeUndefined();
+    expect(lowerLimits([{ limit: 40, windowMs: 100 }], 50, 1_000)).toBeUndefined();
+    // GitHub search: 30 per minute (reset within 60 s) must not become the limit of an hourly window.
+    expect(lowerLimits([{ limit: 5_000, windowMs: 3_600_000 }], 30, 45_000)).toBeUndefined();
   });
 });
 
@@ -116,7 +118,7 @@ describe('the scheduler obeys a shared cooldown and a server budget', () => {
   it('starts no more than the server says remain before its reset, even where the windows allow more', async () => {
     const s = scheduler();
     const { started, task } = recorder();
-    s.setServerBudget(2, 300);
+    s.setServerBudget(2, 300, 0);
     const all = Promise.all(['a', 'b', 'c', 'd'].map((name) => s.submit(task(name), normalizeScheduleOptions(undefined))));
     await vi.advanceTimersByTimeAsync(300);
     await all;
