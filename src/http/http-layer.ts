@@ -118,10 +118,6 @@ export class HttpLayer {
     this.#transport = options.transport === 'undici' ? new UndiciTransport(dispatcher) : new FetchTransport(dispatcher);
   }
 
-  get options(): NormalizedHttpOptions {
-    return this.#options;
-  }
-
   /** The user's dispatcher, or the client's own keep-alive Agent. Redirects are followed above it. */
   get dispatcher(): Dispatcher {
     if (this.#options.dispatcher !== undefined) return this.#options.dispatcher;
@@ -191,12 +187,8 @@ export class HttpLayer {
     }
   }
 
-  get #schedule(): ScheduleRequest {
-    return this.#hooks.schedule;
-  }
-
   #buffered(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
-    return this.#schedule(async (context) => {
+    return this.#hooks.schedule(async (context) => {
       attempt.seq ??= context[kSeq];
       const response = await this.#send(request, context, new AbortController(), how, attempt.hops);
       if (response instanceof Redirect) return response;
@@ -215,11 +207,10 @@ export class HttpLayer {
       this.#hooks.schedule(async (context) => {
         attempt.seq ??= context[kSeq];
         const cancel = new AbortController();
-        const signal = AbortSignal.any([context.signal, cancel.signal]);
         const response = await this.#send(request, context, cancel, how, attempt.hops);
         if (response instanceof Redirect) return resolve(response);
         await new Promise<void>((settled) => {
-          const body = watchedStream(response.body, signal, settled, (reason) => cancel.abort(reason));
+          const body = watchedStream(response.body, response.signal, settled, (reason) => cancel.abort(reason));
           resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
         });
       }, how.scheduling, attempt.seq).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
@@ -263,7 +254,9 @@ export class HttpLayer {
     attempt: AbortController,
     how: AttemptOptions,
     hops: number,
-  ): Promise<TransportResponse | Redirect> {
+  ): Promise<(TransportResponse & { signal: AbortSignal }) | Redirect> {
+    // The attempt's own controller can drop a body (a redirect's, a stalled error preview, a cancelled
+    // stream) without failing the task; the context's signal is the caller's abort and the timeout.
     const signal = AbortSignal.any([context.signal, attempt.signal]);
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
@@ -288,7 +281,7 @@ export class HttpLayer {
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
       throw new HttpError(partial, request.method, headers, await partial.text(), retryAfterMs);
     }
-    return response;
+    return Object.assign(response, { signal });
   }
 
   /** Runs transport I/O; a failure that is not an abort (whose reason the caller already has) is a NetworkError. */
