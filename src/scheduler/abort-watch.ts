@@ -19,11 +19,6 @@ export class AbortWatch {
     this.#onAbort = onAbort;
   }
 
-  /** Number of signals listened to (for leak tests). */
-  get size(): number {
-    return this.#watched.size;
-  }
-
   watch(job: Job): void {
     const signal = job.signal;
     if (signal === undefined) return;

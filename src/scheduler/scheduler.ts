@@ -102,15 +102,6 @@ export class Scheduler {
     return this.#paused;
   }
 
-  get isClosed(): boolean {
-    return this.#closed;
-  }
-
-  /** Signals currently listened to; 0 when no task with a signal is pending. */
-  get watchedSignals(): number {
-    return this.#abortWatch.size;
-  }
-
   /**
    * Queues a task. `settleAtStart: false` keeps its window slot pending until the task calls
    * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
@@ -256,10 +247,6 @@ export class Scheduler {
 
   get windows(): readonly RateWindow[] {
     return this.#limiter.windows;
-  }
-
-  get concurrency(): number {
-    return this.#semaphore.capacity;
   }
 
   onIdle(): Promise<void> {
