@@ -1,3 +1,4 @@
+import type { LimiterStore } from '../stores/store.js';
 import { type Clock, monotonicClock } from './clock.js';
 import type { OverflowStrategy, RateLimitedClientOptions, RateWindow, ScheduleOptions } from './options.js';
 import {
@@ -14,7 +15,9 @@ import {
 } from './validate.js';
 
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
-const SCHEDULER_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock'] as const;
+const SCHEDULER_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
+/** What makes an object a store (see src/stores/store.ts). */
+const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'release', 'usage', 'close'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
 const HTTP_KEYS = [
   'baseUrl', 'headers', 'timeoutMs', 'transport', 'dispatcher', 'allowAbsoluteUrls', 'secretHeaders', 'retry', 'adaptive',
@@ -32,6 +35,8 @@ export interface NormalizedClientOptions {
   maxSize: number;
   overflow: OverflowStrategy;
   clock: Clock;
+  /** Undefined for the default in-memory store. */
+  store: LimiterStore | undefined;
 }
 
 export interface NormalizedScheduleOptions {
@@ -95,7 +100,23 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
     clock = candidate as unknown as Clock;
   }
 
-  return { concurrency, workers, windows, maxSize, overflow, clock };
+  let store: LimiterStore | undefined;
+  if (options.store !== undefined) {
+    const candidate = options.store as unknown;
+    const missing =
+      typeof candidate === 'object' && candidate !== null
+        ? STORE_METHODS.find((method) => typeof (candidate as Record<string, unknown>)[method] !== 'function')
+        : undefined;
+    if (typeof candidate !== 'object' || candidate === null || missing !== undefined) {
+      throw new TypeError(
+        `Expected \`store\` to be a store such as a RedisStore (an object with ${STORE_METHODS.join(', ')} methods)` +
+          (missing === undefined ? `, got ${describe(candidate)}` : `; its \`${missing}\` is not a function`),
+      );
+    }
+    store = candidate as LimiterStore;
+  }
+
+  return { concurrency, workers, windows, maxSize, overflow, clock, store };
 }
 
 /** Shared by every call without options: no allocation on the hot path. */

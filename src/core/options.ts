@@ -1,4 +1,5 @@
 import type { HttpClientOptions } from '../http/options.js';
+import type { LimiterStore } from '../stores/store.js';
 import type { Clock } from './clock.js';
 
 /** One sliding window: at most `limit` units of weight start in any `windowMs` milliseconds. */
@@ -55,6 +56,14 @@ export interface RateLimitedClientOptions extends HttpClientOptions {
    * @default `performance.now()`
    */
   clock?: Clock | undefined;
+  /**
+   * Where the windows are kept. The default keeps them in this process. A `RedisStore` (from
+   * `rate-limited-client/redis`) shares them, and the `concurrency` budget, with every process that
+   * uses the same key. A store serves one client.
+   * @default a new `MemoryStore`
+   * @example new RedisStore({ redis: new Redis(url), key: 'github-api' })
+   */
+  store?: LimiterStore | undefined;
 }
 
 /** What a scheduled task receives. */

@@ -48,11 +48,6 @@ export class SlidingWindowLimiter {
   #pending = 0;
   /** The smallest `limit`, or Infinity without windows. */
   #maxWeight = Infinity;
-  /**
-   * What the server last said is left before its window resets (`until`, clock time): no more than
-   * `remaining` units start before then, whatever the client's own windows allow.
-   */
-  #budget: { remaining: number; until: number } | undefined = undefined;
 
   constructor(windows: readonly RateWindow[]) {
     this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
@@ -104,7 +99,6 @@ export class SlidingWindowLimiter {
   /** Reserves `weight` as pending in every window. Call only when `wait()` has just returned 0. */
   take(weight: number): void {
     this.#pending += weight;
-    if (this.#budget !== undefined) this.#budget.remaining = Math.max(0, this.#budget.remaining - weight);
   }
 
   /** Records the start of `weight` pending units at `time`; they expire `windowMs` after it. */
@@ -115,23 +109,9 @@ export class SlidingWindowLimiter {
     this.#log.push(Math.max(time, this.#log.lastTime), weight);
   }
 
-  /**
-   * The server reported `remaining` units left until `until` (clock time). `inFlight` units already
-   * sent may still be counted against it by the server, so they come off too. Fresher news replaces
-   * older; after `until` the budget is gone and only the client's windows apply.
-   */
-  setBudget(remaining: number, until: number, inFlight: number): void {
-    this.#budget = { remaining: Math.max(0, remaining - inFlight), until };
-  }
-
   /** `pendingHold` is what a window held by pending starts waits: Infinity, or 0 for a lower bound. */
   #wait(weight: number, now: number, pendingHold: number): number {
     let longest = 0;
-    const budget = this.#budget;
-    if (budget !== undefined) {
-      if (now >= budget.until) this.#budget = undefined;
-      else if (budget.remaining < weight) longest = budget.until - now;
-    }
     for (const window of this.#windows) {
       this.#expire(window, now);
       const expiredTotal = this.#log.totalBefore(window.start);

@@ -1,5 +1,6 @@
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
+import type { StoreSlot } from '../stores/store.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
 
@@ -17,8 +18,12 @@ export interface InternalTaskContext extends TaskContext {
   readonly [kSeq]: number;
 }
 
-/** Where a job is. It only moves forward: blocked → queued → running → done (or straight to done). */
-export type JobState = 'blocked' | 'queued' | 'running' | 'done';
+/**
+ * Where a job is. It moves forward (blocked → queued → acquiring → running → done, or straight to
+ * done), except that a store that refuses an `acquiring` job sends it back to `queued`, in its place.
+ * `acquiring`: first in line, a worker and its permits reserved, waiting for a shared store's answer.
+ */
+export type JobState = 'blocked' | 'queued' | 'acquiring' | 'running' | 'done';
 
 /** How the caller's promise ended. Decided once; a task that runs on after a timeout can not change it. */
 export type JobOutcome = 'completed' | 'failed' | 'aborted' | 'dropped';
@@ -33,7 +38,7 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
 }
 
 /** One unit of work and the caller's promise for its result. It is its own queue node. */
-export class Job implements QueueEntry<Job> {
+export class Job implements QueueEntry<Job>, StoreSlot {
   readonly task: Task<unknown>;
   readonly priority: number;
   readonly seq: number;
@@ -55,6 +60,8 @@ export class Job implements QueueEntry<Job> {
   state: JobState = 'queued';
   /** Its weight is taken in the windows but its start time is not recorded yet. */
   slotPending = false;
+  /** The store's own record of this job's grant (see StoreSlot). */
+  storeData: unknown = undefined;
   outcome: JobOutcome | null = null;
   attempt = 1;
 

@@ -5,14 +5,21 @@ import type { ClientStats, OverflowStrategy, RateWindow } from '../core/options.
 import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
+import type { StoreError } from '../errors/store-error.js';
 import { Semaphore } from '../limit/semaphore.js';
-import { SlidingWindowLimiter } from '../limit/sliding-window.js';
+import { ServerBudget } from '../limit/server-budget.js';
 import { PriorityQueue } from '../queue/priority-queue.js';
+import { MemoryStore } from '../stores/memory.js';
+import type { LimiterStore } from '../stores/store.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
 import { Job, type JobOutcome, type Task } from './job.js';
 import { WakeTimer } from './wake-timer.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
+
+function smallestLimit(windows: readonly RateWindow[]): number {
+  return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
+}
 
 /** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
 const PRECISE_WAKE_SPIN_MS = 2;
@@ -26,13 +33,18 @@ interface SizeWaiter {
 
 /**
  * The heart of the client. A task starts only when all of these hold: it is first in the priority
- * queue, a worker of the pool is idle, the semaphore has permits for its weight, and every sliding
- * window has room for its weight. `#dispatch()` starts tasks while they hold, and runs again on every
- * event that can make them hold: a submission, a task finishing, the wake timer, resume, and limit
- * changes. So work never waits while there is quota for it, and there is no polling.
+ * queue, a worker of the pool is idle, the semaphore has permits for its weight, and the store grants
+ * it (every sliding window has room for its weight). `#dispatch()` starts tasks while they hold, and
+ * runs again on every event that can make them hold: a submission, a task finishing, the wake timer,
+ * resume, limit changes and the store's wake-ups. So work never waits while there is quota for it, and
+ * there is no polling.
  *
  * Priority is strict: when the first task can not start (its weight does not fit yet), nothing behind
  * it starts either. Letting light tasks pass would starve heavy ones.
+ *
+ * The store answers at once (the in-memory default) or with a promise (a shared store, over the
+ * network). While a promise is out, the first task waits for it holding a worker and its permits, and
+ * nothing else starts: the order stays strict, and one process asks one question at a time.
  */
 export class Scheduler {
   readonly #queue = new PriorityQueue<Job>();
@@ -40,7 +52,14 @@ export class Scheduler {
   readonly #blocked = new PriorityQueue<Job>();
   readonly #pool: WorkerPool;
   readonly #semaphore: Semaphore;
-  readonly #limiter: SlidingWindowLimiter;
+  /** Where the windows are kept and every start is granted. */
+  readonly #store: LimiterStore;
+  readonly #budget = new ServerBudget();
+  #windows: readonly RateWindow[];
+  /** The smallest `limit` of `#windows`, or Infinity without windows. */
+  #maxWeight: number;
+  /** The job whose store answer is on its way; it counts as queued (it has not started). */
+  #acquiring: Job | undefined = undefined;
   readonly #deadlines: Deadlines;
   readonly #abortWatch: AbortWatch;
   readonly #clock: Clock;
@@ -88,7 +107,8 @@ export class Scheduler {
     this.#overflow = options.overflow;
     this.#poolFollowsConcurrency = options.workers === undefined;
     this.#semaphore = new Semaphore(options.concurrency);
-    this.#limiter = new SlidingWindowLimiter(options.windows);
+    this.#windows = options.windows;
+    this.#maxWeight = smallestLimit(options.windows);
     this.#pool = new WorkerPool(options.workers ?? options.concurrency, {
       started: (job) => this.#started(job),
       settle: (job) => this.#settle(job),
@@ -96,6 +116,16 @@ export class Scheduler {
     });
     this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
     this.#abortWatch = new AbortWatch((jobs, reason) => this.#abortJobs(jobs, reason));
+    this.#store = options.store ?? new MemoryStore();
+    this.#store.open({
+      limits: { windows: options.windows, concurrency: options.concurrency },
+      clock: this.#clock,
+      wake: () => {
+        this.#wake.cancel();
+        this.#dispatch();
+      },
+      report: (error: StoreError) => this.#events.emit('error', error),
+    });
   }
 
   get isPaused(): boolean {
@@ -116,7 +146,7 @@ export class Scheduler {
 
     const now = this.#clock.now();
     if (maxWaitMs !== Infinity) {
-      const wait = Math.max(this.#limiter.earliestWait(weight, now), this.#cooldownUntil - now);
+      const wait = Math.max(this.#store.earliestWait(weight, now), this.#budget.wait(weight, now), this.#cooldownUntil - now);
       if (wait > maxWaitMs) {
         return this.#refuse(
           new TimeoutError(
@@ -127,7 +157,7 @@ export class Scheduler {
         );
       }
     }
-    if (this.#queue.size >= this.#maxSize && this.#overflow === 'reject') {
+    if (this.#queued() >= this.#maxSize && this.#overflow === 'reject') {
       return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
     }
 
@@ -136,7 +166,7 @@ export class Scheduler {
     this.#busySinceIdle = true;
     this.#abortWatch.watch(job);
     if (job.deadline !== Infinity) this.#deadlines.add(job);
-    if (this.#queue.size < this.#maxSize) {
+    if (this.#queued() < this.#maxSize) {
       this.#queue.push(job);
     } else if (this.#overflow === 'block') {
       job.state = 'blocked';
@@ -169,12 +199,15 @@ export class Scheduler {
   setConcurrency(concurrency: number): void {
     this.#semaphore.setCapacity(concurrency);
     if (this.#poolFollowsConcurrency) this.#pool.resize(concurrency);
+    this.#store.setLimits({ windows: this.#windows, concurrency }, this.#clock.now());
     this.#failTooHeavy();
     this.#dispatch();
   }
 
   setRateLimit(windows: readonly RateWindow[]): void {
-    this.#limiter.setWindows(windows, this.#clock.now());
+    this.#windows = windows;
+    this.#maxWeight = smallestLimit(windows);
+    this.#store.setLimits({ windows, concurrency: this.#semaphore.capacity }, this.#clock.now());
     this.#failTooHeavy();
     // The old wake-up time was computed from the old windows.
     this.#wake.cancel();
@@ -194,11 +227,11 @@ export class Scheduler {
   }
 
   /**
-   * See SlidingWindowLimiter#setBudget; `resetMs` from now. `carrierWeight` is the request that
+   * See ServerBudget#set; `resetMs` from now. `carrierWeight` is the request that
    * brought the news: the server's `remaining` already counts it, so it is not in flight for this.
    */
   setServerBudget(remaining: number, resetMs: number, carrierWeight: number): void {
-    this.#limiter.setBudget(remaining, this.#clock.now() + resetMs, Math.max(0, this.#semaphore.held - carrierWeight));
+    this.#budget.set(remaining, this.#clock.now() + resetMs, Math.max(0, this.#semaphore.held - carrierWeight));
     this.#wake.cancel();
     this.#dispatch();
   }
@@ -246,7 +279,7 @@ export class Scheduler {
   }
 
   get windows(): readonly RateWindow[] {
-    return this.#limiter.windows;
+    return this.#windows;
   }
 
   onIdle(): Promise<void> {
@@ -269,6 +302,7 @@ export class Scheduler {
     if (!drain) {
       this.#discarding = true;
       const error = new ClientClosedError('The client was closed before this task started');
+      if (this.#acquiring !== undefined) this.#discard(this.#acquiring, error, 'failed');
       for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
       for (const wait of this.#retryWaits) {
         clearTimeout(wait.timer);
@@ -282,15 +316,17 @@ export class Scheduler {
     this.#closing ??= this.onIdle().then(() => {
       this.#wake.cancel();
       this.#deadlines.clear();
+      return this.#store.close();
     });
     return this.#closing;
   }
 
   stats(): ClientStats {
     return {
-      queued: this.#queue.size,
+      queued: this.#queued(),
       blocked: this.#blocked.size,
-      inFlight: this.#pool.busy,
+      // A worker held for a job awaiting its grant is not in flight: that job counts as queued.
+      inFlight: this.#pool.busy - (this.#acquiring === undefined ? 0 : 1),
       submitted: this.#submitted,
       completed: this.#completed,
       failed: this.#failed,
@@ -298,8 +334,8 @@ export class Scheduler {
       dropped: this.#dropped,
       aborted: this.#aborted,
       rejected: this.#rejected,
-      windows: this.#limiter.usage(this.#clock.now()),
-      queueUtilization: this.#maxSize === Infinity ? 0 : this.#queue.size / this.#maxSize,
+      windows: this.#store.usage(this.#clock.now()),
+      queueUtilization: this.#maxSize === Infinity ? 0 : this.#queued() / this.#maxSize,
       cooldownUntil: this.#cooldownEpoch(),
     };
   }
@@ -335,6 +371,8 @@ export class Scheduler {
 
   #startWhatCan(): void {
     for (;;) {
+      // One store answer at a time, for the first task: nothing overtakes it meanwhile.
+      if (this.#acquiring !== undefined) return;
       const job = this.#queue.peek();
       if (job === undefined || this.#paused) {
         this.#wake.cancel();
@@ -347,23 +385,86 @@ export class Scheduler {
         this.#expire(job);
         continue;
       }
-      const wait = Math.max(this.#limiter.wait(job.weight, now), this.#cooldownUntil - now);
+      // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
+      let wait = Math.max(this.#budget.wait(job.weight, now), this.#cooldownUntil - now);
+      if (wait <= 0) {
+        const answer = this.#store.acquire(job, now);
+        if (typeof answer !== 'number') {
+          this.#awaitGrant(job, answer);
+          return;
+        }
+        wait = answer;
+      }
       if (wait > 0) {
-        // Infinity: starts not yet settled hold the room. That happens only while a task's synchronous
-        // part calls back in; the outer pass settles the start and asks again.
+        // Infinity: room the store can not time (starts not yet settled hold it) frees on an event that
+        // dispatches again: a settle, a task's end, or the store's wake().
         if (wait !== Infinity) this.#wake.arm(wait, now);
         return;
       }
       this.#queue.remove(job);
       this.#admitBlocked();
-      this.#deadlines.delete(job);
       this.#semaphore.tryAcquire(job.weight);
-      this.#limiter.take(job.weight);
-      job.slotPending = true;
-      job.state = 'running';
-      if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
-      this.#pool.acquire().run(job);
+      this.#run(job, this.#pool.acquire(), now);
     }
+  }
+
+  /** Starts a job the store granted, on a worker and permits already taken for it. */
+  #run(job: Job, worker: Worker, now: number): void {
+    this.#deadlines.delete(job);
+    this.#budget.take(job.weight);
+    job.slotPending = true;
+    job.state = 'running';
+    if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
+    worker.run(job);
+  }
+
+  /**
+   * The first job waits for the store's answer out of the queue, holding a worker and its permits so
+   * the answer can be used at once. It still counts as queued, for `maxSize` too.
+   */
+  #awaitGrant(job: Job, answer: Promise<number>): void {
+    this.#queue.remove(job);
+    job.state = 'acquiring';
+    this.#acquiring = job;
+    this.#semaphore.tryAcquire(job.weight);
+    const worker = this.#pool.acquire();
+    answer.then(
+      (wait) => this.#answered(job, worker, wait, undefined),
+      (error: unknown) => this.#answered(job, worker, undefined, error),
+    );
+  }
+
+  /** `wait` is the store's answer (0: granted); `error` when it failed the task instead. */
+  #answered(job: Job, worker: Worker, wait: number | undefined, error: unknown): void {
+    this.#acquiring = undefined;
+    const now = this.#clock.now();
+    const granted = error === undefined && wait === 0;
+    if (granted && job.state === 'acquiring' && job.deadline >= now) {
+      this.#admitBlocked();
+      this.#run(job, worker, now);
+      this.#dispatch();
+      return;
+    }
+    this.#semaphore.release(job.weight);
+    this.#pool.release(worker);
+    // A grant nobody can use (the job left meanwhile: aborted, or closed without draining) is given back.
+    if (granted) this.#store.release(job, now);
+    if (job.state === 'acquiring') {
+      if (error !== undefined) {
+        this.#discard(job, error, 'failed');
+      } else if (granted) {
+        // Granted after its deadline (a late answer): too late to start.
+        this.#expire(job);
+      } else {
+        job.state = 'queued';
+        this.#queue.push(job);
+        const tooHeavy = this.#weightProblem(job.weight);
+        if (tooHeavy !== undefined) this.#discard(job, tooHeavy, 'failed');
+        else if (wait !== Infinity) this.#wake.arm(wait as number, now);
+      }
+    }
+    this.#admitBlocked();
+    this.#dispatch();
   }
 
   /** The task's synchronous part has run: its start is now, for every window (unless it settles later). */
@@ -381,7 +482,7 @@ export class Scheduler {
   #settleSlot(job: Job): boolean {
     if (!job.slotPending) return false;
     job.slotPending = false;
-    this.#limiter.settle(job.weight, this.#clock.now());
+    this.#store.settle(job, this.#clock.now());
     return true;
   }
 
@@ -389,6 +490,7 @@ export class Scheduler {
     // A task that ends without settling (a request that failed before any response) counts from now,
     // the latest moment the server could have seen it.
     this.#settleSlot(job);
+    this.#store.release(job, this.#clock.now());
     if (job.timer !== undefined) clearTimeout(job.timer);
     this.#abortWatch.unwatch(job);
     this.#semaphore.release(job.weight);
@@ -435,7 +537,7 @@ export class Scheduler {
     // to maxWaitMs): the wake timer for that same moment may not have fired yet. A deadline timer that
     // fired late must not let it start later than allowed, though.
     if (this.#clock.now() <= job.deadline) this.#dispatch();
-    if (job.state !== 'queued' && job.state !== 'blocked') return;
+    if (job.state !== 'queued' && job.state !== 'blocked' && job.state !== 'acquiring') return;
     this.#expire(job);
     this.#dispatch();
   }
@@ -453,8 +555,9 @@ export class Scheduler {
 
   /** Takes a job that has not started out of the scheduler and rejects its caller. */
   #discard(job: Job, reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
+    // An acquiring job is out of the queue; its place frees when the store's answer comes.
     if (job.state === 'blocked') this.#blocked.remove(job);
-    else if (this.#queue.remove(job)) this.#admitBlocked();
+    else if (job.state === 'queued' && this.#queue.remove(job)) this.#admitBlocked();
     this.#deadlines.delete(job);
     this.#abortWatch.unwatch(job);
     job.state = 'done';
@@ -464,7 +567,7 @@ export class Scheduler {
 
   /** Moves blocked tasks, best first, into the room the queue has. */
   #admitBlocked(): void {
-    while (this.#blocked.size > 0 && this.#queue.size < this.#maxSize) {
+    while (this.#blocked.size > 0 && this.#queued() < this.#maxSize) {
       const job = this.#blocked.shift() as Job;
       job.state = 'queued';
       this.#queue.push(job);
@@ -481,13 +584,13 @@ export class Scheduler {
 
   /** A RangeError when `weight` could never start under the current limits. */
   #weightProblem(weight: number): RangeError | undefined {
-    if (weight <= this.#semaphore.capacity && weight <= this.#limiter.maxWeight) return undefined;
+    if (weight <= this.#semaphore.capacity && weight <= this.#maxWeight) return undefined;
     if (weight > this.#semaphore.capacity) {
       return new RangeError(
         `Expected \`weight\` to be at most ${this.#semaphore.capacity} (the \`concurrency\`), got \`${weight}\` (number): it could never start`,
       );
     }
-    for (const window of this.#limiter.windows) {
+    for (const window of this.#windows) {
       if (weight > window.limit) {
         return new RangeError(
           `Expected \`weight\` to be at most ${window.limit} (the \`limit\` of the ${window.windowMs} ms window), got \`${weight}\` (number): it could never start`,
@@ -509,8 +612,13 @@ export class Scheduler {
     else if (outcome === 'dropped') this.#dropped++;
   }
 
+  /** Tasks in the queue, the one awaiting its grant included. */
+  #queued(): number {
+    return this.#queue.size + (this.#acquiring === undefined ? 0 : 1);
+  }
+
   #waiting(): number {
-    return this.#queue.size + this.#blocked.size;
+    return this.#queued() + this.#blocked.size;
   }
 
   #isIdle(): boolean {

@@ -92,7 +92,7 @@ const constructorCases: ConstructorCase[] = [
     error: TypeError,
     has: ['`concurency`'],
     exact:
-      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
+      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },
@@ -259,6 +259,17 @@ const constructorCases: ConstructorCase[] = [
     options: { clock: { now: 5 } },
     error: TypeError,
     has: ['`clock`', 'now()', /got `[^`]*` \((object|number)\)/],
+  },  {
+    name: 'store a string',
+    options: { store: 'redis://127.0.0.1' },
+    error: TypeError,
+    has: ['`store`', 'RedisStore', /got `[^`]*` \(string\)/],
+  },
+  {
+    name: 'store an object without acquire()',
+    options: { store: { open() {}, setLimits() {}, earliestWait() {}, settle() {}, release() {}, usage() {}, close() {} } },
+    error: TypeError,
+    has: ['`store`', '`acquire` is not a function'],
   },
 ];
 

@@ -1,0 +1,80 @@
+import type { Clock } from '../core/clock.js';
+import type { RateWindow, WindowUsage } from '../core/options.js';
+import type { StoreError } from '../errors/store-error.js';
+
+/** The limits a client asks its store to keep. */
+export interface StoreLimits {
+  /** Every window at once: in any `windowMs`, at most `limit` units of weight start. */
+  readonly windows: readonly RateWindow[];
+  /**
+   * Most units of weight in flight at once. The client's own semaphore keeps it for its own work; a
+   * shared store keeps it across every process that shares the store's state.
+   */
+  readonly concurrency: number;
+}
+
+/** What the client gives a store when it binds it. */
+export interface StoreContext {
+  readonly limits: StoreLimits;
+  /** The client's clock; `now` arguments of the store's methods are read from it. */
+  readonly clock: Clock;
+  /**
+   * Tells the client that room may have freed in a way no earlier answer could predict (another
+   * process released a lease, a lost connection came back): the client asks again.
+   */
+  wake(): void;
+  /** A problem with no caller to reject (a lease lost, the shared state unreachable): an `error` event. */
+  report(error: StoreError): void;
+}
+
+/**
+ * One task's claim on the limits, from its grant to its end. The scheduler passes the same object to
+ * `acquire`, `settle` and `release`; `storeData` is the store's own, for whatever it keeps per grant.
+ */
+export interface StoreSlot {
+  readonly weight: number;
+  /**
+   * True: the start is now, at the grant. False: the start is recorded later by `settle()` (an HTTP
+   * request counts from its response headers), and until then the weight holds room in every window.
+   */
+  readonly settleAtStart: boolean;
+  storeData: unknown;
+}
+
+/**
+ * Where the limiter's state lives: in this process (`MemoryStore`, the default) or shared by many
+ * (`RedisStore`). The scheduler is the same on either; it asks the store before every start.
+ *
+ * The scheduler keeps priorities, the worker pool and its own semaphore; the store decides whether a
+ * start fits the windows (and, for a shared store, the shared concurrency), and records it.
+ *
+ * Contract:
+ * - `acquire` answers `0` for a grant, or the milliseconds until a grant could be possible, or
+ *   `Infinity` when no time can tell (room held by starts not yet settled, or by other processes): the
+ *   store then calls `wake()` when that may have changed. It may answer synchronously or with a
+ *   promise; the scheduler has at most one promise outstanding, for the first task in its queue. A
+ *   promise never rejects for a refusal: it rejects only when the task must fail (the store can not
+ *   decide and its failure mode says so), and the task's caller gets that error.
+ * - After a grant, the scheduler calls `settle` (once, when the start counts: at once for a task, at
+ *   the response for an HTTP request) and then `release` (once, when the task has ended, settled or
+ *   not; an unsettled slot counts from the release). A grant the scheduler could not use (its task was
+ *   aborted while the answer was on its way) is released without being settled.
+ */
+export interface LimiterStore {
+  /** Binds the store to one client. A store serves one client; processes share through its state. */
+  open(context: StoreContext): void;
+  /** Applies new limits to starts to come; starts already made count in them. */
+  setLimits(limits: StoreLimits, now: number): void;
+  acquire(slot: StoreSlot, now: number): number | Promise<number>;
+  /**
+   * A lower bound of the wait `acquire` would answer for `weight`, without asking anyone: a task with
+   * `maxWaitMs` below it is refused at once. 0 when the store can not tell.
+   */
+  earliestWait(weight: number, now: number): number;
+  settle(slot: StoreSlot, now: number): void;
+  release(slot: StoreSlot, now: number): void;
+  /** How much of each window is used, as far as this process knows. */
+  usage(now: number): WindowUsage[];
+  /** Called by the client's `close()` once its work has ended: stop timers, drop subscriptions. */
+  close(): Promise<void>;
+}
