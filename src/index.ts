@@ -20,6 +20,9 @@ export { QueueFullError } from './errors/queue-full-error.js';
 export { ClientClosedError } from './errors/client-closed-error.js';
 export { HttpError } from './errors/http-error.js';
 export { NetworkError } from './errors/network-error.js';
+export { StoreError, type StoreOperation } from './errors/store-error.js';
+export { MemoryStore } from './stores/memory.js';
+export type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './stores/store.js';
 export { HttpResponse } from './http/response.js';
 export type {
   BodyInit,

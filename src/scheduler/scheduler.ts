@@ -58,8 +58,20 @@ export class Scheduler {
   #windows: readonly RateWindow[];
   /** The smallest `limit` of `#windows`, or Infinity without windows. */
   #maxWeight: number;
-  /** The job whose store answer is on its way; it counts as queued (it has not started). */
+  /**
+   * The job whose store answer is on its way, holding a worker and its permits until the answer comes.
+   * While its state is `acquiring` it counts as queued (it has not started); once it left (aborted,
+   * expired, discarded) it counts no more, but the worker stays held until the answer comes.
+   */
   #acquiring: Job | undefined = undefined;
+  /**
+   * The store's last promised refusal: `job` may not be granted before `until` (clock time; Infinity
+   * until a `wake()`), so it is not asked again before then. Without it every dispatch would send one
+   * more question. Cleared by the store's `wake()` and by limit changes.
+   */
+  #refusal: { job: Job; until: number } | undefined = undefined;
+  /** The store called `wake()` while an answer was out: that answer may be stale already. */
+  #wokenWhileAcquiring = false;
   readonly #deadlines: Deadlines;
   readonly #abortWatch: AbortWatch;
   readonly #clock: Clock;
@@ -121,6 +133,8 @@ export class Scheduler {
       limits: { windows: options.windows, concurrency: options.concurrency },
       clock: this.#clock,
       wake: () => {
+        this.#refusal = undefined;
+        if (this.#acquiring !== undefined) this.#wokenWhileAcquiring = true;
         this.#wake.cancel();
         this.#dispatch();
       },
@@ -199,6 +213,7 @@ export class Scheduler {
   setConcurrency(concurrency: number): void {
     this.#semaphore.setCapacity(concurrency);
     if (this.#poolFollowsConcurrency) this.#pool.resize(concurrency);
+    this.#refusal = undefined;
     this.#store.setLimits({ windows: this.#windows, concurrency }, this.#clock.now());
     this.#failTooHeavy();
     this.#dispatch();
@@ -207,6 +222,7 @@ export class Scheduler {
   setRateLimit(windows: readonly RateWindow[]): void {
     this.#windows = windows;
     this.#maxWeight = smallestLimit(windows);
+    this.#refusal = undefined;
     this.#store.setLimits({ windows, concurrency: this.#semaphore.capacity }, this.#clock.now());
     this.#failTooHeavy();
     // The old wake-up time was computed from the old windows.
@@ -302,7 +318,7 @@ export class Scheduler {
     if (!drain) {
       this.#discarding = true;
       const error = new ClientClosedError('The client was closed before this task started');
-      if (this.#acquiring !== undefined) this.#discard(this.#acquiring, error, 'failed');
+      if (this.#acquiring?.state === 'acquiring') this.#discard(this.#acquiring, error, 'failed');
       for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
       for (const wait of this.#retryWaits) {
         clearTimeout(wait.timer);
@@ -387,8 +403,16 @@ export class Scheduler {
       }
       // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
       let wait = Math.max(this.#budget.wait(job.weight, now), this.#cooldownUntil - now);
+      if (this.#refusal?.job === job) wait = Math.max(wait, this.#refusal.until - now);
       if (wait <= 0) {
-        const answer = this.#store.acquire(job, now);
+        let answer: number | Promise<number>;
+        try {
+          answer = this.#store.acquire(job, now);
+        } catch (error) {
+          // A store that throws has failed this task, as a rejected answer would.
+          this.#discard(job, error, 'failed');
+          continue;
+        }
         if (typeof answer !== 'number') {
           this.#awaitGrant(job, answer);
           return;
@@ -426,19 +450,21 @@ export class Scheduler {
     this.#queue.remove(job);
     job.state = 'acquiring';
     this.#acquiring = job;
+    this.#refusal = undefined;
+    this.#wokenWhileAcquiring = false;
     this.#semaphore.tryAcquire(job.weight);
     const worker = this.#pool.acquire();
     answer.then(
-      (wait) => this.#answered(job, worker, wait, undefined),
-      (error: unknown) => this.#answered(job, worker, undefined, error),
+      (wait) => this.#answered(job, worker, wait, false, undefined),
+      (error: unknown) => this.#answered(job, worker, Infinity, true, error),
     );
   }
 
-  /** `wait` is the store's answer (0: granted); `error` when it failed the task instead. */
-  #answered(job: Job, worker: Worker, wait: number | undefined, error: unknown): void {
+  /** `wait` is the store's answer (0: granted), unless `failed`: the store failed the task with `error`. */
+  #answered(job: Job, worker: Worker, wait: number, failed: boolean, error: unknown): void {
     this.#acquiring = undefined;
     const now = this.#clock.now();
-    const granted = error === undefined && wait === 0;
+    const granted = !failed && wait === 0;
     if (granted && job.state === 'acquiring' && job.deadline >= now) {
       this.#admitBlocked();
       this.#run(job, worker, now);
@@ -450,7 +476,7 @@ export class Scheduler {
     // A grant nobody can use (the job left meanwhile: aborted, or closed without draining) is given back.
     if (granted) this.#store.release(job, now);
     if (job.state === 'acquiring') {
-      if (error !== undefined) {
+      if (failed) {
         this.#discard(job, error, 'failed');
       } else if (granted) {
         // Granted after its deadline (a late answer): too late to start.
@@ -459,10 +485,16 @@ export class Scheduler {
         job.state = 'queued';
         this.#queue.push(job);
         const tooHeavy = this.#weightProblem(job.weight);
-        if (tooHeavy !== undefined) this.#discard(job, tooHeavy, 'failed');
-        else if (wait !== Infinity) this.#wake.arm(wait as number, now);
+        if (tooHeavy !== undefined) {
+          this.#discard(job, tooHeavy, 'failed');
+        } else if (!this.#wokenWhileAcquiring) {
+          // Not asked again before the wait is over (or the store wakes the scheduler).
+          this.#refusal = { job, until: now + wait };
+          if (wait !== Infinity) this.#wake.arm(wait, now);
+        }
       }
     }
+    this.#wokenWhileAcquiring = false;
     this.#admitBlocked();
     this.#dispatch();
   }
@@ -555,12 +587,13 @@ export class Scheduler {
 
   /** Takes a job that has not started out of the scheduler and rejects its caller. */
   #discard(job: Job, reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
-    // An acquiring job is out of the queue; its place frees when the store's answer comes.
+    // An acquiring job is out of the queue already, but held a place in it until now.
+    const placeFreed = job.state === 'acquiring' || (job.state === 'queued' && this.#queue.remove(job));
     if (job.state === 'blocked') this.#blocked.remove(job);
-    else if (job.state === 'queued' && this.#queue.remove(job)) this.#admitBlocked();
     this.#deadlines.delete(job);
     this.#abortWatch.unwatch(job);
     job.state = 'done';
+    if (placeFreed) this.#admitBlocked();
     job.fail(reason, outcome);
     this.#count(outcome);
   }
@@ -614,7 +647,7 @@ export class Scheduler {
 
   /** Tasks in the queue, the one awaiting its grant included. */
   #queued(): number {
-    return this.#queue.size + (this.#acquiring === undefined ? 0 : 1);
+    return this.#queue.size + (this.#acquiring?.state === 'acquiring' ? 1 : 0);
   }
 
   #waiting(): number {
