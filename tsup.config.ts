@@ -1,9 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' },
-  // Optional peer dependency of the testing subpath: the user's own copy, never bundled.
-  external: ['msw'],
+  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts', 'redis/index': 'src/redis.ts' },
+  // Optional peer dependencies of the subpaths: the user's own copies, never bundled.
+  external: ['msw', 'ioredis'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

@@ -1,0 +1,131 @@
+import { describe, integerAtLeast, knownKeys, oneOf, plainObject, positiveFinite } from '../core/validate.js';
+import type { RedisLike } from './redis-scripts.js';
+
+/**
+ * What a `RedisStore` does while Redis can not be reached (or answers errors):
+ * - `'local'`: this process goes on alone under its share of every limit (see `RedisStoreOptions`).
+ * - `'closed'`: no work starts until Redis is back; queued tasks wait (those with `maxWaitMs` time out).
+ * - `'open'`: work starts without any limit but the client's own concurrency.
+ */
+export type RedisFailureMode = 'local' | 'closed' | 'open';
+
+export interface RedisStoreOptions {
+  /**
+   * A connected ioredis client (`Redis` or `Cluster`). The store sends its scripts on it and calls
+   * `duplicate()` once for a pub/sub subscriber. The client stays yours: `close()` never quits it.
+   *
+   * Failures are only noticed fast when the client fails fast: the store never sends while
+   * `redis.status` is not `'ready'` (no offline queue), but a command already sent waits for the
+   * client's own retries up to `commandTimeoutMs`. A `lazyConnect` client must be connected first.
+   * @example new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+   */
+  redis: RedisLike;
+  /**
+   * Names the shared state: every store with the same `key` (on the same Redis) shares the same windows
+   * and concurrency budget. Keys are `rlc:{<key>}:*`, one Redis Cluster hash slot, so `{` and `}` are
+   * refused.
+   * @example 'github-api'
+   */
+  key: string;
+  /**
+   * What happens while Redis is unreachable; see `RedisFailureMode`. With `'local'`, each window
+   * allows this process `max(1, floor(limit / clients))` and the concurrency likewise, `clients` being
+   * the number of live processes Redis last reported; a process that never reached Redis assumes it
+   * is alone (1), so several processes starting during an outage may together exceed the limits.
+   * @default 'local'
+   */
+  failureMode?: RedisFailureMode | undefined;
+  /**
+   * Milliseconds added to every window in Redis, to absorb network and scheduling jitter between
+   * processes: a start is counted by Redis's clock at the grant, and the task begins a little later in
+   * its process (measured on a busy 2-core machine with 3 processes: 3-8 ms of a 10 ms margin used).
+   * @default 20
+   */
+  safetyMarginMs?: number | undefined;
+  /**
+   * How long Redis keeps a grant's lease without renewal. A lease holds the shared concurrency and any
+   * start not settled yet; this process renews its leases every `leaseTtlMs / 3`, so one that crashed
+   * gives its room back at most `leaseTtlMs` later. A task outliving its lease is reported.
+   * @default 10_000
+   */
+  leaseTtlMs?: number | undefined;
+  /**
+   * How long the store waits for any Redis answer before it treats Redis as down.
+   * @default 1_000
+   */
+  commandTimeoutMs?: number | undefined;
+  /**
+   * How long a process counts as live after its last acquire, for the client count that sizes the
+   * `'local'` shares.
+   * @default 60_000
+   */
+  clientTtlMs?: number | undefined;
+}
+
+/** Counters of a `RedisStore` (`stats()`), since it was created. */
+export interface RedisStoreStats {
+  /** `acquire` calls. Every one is a grant or a refusal. */
+  acquires: number;
+  /** Acquires granted, by Redis or (while it was down) by the failure mode. */
+  grants: number;
+  refusals: number;
+  /** Refusals answered from memory of an earlier refusal, without asking Redis. */
+  syncRefusals: number;
+  /** Commands sent to Redis (acquire, settle, release, renew; a NOSCRIPT retry counts twice). */
+  roundTrips: number;
+  /** Grants made while Redis was down, by `failureMode: 'local'` or `'open'`. */
+  fallbackGrants: number;
+  /** Whether Redis is treated as down now. */
+  down: boolean;
+}
+
+/** Options with every default applied, checked. */
+export type ResolvedRedisStoreOptions = Required<{ [K in keyof RedisStoreOptions]: Exclude<RedisStoreOptions[K], undefined> }>;
+
+const OPTIONS = ['redis', 'key', 'failureMode', 'safetyMarginMs', 'leaseTtlMs', 'commandTimeoutMs', 'clientTtlMs'] as const;
+const FAILURE_MODES: readonly RedisFailureMode[] = ['local', 'closed', 'open'];
+
+function isRedisLike(value: unknown): value is RedisLike {
+  const redis = value as Record<string, unknown> | null;
+  return (
+    typeof redis === 'object' &&
+    redis !== null &&
+    ['evalsha', 'eval', 'duplicate', 'on', 'off'].every((method) => typeof redis[method] === 'function')
+  );
+}
+
+function checkKey(value: unknown): string {
+  const expected = 'a non-empty string without `{` or `}` (they would break the Redis Cluster hash tag)';
+  if (typeof value !== 'string') throw new TypeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
+  if (value === '' || /[{}]/.test(value)) throw new RangeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
+  return value;
+}
+
+function finiteAtLeastZero(name: string, value: unknown): number {
+  const message = `Expected \`${name}\` to be a finite number >= 0, got ${describe(value)}`;
+  if (typeof value !== 'number') throw new TypeError(message);
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(message);
+  return value;
+}
+
+/** Checks every option (TypeError or RangeError naming it) and applies the defaults. */
+export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
+  const given = plainObject('options', options);
+  knownKeys('', given, OPTIONS);
+  if (!isRedisLike(given.redis)) {
+    throw new TypeError(
+      `Expected \`redis\` to be an ioredis client (with evalsha, eval, duplicate, on and off methods), got ${describe(given.redis)}`,
+    );
+  }
+  const or = <T>(name: keyof RedisStoreOptions, fallback: T, check: (name: string, value: unknown) => T): T =>
+    given[name] === undefined ? fallback : check(name, given[name]);
+  return {
+    redis: given.redis,
+    key: checkKey(given.key),
+    failureMode: or('failureMode', 'local', (name, value) => oneOf(name, value, FAILURE_MODES)),
+    safetyMarginMs: or('safetyMarginMs', 20, finiteAtLeastZero),
+    leaseTtlMs: or('leaseTtlMs', 10_000, (name, value) => integerAtLeast(name, value, 1)),
+    commandTimeoutMs: or('commandTimeoutMs', 1_000, positiveFinite),
+    clientTtlMs: or('clientTtlMs', 60_000, (name, value) => integerAtLeast(name, value, 1)),
+  };
+}

@@ -1,0 +1,82 @@
+import type { RedisLike } from './redis-scripts.js';
+
+/**
+ * The pub/sub half of a `RedisStore`: one connection (`redis.duplicate()`), made the first time a
+ * refusal can be ended by a release, kept until `close()`. It calls `onFreed` whenever room may have
+ * freed without the store seeing it: an announcement on the channel, and every time a subscription
+ * takes effect (anything announced before it was missed).
+ */
+export class FreedSubscriber {
+  readonly #redis: RedisLike;
+  readonly #channel: string;
+  readonly #onFreed: () => void;
+  /** Created by the first `ensure()`; never replaced (ioredis reconnects and resubscribes it). */
+  #subscriber: RedisLike | undefined = undefined;
+  /** True once a SUBSCRIBE succeeded: later `'ready'` events are ioredis's own resubscriptions. */
+  #subscribed = false;
+  #subscribing = false;
+
+  constructor(redis: RedisLike, channel: string, onFreed: () => void) {
+    this.#redis = redis;
+    this.#channel = channel;
+    this.#onFreed = onFreed;
+  }
+
+  /** Makes sure the subscription exists or is on its way. */
+  ensure(): void {
+    if (this.#subscriber === undefined) {
+      const subscriber = this.#redis.duplicate();
+      this.#subscriber = subscriber;
+      subscriber.on('message', this.#onMessage);
+      subscriber.on('ready', this.#onReady);
+      // Its connection errors need a listener (ioredis logs unhandled ones); the store's own client
+      // reports outages.
+      subscriber.on('error', ignore);
+    }
+    // Not ready yet: its 'ready' subscribes (a client without an offline queue refuses commands before).
+    if (this.#subscriber.status === 'ready') this.#subscribe();
+  }
+
+  /** Unsubscribes (through `send`, which bounds the wait) and disconnects; the caller's client is untouched. */
+  async close(send: (command: () => Promise<unknown>) => Promise<unknown>): Promise<void> {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined) return;
+    this.#subscriber = undefined;
+    subscriber.off('message', this.#onMessage);
+    subscriber.off('ready', this.#onReady);
+    if (this.#subscribed && subscriber.status === 'ready') {
+      await send(() => subscriber.unsubscribe(this.#channel)).catch(ignore);
+    }
+    // Its 'error' listener stays: a connection error while it shuts down must not go unhandled.
+    subscriber.disconnect();
+  }
+
+  #subscribe(): void {
+    const subscriber = this.#subscriber;
+    if (subscriber === undefined || this.#subscribed || this.#subscribing) return;
+    this.#subscribing = true;
+    subscriber.subscribe(this.#channel).then(
+      () => {
+        this.#subscribing = false;
+        if (this.#subscriber !== subscriber) return;
+        this.#subscribed = true;
+        this.#onFreed();
+      },
+      () => {
+        // Tried again at its next 'ready' or the next `ensure()`; meanwhile waits end at lease expiry.
+        this.#subscribing = false;
+      },
+    );
+  }
+
+  readonly #onReady = (): void => {
+    if (this.#subscribed) this.#onFreed();
+    else this.#subscribe();
+  };
+
+  readonly #onMessage = (channel: string): void => {
+    if (channel === this.#channel) this.#onFreed();
+  };
+}
+
+function ignore(): void {}

@@ -1,0 +1,532 @@
+import { randomUUID } from 'node:crypto';
+import type { WindowUsage } from '../core/options.js';
+import { StoreError, type StoreOperation } from '../errors/store-error.js';
+import { LocalShare } from './redis-fallback.js';
+import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
+import { type AcquireReply, type RedisLike, RedisScripts } from './redis-scripts.js';
+import { FreedSubscriber } from './redis-subscriber.js';
+import { withTimeout } from './redis-timeout.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store.js';
+
+/** What the store keeps per grant, in `slot.storeData`. */
+interface Grant {
+  readonly id: string;
+  /** Who decided: Redis, this process's share, or `'open'` (nothing recorded anywhere). */
+  readonly by: 'redis' | 'local' | 'open';
+  readonly weight: number;
+  /** Whether the grant holds shared concurrency in Redis (it was granted under a finite one). */
+  readonly holds: boolean;
+  settled: boolean;
+  released: boolean;
+  /** Its lease is gone and reported (or nobody is to hear of it): nothing more is reported for it. */
+  lost: boolean;
+}
+
+/** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
+interface Refusal {
+  /** Clock time before which no weight >= `weight` can be granted. */
+  readonly at: number;
+  readonly weight: number;
+  /** By a window: only time frees it, never a release or settle. */
+  readonly byWindow: boolean;
+}
+
+const MODE_TEXT: Record<RedisFailureMode, string> = {
+  local: "answering from this process's share of the limits until it is back",
+  closed: 'holding work until it is back',
+  open: 'letting work through without shared limits until it is back',
+};
+const LOST: Record<'settle' | 'release' | 'renew', string> = {
+  settle: 'before its start was recorded: Redis counted the start when the lease expired',
+  release: 'before its task ended: other processes may have used its concurrency',
+  renew: 'while its task ran: other processes may have used its concurrency',
+};
+
+/** A Redis reply error (the server answered, with an error) rather than a connection problem. */
+function isReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+/**
+ * Limits shared by every process that uses the same `key`, kept in Redis by Lua scripts on Redis's
+ * clock (see `RedisScripts`). A granted start costs one round trip; a refusal is remembered, so the
+ * scheduler's next questions are answered at once until the refusal's wait has passed or a release
+ * announced on pub/sub may have freed room. While Redis is down, `failureMode` decides.
+ *
+ * The ioredis client passed in stays the caller's: the store adds a `'ready'` listener to it (removed
+ * by `close()`), duplicates it once for its subscriber, and never quits or disconnects it.
+ */
+export class RedisStore implements LimiterStore {
+  readonly #redis: RedisLike;
+  readonly #key: string;
+  readonly #scripts: RedisScripts;
+  readonly #failureMode: RedisFailureMode;
+  readonly #marginMs: number;
+  readonly #leaseTtlMs: number;
+  readonly #commandTimeoutMs: number;
+  readonly #clientTtlMs: number;
+  readonly #clientId = randomUUID();
+  /** Grant ids sent so far; each grant's id is `${clientId}:${n}`, unique across processes. */
+  #grantCount = 0;
+
+  #context: StoreContext | undefined = undefined;
+  #limits: StoreLimits = { windows: [], concurrency: Infinity };
+  /** Created by `open()`; records every grant of this process, and answers while Redis is down ('local'). */
+  #local: LocalShare | undefined = undefined;
+  /** Each window's usage in Redis's last acquire reply (same order as `#limits.windows`), if any. */
+  #lastUsed: number[] | undefined = undefined;
+  /** Undefined once its time has passed or something may have freed room earlier. */
+  #refusal: Refusal | undefined = undefined;
+  /** Bumped whenever room may have freed elsewhere: a refusal sent before a bump may be stale. */
+  #freedEpoch = 0;
+
+  /** True from the first failure of an outage until Redis answers again; one report per outage. */
+  #down = false;
+  /** While down, when an acquire may next try Redis although no `'ready'` event has come (see `#mayProbe`). */
+  #probeAt = 0;
+  /** Commands sent and not answered yet, timed out ones included. */
+  #outstanding = 0;
+  /** Resolved by the next `'ready'` of the client: commands waiting for its first connection. */
+  #readyWaiters: Array<() => void> = [];
+
+  /** Live Redis grants whose lease needs renewing (holding concurrency, or not settled), by id. */
+  readonly #leases = new Map<string, Grant>();
+  /** Runs while `#leases` is not empty, and only then. */
+  #renewTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  #renewing = false;
+
+  /** Grants waiting for the next flush, in the order they must reach Redis. */
+  #toSettle: Grant[] = [];
+  #toRelease: Grant[] = [];
+  #flushQueued = false;
+  /** Settle/release commands sent and not answered: `close()` waits for them. */
+  readonly #flushes = new Set<Promise<void>>();
+
+  readonly #subscriber: FreedSubscriber;
+  #closed = false;
+
+  readonly #stats = { acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0 };
+
+  constructor(options: RedisStoreOptions) {
+    const resolved = resolveRedisStoreOptions(options);
+    this.#redis = resolved.redis;
+    this.#key = resolved.key;
+    this.#failureMode = resolved.failureMode;
+    this.#marginMs = resolved.safetyMarginMs;
+    this.#leaseTtlMs = resolved.leaseTtlMs;
+    this.#commandTimeoutMs = resolved.commandTimeoutMs;
+    this.#clientTtlMs = resolved.clientTtlMs;
+    this.#scripts = new RedisScripts(this.#redis, this.#key);
+    this.#subscriber = new FreedSubscriber(this.#redis, this.#scripts.channel, () => this.#freed());
+  }
+
+  /** Counters for monitoring and benchmarks: round trips per grant is `roundTrips / grants`. */
+  stats(): RedisStoreStats {
+    return { ...this.#stats, roundTrips: this.#scripts.roundTrips, down: this.#down };
+  }
+
+  open(context: StoreContext): void {
+    if (this.#context !== undefined) {
+      throw new TypeError('Expected `store` to be a store no other client uses: a store serves one client');
+    }
+    this.#context = context;
+    this.#limits = context.limits;
+    this.#local = new LocalShare(context.limits);
+    this.#redis.on('ready', this.#onReady);
+  }
+
+  setLimits(limits: StoreLimits, now: number): void {
+    if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed = undefined;
+    this.#limits = limits;
+    this.#refusal = undefined;
+    this.#share.setLimits(limits, now);
+  }
+
+  acquire(slot: StoreSlot, now: number): number | Promise<number> {
+    this.#stats.acquires++;
+    if (this.#down && !this.#mayProbe(now)) return this.#answerDown(slot, now);
+    if (!this.#down) {
+      const remembered = this.#remembered(slot.weight, now);
+      if (remembered > 0) {
+        this.#stats.refusals++;
+        this.#stats.syncRefusals++;
+        return remembered;
+      }
+      const status = this.#redis.status;
+      // Connecting for the first time (or again, before any command failed): give it one command's time.
+      if (status !== 'ready' && status !== 'connecting' && status !== 'connect') {
+        this.#failed(new Error(`The Redis client is not ready (status \`${status}\`)`), 'acquire');
+        return this.#answerDown(slot, now);
+      }
+    }
+    return this.#acquireFromRedis(slot);
+  }
+
+  earliestWait(weight: number, now: number): number {
+    if (!this.#down) return this.#remembered(weight, now);
+    return this.#failureMode === 'local' ? this.#share.earliestWait(weight, now) : 0;
+  }
+
+  settle(slot: StoreSlot, now: number): void {
+    const grant = slot.storeData as Grant | undefined;
+    if (grant === undefined || grant.settled || grant.by === 'open') return;
+    grant.settled = true;
+    this.#share.settle(grant.weight, now);
+    if (grant.by !== 'redis' || grant.lost) return;
+    if (!grant.holds) {
+      this.#leases.delete(grant.id);
+      this.#syncRenewTimer();
+    }
+    this.#forgetRefusalFreedByRelease();
+    this.#enqueue(this.#toSettle, grant);
+  }
+
+  release(slot: StoreSlot, now: number): void {
+    const grant = slot.storeData as Grant | undefined;
+    if (grant === undefined || grant.released || grant.by === 'open') return;
+    grant.released = true;
+    const local = this.#share;
+    const wasPending = !grant.settled;
+    if (wasPending) {
+      grant.settled = true;
+      local.settle(grant.weight, now);
+    }
+    local.release(grant.weight);
+    if (grant.by !== 'redis' || grant.lost) return;
+    this.#leases.delete(grant.id);
+    this.#syncRenewTimer();
+    // A grant settled at once without concurrency has nothing left in Redis to release.
+    if (!grant.holds && !wasPending) return;
+    this.#forgetRefusalFreedByRelease();
+    this.#enqueue(this.#toRelease, grant);
+  }
+
+  /**
+   * Redis's last reported usage of each window (before its first answer, this process's own starts).
+   * While Redis is down with `failureMode: 'local'`, this process's own starts against its share: each
+   * window's `limit` is then the share.
+   */
+  usage(now: number): WindowUsage[] {
+    const local = this.#share;
+    if (this.#down && this.#failureMode === 'local') return local.usage(now);
+    const used = this.#lastUsed ?? local.used(now);
+    return this.#limits.windows.map((window, i) => ({ limit: window.limit, windowMs: window.windowMs, used: used[i] ?? 0 }));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#leases.clear();
+    this.#syncRenewTimer();
+    this.#flush();
+    await Promise.allSettled([...this.#flushes]);
+    this.#redis.off('ready', this.#onReady);
+    this.#readyWaiters = [];
+    await this.#subscriber.close((command) => this.#timed(command));
+  }
+
+  // --- acquire ---
+
+  #acquireFromRedis(slot: StoreSlot): Promise<number> {
+    const { windows, concurrency } = this.#limits;
+    const grant: Grant = {
+      id: `${this.#clientId}:${++this.#grantCount}`,
+      by: 'redis',
+      weight: slot.weight,
+      holds: concurrency !== Infinity,
+      settled: slot.settleAtStart,
+      released: false,
+      lost: false,
+    };
+    // Settles and releases of this tick go first, on the same connection: the room they free counts.
+    this.#flush();
+    const epoch = this.#freedEpoch;
+    const request = {
+      id: grant.id,
+      clientId: this.#clientId,
+      weight: slot.weight,
+      settle: slot.settleAtStart,
+      concurrency,
+      leaseTtlMs: this.#leaseTtlMs,
+      marginMs: this.#marginMs,
+      clientTtlMs: this.#clientTtlMs,
+      windows,
+    };
+    const send = async (): Promise<AcquireReply> => {
+      if (this.#redis.status !== 'ready') await new Promise<void>((resolve) => this.#readyWaiters.push(resolve));
+      return this.#scripts.acquire(request);
+    };
+    // A grant whose answer came too late was answered by the failure mode instead: give it back, quietly
+    // (`lost`: nobody waits for news of it).
+    const late = (reply: AcquireReply) => {
+      if (reply.granted && (grant.holds || !grant.settled)) {
+        this.#enqueue(this.#toRelease, { ...grant, released: true, lost: true });
+      }
+    };
+    return this.#timed(send, late).then(
+      (reply) => this.#answered(slot, grant, reply, epoch),
+      (error: unknown) => {
+        this.#failed(error, 'acquire');
+        return this.#answerDown(slot, this.#ctx.clock.now());
+      },
+    );
+  }
+
+  #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: number): number {
+    const local = this.#share;
+    const now = this.#ctx.clock.now();
+    this.#recovered();
+    local.setClients(reply.clients, now);
+    this.#lastUsed = reply.used;
+    if (reply.granted) {
+      this.#stats.grants++;
+      slot.storeData = grant;
+      local.take(grant.weight);
+      if (grant.settled) local.settle(grant.weight, now);
+      if (grant.holds || !grant.settled) {
+        this.#leases.set(grant.id, grant);
+        this.#syncRenewTimer();
+      }
+      return 0;
+    }
+    this.#stats.refusals++;
+    const byWindow = reply.blockedBy === 'window';
+    // The wait counts from the reply, not the send: Redis computed it in between, so it is never early.
+    if (byWindow || epoch === this.#freedEpoch) {
+      this.#refusal = { at: now + reply.waitMs, weight: grant.weight, byWindow };
+    }
+    if (!byWindow && !this.#closed) this.#subscriber.ensure();
+    return reply.waitMs;
+  }
+
+  /** What an earlier refusal still says about `weight` (0: nothing; ask Redis). */
+  #remembered(weight: number, now: number): number {
+    const refusal = this.#refusal;
+    if (refusal === undefined) return 0;
+    if (now >= refusal.at) {
+      this.#refusal = undefined;
+      return 0;
+    }
+    return weight >= refusal.weight ? refusal.at - now : 0;
+  }
+
+  /** Room held by leases or pending starts may have freed: a remembered refusal of that kind is stale. */
+  #forgetRefusalFreedByRelease(): void {
+    this.#freedEpoch++;
+    if (this.#refusal !== undefined && !this.#refusal.byWindow) this.#refusal = undefined;
+  }
+
+  #answerDown(slot: StoreSlot, now: number): number {
+    if (this.#failureMode === 'open') {
+      this.#granted(slot, 'open');
+      return 0;
+    }
+    if (this.#failureMode === 'local') {
+      const local = this.#share;
+      const wait = local.wait(slot.weight, now);
+      if (wait > 0) {
+        this.#stats.refusals++;
+        return wait;
+      }
+      local.take(slot.weight);
+      this.#granted(slot, 'local');
+      return 0;
+    }
+    this.#stats.refusals++;
+    // No event announces that Redis stopped answering errors on a live connection: ask again then.
+    return this.#redis.status === 'ready' && this.#outstanding === 0 ? Math.max(1, this.#probeAt - now) : Infinity;
+  }
+
+  #granted(slot: StoreSlot, by: 'local' | 'open'): void {
+    this.#stats.grants++;
+    this.#stats.fallbackGrants++;
+    const id = `${this.#clientId}:${++this.#grantCount}`;
+    slot.storeData = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false } satisfies Grant;
+  }
+
+  // --- failure and recovery ---
+
+  /**
+   * Whether an acquire may try Redis while it is down. A lost connection ends with the client's
+   * `'ready'` event, and a command that timed out on a live connection with its late answer; but a
+   * server that answers errors (a read-only replica after a failover, say) sends no event: so, once
+   * `commandTimeoutMs` has passed and nothing is outstanding, the next acquire asks Redis again.
+   */
+  #mayProbe(now: number): boolean {
+    return this.#redis.status === 'ready' && this.#outstanding === 0 && now >= this.#probeAt;
+  }
+
+  #failed(error: unknown, operation: StoreOperation): void {
+    const context = this.#ctx;
+    this.#probeAt = context.clock.now() + this.#commandTimeoutMs;
+    if (this.#down || this.#closed) return;
+    this.#down = true;
+    this.#refusal = undefined;
+    const replied = isReplyError(error);
+    const what = replied ? `Redis answered an error to ${operation}` : 'Redis is unreachable';
+    const detail = error instanceof Error ? error.message : String(error);
+    context.report(
+      new StoreError(`${what} (store \`${this.#key}\`): ${detail}; ${MODE_TEXT[this.#failureMode]}`, replied ? operation : 'connection', {
+        cause: error,
+      }),
+    );
+  }
+
+  /** Redis answered: an outage is over, and whatever it held back may go now. */
+  #recovered(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.#refusal = undefined;
+    this.#wake();
+  }
+
+  readonly #onReady = (): void => {
+    const waiters = this.#readyWaiters;
+    this.#readyWaiters = [];
+    for (const resolve of waiters) resolve();
+    if (this.#down) {
+      this.#recovered();
+      return;
+    }
+    // A reconnection: releases announced meanwhile were missed.
+    this.#freedEpoch++;
+    this.#refusal = undefined;
+    this.#wake();
+  };
+
+  /**
+   * Runs one Redis command within `commandTimeoutMs`. One that times out is still watched: a late
+   * answer means Redis is back (and `late` gets it); a late failure with nothing else outstanding
+   * wakes the client, whose next acquire may then probe Redis (see `#mayProbe`).
+   */
+  #timed<T>(send: () => Promise<T>, late?: (value: T) => void): Promise<T> {
+    let sent: Promise<T>;
+    try {
+      sent = send();
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
+    this.#outstanding++;
+    const settled = () => {
+      this.#outstanding--;
+    };
+    sent.then(settled, settled);
+    return withTimeout(sent, this.#commandTimeoutMs, {
+      answered: (value) => {
+        if (this.#closed) return;
+        this.#recovered();
+        late?.(value);
+      },
+      failed: () => {
+        if (this.#outstanding === 0) this.#wake();
+      },
+    });
+  }
+
+  // --- settle, release, renew ---
+
+  #enqueue(batch: Grant[], grant: Grant): void {
+    batch.push(grant);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  /** Sends the batched settles, then releases: one command each, fire-and-forget. */
+  #flush(): void {
+    this.#flushQueued = false;
+    const settles = this.#toSettle;
+    const releases = this.#toRelease;
+    this.#toSettle = [];
+    this.#toRelease = [];
+    if (settles.length > 0) this.#send('settle', settles);
+    if (releases.length > 0) this.#send('release', releases);
+  }
+
+  /**
+   * While Redis is down nothing is sent: the grants' leases expire there by themselves (a pending start
+   * then counts from its lease's expiry), and the outage is already reported.
+   */
+  #send(operation: 'settle' | 'release', grants: Grant[]): void {
+    if (this.#down) return;
+    if (this.#redis.status !== 'ready') {
+      this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), operation);
+      return;
+    }
+    const ids = grants.map((grant) => grant.id);
+    const command = operation === 'settle' ? () => this.#scripts.settle(ids) : () => this.#scripts.release(ids);
+    const done = this.#timed(command).then(
+      (lost) => this.#lost(operation, lost, grants),
+      (error: unknown) => this.#failed(error, operation),
+    );
+    this.#flushes.add(done);
+    void done.finally(() => this.#flushes.delete(done));
+  }
+
+  #renew(): void {
+    if (this.#renewing || this.#down || this.#leases.size === 0) return;
+    if (this.#redis.status !== 'ready') {
+      this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), 'renew');
+      return;
+    }
+    const grants = [...this.#leases.values()];
+    this.#renewing = true;
+    this.#timed(() => this.#scripts.renew(grants.map((grant) => grant.id), this.#leaseTtlMs))
+      .then(
+        (lost) => this.#lost('renew', lost, grants),
+        (error: unknown) => this.#failed(error, 'renew'),
+      )
+      .finally(() => {
+        this.#renewing = false;
+      });
+  }
+
+  /** Reports each lost lease once; a lost grant is not renewed, settled or released in Redis again. */
+  #lost(operation: 'settle' | 'release' | 'renew', ids: readonly string[], grants: readonly Grant[]): void {
+    if (ids.length === 0) return;
+    const byId = new Map(grants.map((grant) => [grant.id, grant]));
+    for (const id of ids) {
+      const grant = byId.get(id);
+      if (grant === undefined || grant.lost) continue;
+      grant.lost = true;
+      this.#leases.delete(id);
+      // A renewal racing the grant's own release: the release reports it if it was really lost.
+      if (operation === 'renew' && grant.released) continue;
+      this.#ctx.report(new StoreError(`Lease ${id} was lost ${LOST[operation]}`, operation));
+    }
+    this.#syncRenewTimer();
+  }
+
+  #syncRenewTimer(): void {
+    if (this.#leases.size > 0 && this.#renewTimer === undefined && !this.#closed) {
+      this.#renewTimer = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#leaseTtlMs / 3)));
+      this.#renewTimer.unref();
+    } else if (this.#leases.size === 0 && this.#renewTimer !== undefined) {
+      clearInterval(this.#renewTimer);
+      this.#renewTimer = undefined;
+    }
+  }
+
+  // --- pub/sub ---
+
+  /** Another process released or settled (or a subscription began): a refusal by concurrency or pending starts may be over. */
+  #freed(): void {
+    if (this.#closed) return;
+    this.#forgetRefusalFreedByRelease();
+    if (!this.#down) this.#wake();
+  }
+
+  #wake(): void {
+    if (!this.#closed) this.#context?.wake();
+  }
+
+  get #ctx(): StoreContext {
+    if (this.#context === undefined) throw new Error('RedisStore used before a client opened it');
+    return this.#context;
+  }
+
+  get #share(): LocalShare {
+    if (this.#local === undefined) throw new Error('RedisStore used before a client opened it');
+    return this.#local;
+  }
+}

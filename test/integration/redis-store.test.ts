@@ -1,0 +1,409 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { monotonicClock } from '../../src/core/clock.js';
+import { StoreError } from '../../src/errors/store-error.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
+import type { StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
+
+/** A StoreContext that records what the store tells its client, with promises for the next event. */
+function fakeContext(limits: StoreLimits) {
+  const wakes: number[] = [];
+  const reports: StoreError[] = [];
+  let wakeWaiters: Array<() => void> = [];
+  let reportWaiters: Array<(error: StoreError) => void> = [];
+  const context: StoreContext = {
+    limits,
+    clock: monotonicClock,
+    wake() {
+      wakes.push(performance.now());
+      const waiters = wakeWaiters;
+      wakeWaiters = [];
+      for (const resolve of waiters) resolve();
+    },
+    report(error) {
+      reports.push(error);
+      const waiters = reportWaiters;
+      reportWaiters = [];
+      for (const resolve of waiters) resolve(error);
+    },
+  };
+  return {
+    context,
+    wakes,
+    reports,
+    nextWake: () => new Promise<void>((resolve) => wakeWaiters.push(resolve)),
+    nextReport: () => new Promise<StoreError>((resolve) => reportWaiters.push(resolve)),
+  };
+}
+
+const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
+const now = () => performance.now();
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let server: RedisServer;
+/** Clients and stores of the running test, closed after it. */
+const clients: Redis[] = [];
+const stores: RedisStore[] = [];
+
+/**
+ * A client that fails fast and comes back fast: `enableOfflineQueue: false` rejects commands at once
+ * while disconnected (instead of queueing them), `maxRetriesPerRequest: 1` stops a command sent before a
+ * drop from waiting through many reconnections, and `retryStrategy: () => 50` reconnects every 50 ms so
+ * a restarted server is seen again at once (ioredis's default backs off for up to 2 s).
+ */
+async function connect(): Promise<Redis> {
+  const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
+  redis.on('error', () => {}); // refused reconnections while the server is down; the store reports outages
+  clients.push(redis);
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+  return redis;
+}
+
+function untilStatus(redis: Redis, ready: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if ((redis.status === 'ready') !== ready) return;
+      redis.off('ready', check).off('close', check);
+      resolve();
+    };
+    redis.on('ready', check).on('close', check);
+    check();
+  });
+}
+
+function open(options: Partial<RedisStoreOptions> & { redis: Redis }, limits: StoreLimits) {
+  const store = new RedisStore({ key: `test-${randomUUID()}`, ...options });
+  stores.push(store);
+  const fake = fakeContext(limits);
+  store.open(fake.context);
+  return { store, ...fake };
+}
+
+/** Loads the scripts into a fresh server's cache (a first EVALSHA costs a NOSCRIPT and an EVAL). */
+async function warmScripts(redis: Redis): Promise<void> {
+  const { store } = open({ redis }, oneWindow(10, 1_000, 1));
+  const s = slot(1, false);
+  await store.acquire(s, now());
+  store.settle(s, now());
+  await Promise.resolve();
+  store.release(s, now());
+  await store.close();
+}
+
+const oneWindow = (limit: number, windowMs: number, concurrency = Infinity): StoreLimits => ({
+  windows: [{ limit, windowMs }],
+  concurrency,
+});
+
+describeWithRedis('RedisStore', () => {
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    for (const redis of clients.splice(0)) redis.disconnect();
+  });
+
+  it('grants with one round trip each, then refuses, then answers from memory without Redis', async () => {
+    const redis = await connect();
+    await warmScripts(redis);
+    const { store } = open({ redis, safetyMarginMs: 0 }, oneWindow(2, 400));
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(store.stats()).toMatchObject({ acquires: 2, grants: 2, roundTrips: 2, down: false });
+
+    const wait = await store.acquire(slot(), now());
+    expect(wait).toBeGreaterThan(300);
+    expect(wait).toBeLessThanOrEqual(400);
+    // The same question again: answered at once, from the refusal, without a round trip.
+    const again = store.acquire(slot(), now());
+    expect(typeof again).toBe('number');
+    expect(again).toBeGreaterThan(0);
+    expect(store.earliestWait(1, now())).toBeGreaterThan(0);
+    expect(store.stats()).toMatchObject({ refusals: 2, syncRefusals: 1, roundTrips: 3 });
+    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 400, used: 2 }]);
+
+    await delay((again as number) + 5); // timers can fire about 1 ms early against performance.now()
+    expect(store.earliestWait(1, now())).toBe(0);
+    expect(await store.acquire(slot(), now())).toBe(0);
+  });
+
+  it('settles and releases in one batched command per tick', async () => {
+    const redis = await connect();
+    await warmScripts(redis);
+    const key = `test-${randomUUID()}`;
+    const { store, reports } = open({ redis, key }, oneWindow(10, 60_000, 5));
+    const slots = [slot(1, false), slot(1, false), slot(1, false)];
+    for (const s of slots) expect(await store.acquire(s, now())).toBe(0);
+    expect(store.stats().roundTrips).toBe(3);
+    for (const s of slots) store.settle(s, now());
+    for (const s of slots) store.release(s, now());
+    await store.close(); // waits for the batches it sent
+    // One settle and one release for all three.
+    expect(store.stats().roundTrips).toBe(5);
+    expect(reports).toEqual([]);
+    const raw = await connect();
+    expect(await raw.hget(`rlc:{${key}}:state`, 'held')).toBe('0');
+    expect(await raw.zcard(`rlc:{${key}}:log`)).toBe(3);
+  });
+
+  it('wakes when another store sharing the key releases, and then grants', async () => {
+    const redis = await connect();
+    const key = `test-${randomUUID()}`;
+    const a = open({ redis, key }, oneWindow(100, 60_000, 1));
+    const b = open({ redis: await connect(), key }, oneWindow(100, 60_000, 1));
+    const held = slot();
+    expect(await a.store.acquire(held, now())).toBe(0);
+
+    const subscribed = b.nextWake();
+    const wait = await b.store.acquire(slot(), now());
+    expect(wait).toBeGreaterThan(0); // the lease's expiry: at most leaseTtlMs
+    expect(wait).toBeLessThanOrEqual(10_000);
+    expect(typeof b.store.acquire(slot(), now())).toBe('number'); // remembered
+    await subscribed; // once subscribed, the store asks again: a release may have come before
+
+    expect(await b.store.acquire(slot(), now())).toBeGreaterThan(0);
+    const woken = b.nextWake();
+    a.store.settle(held, now());
+    a.store.release(held, now());
+    await woken;
+    expect(await b.store.acquire(slot(), now())).toBe(0);
+  });
+
+  it('renews the leases of a long task, and reports a lease that was lost', async () => {
+    const redis = await connect();
+    const key = `test-${randomUUID()}`;
+    const a = open({ redis, key, leaseTtlMs: 300 }, oneWindow(100, 60_000, 1));
+    const b = open({ redis, key, leaseTtlMs: 300 }, oneWindow(100, 60_000, 1));
+    const long = slot();
+    expect(await a.store.acquire(long, now())).toBe(0);
+    await delay(1_000); // three lease lifetimes: only renewals keep it
+    expect(await b.store.acquire(slot(), now())).toBeGreaterThan(0);
+    expect(a.reports).toEqual([]);
+
+    const raw = await connect();
+    await raw.del(`rlc:{${key}}:leases`, `rlc:{${key}}:info`, `rlc:{${key}}:state`);
+    const report = await a.nextReport();
+    expect(report).toBeInstanceOf(StoreError);
+    expect(report.operation).toBe('renew');
+    expect(report.message).toMatch(/^Lease .+:1 was lost while its task ran/);
+    // Lost once, reported once: its release sends and reports nothing more.
+    a.store.release(long, now());
+    await a.store.close();
+    expect(a.reports).toHaveLength(1);
+  });
+
+  it('survives SCRIPT FLUSH', async () => {
+    const redis = await connect();
+    await warmScripts(redis);
+    const { store } = open({ redis }, oneWindow(10, 1_000));
+    expect(await store.acquire(slot(), now())).toBe(0);
+    await (await connect()).script('FLUSH');
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(store.stats()).toMatchObject({ grants: 2, roundTrips: 3, down: false }); // NOSCRIPT, then EVAL
+  });
+
+  it('waits for a client still connecting instead of treating it as down', async () => {
+    const redis = new Redis(server.url, { enableOfflineQueue: false });
+    clients.push(redis);
+    const { store, reports } = open({ redis }, oneWindow(10, 1_000));
+    expect(redis.status).not.toBe('ready');
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(reports).toEqual([]);
+  });
+
+  it('while Redis is down, local mode grants this process its share, reports once, and recovers', async () => {
+    const key = `test-${randomUUID()}`;
+    const other = open({ redis: await connect(), key }, oneWindow(4, 60_000));
+    expect(await other.store.acquire(slot(), now())).toBe(0);
+    const redis = await connect();
+    const { store, reports, nextWake } = open({ redis, key, commandTimeoutMs: 200 }, oneWindow(4, 60_000));
+    expect(await store.acquire(slot(), now())).toBe(0); // Redis now reports 2 live clients: a share of 2
+
+    await server.stop();
+    await untilStatus(redis, false);
+    expect(await store.acquire(slot(), now())).toBe(0); // its 2nd start of its share of 2
+    const refused = await store.acquire(slot(), now());
+    expect(refused).toBeGreaterThan(59_000);
+    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 60_000, used: 2 }]);
+    expect(store.earliestWait(1, now())).toBeGreaterThan(59_000);
+    expect(store.stats()).toMatchObject({ down: true, fallbackGrants: 1 });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.operation).toBe('connection');
+    expect(reports[0]?.message).toMatch(/share of the limits/);
+
+    const woken = nextWake();
+    await server.start();
+    await woken;
+    expect(store.stats().down).toBe(false);
+    // A new server: its state is empty, and its script cache too.
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(reports).toHaveLength(1);
+  });
+
+  it('while Redis is down, local mode shares the concurrency too and releases its grants locally', async () => {
+    const key = `test-${randomUUID()}`;
+    const other = open({ redis: await connect(), key }, oneWindow(100, 60_000, 2));
+    const first = slot();
+    expect(await other.store.acquire(first, now())).toBe(0);
+    other.store.release(first, now());
+    const redis = await connect();
+    const { store } = open({ redis, key, commandTimeoutMs: 200 }, oneWindow(100, 60_000, 2));
+    const fromRedis = slot();
+    expect(await store.acquire(fromRedis, now())).toBe(0); // 2 live clients: a concurrency share of 1
+    store.release(fromRedis, now());
+
+    await server.stop();
+    await untilStatus(redis, false);
+    const local = slot();
+    expect(await store.acquire(local, now())).toBe(0);
+    expect(await store.acquire(slot(), now())).toBe(Infinity); // until this process's own work ends
+    store.release(local, now());
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(store.stats()).toMatchObject({ fallbackGrants: 2, down: true });
+    await server.start();
+    await untilStatus(redis, true);
+  });
+
+  it('while Redis is down, closed mode holds work until it is back', async () => {
+    const redis = await connect();
+    const { store, reports, nextWake } = open({ redis, failureMode: 'closed', commandTimeoutMs: 200 }, oneWindow(10, 1_000));
+    await server.stop();
+    await untilStatus(redis, false);
+    expect(await store.acquire(slot(), now())).toBe(Infinity);
+    expect(await store.acquire(slot(), now())).toBe(Infinity);
+    expect(store.earliestWait(1, now())).toBe(0);
+    expect(reports).toHaveLength(1);
+
+    const woken = nextWake();
+    await server.start();
+    await woken;
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(store.stats()).toMatchObject({ grants: 1, refusals: 2, fallbackGrants: 0, down: false });
+  });
+
+  it('while Redis is down, open mode lets work through and records nothing', async () => {
+    const redis = await connect();
+    const { store, reports, nextWake } = open({ redis, failureMode: 'open', commandTimeoutMs: 200 }, oneWindow(1, 60_000, 1));
+    await server.stop();
+    await untilStatus(redis, false);
+    const slots = [slot(), slot(), slot()];
+    for (const s of slots) expect(await store.acquire(s, now())).toBe(0);
+    for (const s of slots) {
+      store.settle(s, now());
+      store.release(s, now());
+    }
+    expect(reports).toHaveLength(1);
+    expect(store.stats()).toMatchObject({ grants: 3, fallbackGrants: 3, roundTrips: 0, down: true });
+
+    const woken = nextWake();
+    await server.start();
+    await woken;
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(await store.acquire(slot(), now())).toBeGreaterThan(0); // the limit holds again, in Redis
+  });
+
+  it('answers acquires that time out by the failure mode, reports once, and gives back late grants', async () => {
+    const redis = await connect();
+    const key = `test-${randomUUID()}`;
+    const { store, reports, nextWake } = open({ redis, key, commandTimeoutMs: 100 }, oneWindow(10, 60_000, 1));
+    const raw = await connect();
+    await raw.client('PAUSE', 600, 'ALL');
+    const woken = nextWake();
+    const started = now();
+    // Three commands in flight fail in the same outage: one report. The first is granted by the local
+    // share after commandTimeoutMs; the others wait for its concurrency share (1: one live client).
+    const answers = await Promise.all([store.acquire(slot(), now()), store.acquire(slot(), now()), store.acquire(slot(), now())]);
+    expect(answers).toEqual([0, Infinity, Infinity]);
+    expect(now() - started).toBeLessThan(400);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.message).toMatch(/commandTimeoutMs \(100 ms\)/);
+    // The late answer says Redis is back; the grant it carried was not used and is given back.
+    await woken;
+    expect(store.stats().down).toBe(false);
+    await store.close(); // waits for the release of the late grant
+    expect(await raw.hget(`rlc:{${key}}:state`, 'held')).toBe('0');
+  });
+
+  it('treats an error reply as an outage and tries Redis again after commandTimeoutMs', async () => {
+    const redis = await connect();
+    const key = `test-${randomUUID()}`;
+    const { store, reports } = open({ redis, key, commandTimeoutMs: 100 }, oneWindow(10, 60_000));
+    const raw = await connect();
+    await raw.set(`rlc:{${key}}:state`, 'not a hash');
+    expect(await store.acquire(slot(), now())).toBe(0); // local share
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.operation).toBe('acquire');
+    expect(reports[0]?.cause).toMatchObject({ name: 'ReplyError' });
+    await raw.del(`rlc:{${key}}:state`);
+    expect(store.acquire(slot(), now())).toBe(0); // still down, no probe yet: answered locally at once
+    await delay(120);
+    expect(await store.acquire(slot(), now())).toBe(0); // the probe: Redis answers again
+    expect(store.stats().down).toBe(false);
+    expect(reports).toHaveLength(1);
+  });
+
+  it('close() flushes releases, drops its subscriber and leaves the caller client alone', async () => {
+    const redis = await connect();
+    const key = `test-${randomUUID()}`;
+    const listeners = redis.listenerCount('ready');
+    const a = open({ redis, key }, oneWindow(100, 60_000, 1));
+    const b = open({ redis, key }, oneWindow(100, 60_000, 1));
+    expect(redis.listenerCount('ready')).toBe(listeners + 2);
+    const held = slot();
+    expect(await a.store.acquire(held, now())).toBe(0);
+    const subscribed = b.nextWake();
+    expect(await b.store.acquire(slot(), now())).toBeGreaterThan(0);
+    await subscribed;
+    const raw = await connect();
+    expect(await raw.client('LIST')).toMatch(/cmd=subscribe/);
+    a.store.release(held, now());
+    await a.store.close();
+    await b.store.close();
+    expect(redis.listenerCount('ready')).toBe(listeners);
+    expect(redis.status).toBe('ready');
+    expect(await raw.hget(`rlc:{${key}}:state`, 'held')).toBe('0');
+    // Only the caller's clients and `raw` are left: the subscriber has gone.
+    const list = (await raw.client('LIST')) as string;
+    expect(list).not.toMatch(/cmd=(subscribe|unsubscribe)/);
+  });
+
+  it('refuses to serve a second client', async () => {
+    const { store } = open({ redis: await connect() }, oneWindow(1, 1_000));
+    expect(() => store.open(fakeContext(oneWindow(1, 1_000)).context)).toThrow(TypeError);
+  });
+});
+
+const fakeRedis = { evalsha() {}, eval() {}, duplicate() {}, on() {}, off() {}, status: 'ready' };
+
+it.each([
+  [{ redis: undefined }, TypeError, /`redis` to be an ioredis client .*got `undefined`/],
+  [{ redis: { get() {} } }, TypeError, /`redis` to be an ioredis client/],
+  [{ key: '' }, RangeError, /`key` to be a non-empty string/],
+  [{ key: 'a{b}' }, RangeError, /`key` .*hash tag\), got `"a\{b\}"` \(string\)/],
+  [{ key: 7 }, TypeError, /`key` .*got `7` \(number\)/],
+  [{ failureMode: 'fail' }, RangeError, /`failureMode` to be one of 'local', 'closed', 'open', got `"fail"`/],
+  [{ failureMode: 1 }, TypeError, /`failureMode`/],
+  [{ safetyMarginMs: -1 }, RangeError, /`safetyMarginMs` to be a finite number >= 0, got `-1` \(number\)/],
+  [{ safetyMarginMs: Infinity }, RangeError, /`safetyMarginMs`/],
+  [{ safetyMarginMs: '5' }, TypeError, /`safetyMarginMs`/],
+  [{ leaseTtlMs: 0 }, RangeError, /`leaseTtlMs` to be an integer >= 1, got `0`/],
+  [{ leaseTtlMs: 1.5 }, RangeError, /`leaseTtlMs`/],
+  [{ commandTimeoutMs: 0 }, RangeError, /`commandTimeoutMs` to be a finite number > 0/],
+  [{ commandTimeoutMs: Infinity }, RangeError, /`commandTimeoutMs`/],
+  [{ clientTtlMs: -5 }, RangeError, /`clientTtlMs` to be an integer >= 1/],
+  [{ keyy: 'x' }, TypeError, /Unknown option `keyy`/],
+])('RedisStore refuses %o', (bad, Kind, message) => {
+  const options = { redis: fakeRedis, key: 'k', ...bad } as unknown as RedisStoreOptions;
+  expect(() => new RedisStore(options)).toThrow(Kind);
+  expect(() => new RedisStore(options)).toThrow(message);
+});
+
+it('RedisStore refuses a non-object', () => {
+  expect(() => new RedisStore(undefined as unknown as RedisStoreOptions)).toThrow(/`options` to be an object/);
+});
