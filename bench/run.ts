@@ -5,6 +5,7 @@
  */
 import { RateLimitedClient } from '../src/index.js';
 import { maxInAnyWindow, startTimesOf, utilisation } from '../examples/support/window-count.js';
+import { redisBench } from './redis.js';
 
 const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
 
@@ -40,3 +41,4 @@ await overhead('warm-up', 50_000, 1);
 await overhead('200k tasks, one priority', 200_000, 1);
 await overhead('200k tasks, 10 priorities', 200_000, 10);
 await windowKeeping();
+await redisBench(verdict);

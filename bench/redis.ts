@@ -1,0 +1,57 @@
+/**
+ * The Redis store's figures: acquires per second and Redis round trips per granted start, against a
+ * redis-server this benchmark starts on a free local port (skipped, with the reason, when there is none).
+ */
+import { Redis } from 'ioredis';
+import { RateLimitedClient, type RateWindow } from '../src/index.js';
+import { RedisStore } from '../src/redis.js';
+import { redisServerAvailable, startRedis } from '../test/support/redis-process.js';
+
+interface Case {
+  label: string;
+  tasks: number;
+  concurrency: number;
+  rateLimit?: RateWindow;
+}
+
+const CASES: Case[] = [
+  { label: 'no limit binds, concurrency 1000', tasks: 5_000, concurrency: 1_000, rateLimit: { limit: 1_000_000, windowMs: 60_000 } },
+  { label: 'no limit binds, concurrency 8', tasks: 5_000, concurrency: 8, rateLimit: { limit: 1_000_000, windowMs: 60_000 } },
+  { label: 'window binds: 100 per 100 ms', tasks: 1_000, concurrency: 1_000, rateLimit: { limit: 100, windowMs: 100 } },
+];
+
+export async function redisBench(verdict: (ok: boolean) => string): Promise<void> {
+  console.log('\n## Redis store: one client on a local redis-server');
+  console.log('target: 1 round trip per granted acquire in the common case');
+  console.log('(a task also releases its shared-concurrency lease: one more command, sent after it ends, off the start path)\n');
+  const available = redisServerAvailable();
+  if (!available.ok) {
+    console.log(`skipped: ${available.reason}`);
+    return;
+  }
+  const server = await startRedis();
+  try {
+    console.log('case                                   | tasks/s | acquire round trips per grant | all round trips per task | verdict');
+    for (const [index, each] of CASES.entries()) {
+      const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+      const store = new RedisStore({ redis, key: `bench-${index}` });
+      const client = new RateLimitedClient({ store, concurrency: each.concurrency, ...(each.rateLimit ? { rateLimit: each.rateLimit } : {}) });
+      const noop = async () => {};
+      const begin = performance.now();
+      await Promise.all(Array.from({ length: each.tasks }, () => client.schedule(noop)));
+      const seconds = (performance.now() - begin) / 1000;
+      await client.close();
+      const stats = store.stats();
+      // Acquires answered from a remembered refusal cost nothing; the rest each sent one script.
+      const acquireTrips = (stats.acquires - stats.syncRefusals) / stats.grants;
+      const allTrips = stats.roundTrips / stats.grants;
+      const common = index < 2;
+      console.log(
+        `${each.label.padEnd(38)} | ${Math.round(each.tasks / seconds).toLocaleString('en-US').padStart(7)} | ${acquireTrips.toFixed(3).padStart(29)} | ${allTrips.toFixed(3).padStart(24)} | ${common ? verdict(acquireTrips <= 1.001) : 'info'}`,
+      );
+      redis.disconnect();
+    }
+  } finally {
+    await server.stop();
+  }
+}
