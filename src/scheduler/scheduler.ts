@@ -507,7 +507,16 @@ export class Scheduler {
   /** A task settles its own slot (an HTTP response arrived): room that frees from it needs a timer. */
   #settle(job: Job): void {
     if (job.state !== 'running' || !this.#settleSlot(job)) return;
+    this.#forgetUntimedRefusal();
     this.#dispatch();
+  }
+
+  /**
+   * A refusal no time could end (Infinity: this process's own running or unsettled work held the room)
+   * may be over once such work settles or ends: ask again.
+   */
+  #forgetUntimedRefusal(): void {
+    if (this.#refusal?.until === Infinity) this.#refusal = undefined;
   }
 
   /** Records the job's start now; false when it was already recorded. */
@@ -531,6 +540,7 @@ export class Scheduler {
     if (ok) job.fulfil(value);
     else job.fail(value, 'failed');
     this.#count(job.outcome);
+    this.#forgetUntimedRefusal();
     this.#dispatch();
   }
 

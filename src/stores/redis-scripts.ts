@@ -277,6 +277,19 @@ touch(math.ceil(leaseTtl + stateNumber('maxWindow')))
 return lost
 `;
 
+/**
+ * ARGV: (id, weight, ageMs) for each start. Logs starts this process made while Redis was down (by its
+ * failure mode), each `ageMs` before Redis's now, so that they count in every window after the outage.
+ */
+const RECORD = `${PRELUDE}
+for i = 1, #ARGV, 3 do
+  local age = tonumber(ARGV[i + 2])
+  logUnits(ARGV[i], tonumber(ARGV[i + 1]), now - age)
+end
+touch(0)
+return #ARGV / 3
+`;
+
 interface Script {
   readonly source: string;
   readonly sha: string;
@@ -291,6 +304,7 @@ const scripts = {
   settle: script(SETTLE),
   release: script(RELEASE),
   renew: script(RENEW),
+  record: script(RECORD),
 };
 
 const KEY_COUNT = 5;
@@ -403,6 +417,15 @@ export class RedisScripts {
   async renew(ids: readonly string[], leaseTtlMs: number): Promise<string[]> {
     if (ids.length === 0) return [];
     return parseIds('renew', await this.#run(scripts.renew, [leaseTtlMs, ...ids]));
+  }
+
+  /** Logs starts made without Redis, `ageMs` before its now (see RECORD). */
+  async record(starts: readonly { id: string; weight: number; ageMs: number }[]): Promise<void> {
+    if (starts.length === 0) return;
+    await this.#run(
+      scripts.record,
+      starts.flatMap((start) => [start.id, start.weight, Math.max(0, start.ageMs)]),
+    );
   }
 
   /** EVALSHA, and EVAL (which loads the script again) when Redis has lost its script cache. */

@@ -1,5 +1,8 @@
 import type { RedisLike } from './redis-scripts.js';
 
+/** What an announcement on the channel (or a new subscription, `'unknown'`) may have freed. */
+export type FreedKind = 'settle' | 'release' | 'unknown';
+
 /**
  * The pub/sub half of a `RedisStore`: one connection (`redis.duplicate()`), made the first time a
  * refusal can be ended by a release, kept until `close()`. It calls `onFreed` whenever room may have
@@ -9,14 +12,14 @@ import type { RedisLike } from './redis-scripts.js';
 export class FreedSubscriber {
   readonly #redis: RedisLike;
   readonly #channel: string;
-  readonly #onFreed: () => void;
+  readonly #onFreed: (kind: FreedKind) => void;
   /** Created by the first `ensure()`; never replaced (ioredis reconnects and resubscribes it). */
   #subscriber: RedisLike | undefined = undefined;
   /** True once a SUBSCRIBE succeeded: later `'ready'` events are ioredis's own resubscriptions. */
   #subscribed = false;
   #subscribing = false;
 
-  constructor(redis: RedisLike, channel: string, onFreed: () => void) {
+  constructor(redis: RedisLike, channel: string, onFreed: (kind: FreedKind) => void) {
     this.#redis = redis;
     this.#channel = channel;
     this.#onFreed = onFreed;
@@ -60,7 +63,7 @@ export class FreedSubscriber {
         this.#subscribing = false;
         if (this.#subscriber !== subscriber) return;
         this.#subscribed = true;
-        this.#onFreed();
+        this.#onFreed('unknown');
       },
       () => {
         // Tried again at its next 'ready' or the next `ensure()`; meanwhile waits end at lease expiry.
@@ -70,12 +73,14 @@ export class FreedSubscriber {
   }
 
   readonly #onReady = (): void => {
-    if (this.#subscribed) this.#onFreed();
+    if (this.#subscribed) this.#onFreed('unknown');
     else this.#subscribe();
   };
 
-  readonly #onMessage = (channel: string): void => {
-    if (channel === this.#channel) this.#onFreed();
+  /** The scripts announce `'settle'` or `'release'`; anything else is taken as either. */
+  readonly #onMessage = (channel: string, message: string): void => {
+    if (channel !== this.#channel) return;
+    this.#onFreed(message === 'settle' || message === 'release' ? message : 'unknown');
   };
 }
 

@@ -4,7 +4,7 @@ import { StoreError, type StoreOperation } from '../errors/store-error.js';
 import { LocalShare } from './redis-fallback.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
 import { type AcquireReply, type RedisLike, RedisScripts } from './redis-scripts.js';
-import { FreedSubscriber } from './redis-subscriber.js';
+import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 import { withTimeout } from './redis-timeout.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store.js';
 
@@ -20,6 +20,8 @@ interface Grant {
   released: boolean;
   /** Its lease is gone and reported (or nobody is to hear of it): nothing more is reported for it. */
   lost: boolean;
+  /** For a grant made without Redis: its start (clock time), once settled. */
+  startedAt?: number;
 }
 
 /** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
@@ -27,9 +29,13 @@ interface Refusal {
   /** Clock time before which no weight >= `weight` can be granted. */
   readonly at: number;
   readonly weight: number;
-  /** By a window: only time frees it, never a release or settle. */
-  readonly byWindow: boolean;
+  /**
+   * What held the room. `'window'`: only time frees it. `'concurrency'`: a release may free it (a
+   * settle can not). `'pending'`: a settle or a release may.
+   */
+  readonly blockedBy: 'window' | 'concurrency' | 'pending';
 }
+
 
 const MODE_TEXT: Record<RedisFailureMode, string> = {
   local: "answering from this process's share of the limits until it is back",
@@ -41,6 +47,8 @@ const LOST: Record<'settle' | 'release' | 'renew', string> = {
   release: 'before its task ended: other processes may have used its concurrency',
   renew: 'while its task ran: other processes may have used its concurrency',
 };
+
+function ignore(): void {}
 
 /** A Redis reply error (the server answered, with an error) rather than a connection problem. */
 function isReplyError(error: unknown): boolean {
@@ -75,6 +83,13 @@ export class RedisStore implements LimiterStore {
   #local: LocalShare | undefined = undefined;
   /** Each window's usage in Redis's last acquire reply (same order as `#limits.windows`), if any. */
   #lastUsed: number[] | undefined = undefined;
+  /** Clock time of that reply: once the longest window has passed since, it says nothing any more. */
+  #lastUsedAt = -Infinity;
+  /**
+   * Starts granted without Redis (by the failure mode) and not yet logged in Redis: sent ahead of the
+   * next acquire, on the same connection, so Redis counts them before it grants anything more.
+   */
+  #unrecorded: Grant[] = [];
   /** Undefined once its time has passed or something may have freed room earlier. */
   #refusal: Refusal | undefined = undefined;
   /** Bumped whenever room may have freed elsewhere: a refusal sent before a bump may be stale. */
@@ -117,7 +132,7 @@ export class RedisStore implements LimiterStore {
     this.#commandTimeoutMs = resolved.commandTimeoutMs;
     this.#clientTtlMs = resolved.clientTtlMs;
     this.#scripts = new RedisScripts(this.#redis, this.#key);
-    this.#subscriber = new FreedSubscriber(this.#redis, this.#scripts.channel, () => this.#freed());
+    this.#subscriber = new FreedSubscriber(this.#redis, this.#scripts.channel, (kind) => this.#freed(kind));
   }
 
   /** Counters for monitoring and benchmarks: round trips per grant is `roundTrips / grants`. */
@@ -163,14 +178,17 @@ export class RedisStore implements LimiterStore {
   }
 
   earliestWait(weight: number, now: number): number {
-    if (!this.#down) return this.#remembered(weight, now);
+    // Only a window's refusal is a lower bound: a release can end any other at any moment.
+    if (!this.#down) return this.#refusal?.blockedBy === 'window' ? this.#remembered(weight, now) : 0;
     return this.#failureMode === 'local' ? this.#share.earliestWait(weight, now) : 0;
   }
 
   settle(slot: StoreSlot, now: number): void {
     const grant = slot.storeData as Grant | undefined;
-    if (grant === undefined || grant.settled || grant.by === 'open') return;
+    if (grant === undefined || grant.settled) return;
     grant.settled = true;
+    if (grant.by !== 'redis') grant.startedAt = now;
+    if (grant.by === 'open') return;
     this.#share.settle(grant.weight, now);
     if (grant.by !== 'redis' || grant.lost) return;
     if (!grant.holds) {
@@ -183,8 +201,10 @@ export class RedisStore implements LimiterStore {
 
   release(slot: StoreSlot, now: number): void {
     const grant = slot.storeData as Grant | undefined;
-    if (grant === undefined || grant.released || grant.by === 'open') return;
+    if (grant === undefined || grant.released) return;
     grant.released = true;
+    if (grant.by !== 'redis' && grant.startedAt === undefined) grant.startedAt = now;
+    if (grant.by === 'open') return;
     const local = this.#share;
     const wasPending = !grant.settled;
     if (wasPending) {
@@ -209,7 +229,9 @@ export class RedisStore implements LimiterStore {
   usage(now: number): WindowUsage[] {
     const local = this.#share;
     if (this.#down && this.#failureMode === 'local') return local.usage(now);
-    const used = this.#lastUsed ?? local.used(now);
+    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
+    // Redis's last figures, while they can still be true; after that, this process's own starts.
+    const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < longest ? this.#lastUsed : local.used(now);
     return this.#limits.windows.map((window, i) => ({ limit: window.limit, windowMs: window.windowMs, used: used[i] ?? 0 }));
   }
 
@@ -254,14 +276,17 @@ export class RedisStore implements LimiterStore {
     };
     const send = async (): Promise<AcquireReply> => {
       if (this.#redis.status !== 'ready') await new Promise<void>((resolve) => this.#readyWaiters.push(resolve));
+      // Starts made without Redis must be in its log before it grants anything more. Awaited, not just
+      // sent first: a NOSCRIPT retry of one command could let the other overtake it.
+      await this.#recordUnrecorded();
       return this.#scripts.acquire(request);
     };
     // A grant whose answer came too late was answered by the failure mode instead: give it back, quietly
     // (`lost`: nobody waits for news of it).
     const late = (reply: AcquireReply) => {
-      if (reply.granted && (grant.holds || !grant.settled)) {
-        this.#enqueue(this.#toRelease, { ...grant, released: true, lost: true });
-      }
+      // Sent at once, even after close() or while counted as down: Redis has just answered, and what
+      // it granted must not hold room until its lease expires.
+      if (reply.granted && (grant.holds || !grant.settled)) this.#track(this.#scripts.release([grant.id]).then(ignore, ignore));
     };
     return this.#timed(send, late).then(
       (reply) => this.#answered(slot, grant, reply, epoch),
@@ -278,6 +303,7 @@ export class RedisStore implements LimiterStore {
     this.#recovered();
     local.setClients(reply.clients, now);
     this.#lastUsed = reply.used;
+    this.#lastUsedAt = now;
     if (reply.granted) {
       this.#stats.grants++;
       slot.storeData = grant;
@@ -290,10 +316,11 @@ export class RedisStore implements LimiterStore {
       return 0;
     }
     this.#stats.refusals++;
-    const byWindow = reply.blockedBy === 'window';
+    const blockedBy = reply.blockedBy ?? 'window';
+    const byWindow = blockedBy === 'window';
     // The wait counts from the reply, not the send: Redis computed it in between, so it is never early.
     if (byWindow || epoch === this.#freedEpoch) {
-      this.#refusal = { at: now + reply.waitMs, weight: grant.weight, byWindow };
+      this.#refusal = { at: now + reply.waitMs, weight: grant.weight, blockedBy };
     }
     if (!byWindow && !this.#closed) this.#subscriber.ensure();
     return reply.waitMs;
@@ -313,7 +340,7 @@ export class RedisStore implements LimiterStore {
   /** Room held by leases or pending starts may have freed: a remembered refusal of that kind is stale. */
   #forgetRefusalFreedByRelease(): void {
     this.#freedEpoch++;
-    if (this.#refusal !== undefined && !this.#refusal.byWindow) this.#refusal = undefined;
+    if (this.#refusal !== undefined && this.#refusal.blockedBy !== 'window') this.#refusal = undefined;
   }
 
   #answerDown(slot: StoreSlot, now: number): number {
@@ -341,7 +368,30 @@ export class RedisStore implements LimiterStore {
     this.#stats.grants++;
     this.#stats.fallbackGrants++;
     const id = `${this.#clientId}:${++this.#grantCount}`;
-    slot.storeData = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false } satisfies Grant;
+    const grant: Grant = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false };
+    slot.storeData = grant;
+    this.#unrecorded.push(grant);
+  }
+
+  /**
+   * Logs in Redis the starts granted without it, each at its age (an unsettled one as of now). Those
+   * older than every window are dropped: they no longer count anywhere. On failure they are kept for
+   * the next try (logging one twice only makes Redis stricter) and the error goes to the acquire.
+   */
+  async #recordUnrecorded(): Promise<void> {
+    if (this.#unrecorded.length === 0) return;
+    const now = this.#ctx.clock.now();
+    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
+    const grants = this.#unrecorded.filter((grant) => grant.startedAt === undefined || now - grant.startedAt < longest);
+    this.#unrecorded = [];
+    if (grants.length === 0) return;
+    const starts = grants.map((grant) => ({ id: grant.id, weight: grant.weight, ageMs: now - (grant.startedAt ?? now) }));
+    try {
+      await this.#scripts.record(starts);
+    } catch (error) {
+      this.#unrecorded.unshift(...grants);
+      throw error;
+    }
   }
 
   // --- failure and recovery ---
@@ -377,6 +427,7 @@ export class RedisStore implements LimiterStore {
     if (!this.#down) return;
     this.#down = false;
     this.#refusal = undefined;
+    this.#flush();
     this.#wake();
   }
 
@@ -413,9 +464,9 @@ export class RedisStore implements LimiterStore {
     sent.then(settled, settled);
     return withTimeout(sent, this.#commandTimeoutMs, {
       answered: (value) => {
-        if (this.#closed) return;
-        this.#recovered();
+        // Even after close(): a late grant must still be given back.
         late?.(value);
+        if (!this.#closed) this.#recovered();
       },
       failed: () => {
         if (this.#outstanding === 0) this.#wake();
@@ -444,21 +495,29 @@ export class RedisStore implements LimiterStore {
   }
 
   /**
-   * While Redis is down nothing is sent: the grants' leases expire there by themselves (a pending start
-   * then counts from its lease's expiry), and the outage is already reported.
+   * While Redis is down nothing is sent: the grants wait for its return (`#recovered` flushes them), so a
+   * short outage does not hold their concurrency until their leases expire.
    */
   #send(operation: 'settle' | 'release', grants: Grant[]): void {
-    if (this.#down) return;
-    if (this.#redis.status !== 'ready') {
+    if (!this.#down && this.#redis.status !== 'ready') {
       this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), operation);
+    }
+    if (this.#down) {
+      (operation === 'settle' ? this.#toSettle : this.#toRelease).push(...grants);
       return;
     }
     const ids = grants.map((grant) => grant.id);
     const command = operation === 'settle' ? () => this.#scripts.settle(ids) : () => this.#scripts.release(ids);
-    const done = this.#timed(command).then(
-      (lost) => this.#lost(operation, lost, grants),
-      (error: unknown) => this.#failed(error, operation),
+    this.#track(
+      this.#timed(command).then(
+        (lost) => this.#lost(operation, lost, grants),
+        (error: unknown) => this.#failed(error, operation),
+      ),
     );
+  }
+
+  /** A command `close()` waits for; it never rejects. */
+  #track(done: Promise<void>): void {
     this.#flushes.add(done);
     void done.finally(() => this.#flushes.delete(done));
   }
@@ -509,9 +568,13 @@ export class RedisStore implements LimiterStore {
 
   // --- pub/sub ---
 
-  /** Another process released or settled (or a subscription began): a refusal by concurrency or pending starts may be over. */
-  #freed(): void {
+  /**
+   * Another process released or settled (or a subscription began): a refusal by concurrency or pending
+   * starts may be over. A settle frees no concurrency, so it does not wake a process waiting for that.
+   */
+  #freed(kind: FreedKind): void {
     if (this.#closed) return;
+    if (kind === 'settle' && this.#refusal?.blockedBy === 'concurrency') return;
     this.#forgetRefusalFreedByRelease();
     if (!this.#down) this.#wake();
   }
