@@ -20,6 +20,8 @@ interface Grant {
   released: boolean;
   /** Its lease is gone and reported (or nobody is to hear of it): nothing more is reported for it. */
   lost: boolean;
+  /** Its start is recorded in this process's share (see `#settleShare`). */
+  shareSettled: boolean;
   /** For a grant made without Redis: its start (clock time), once settled. */
   startedAt?: number;
 }
@@ -101,6 +103,12 @@ export class RedisStore implements LimiterStore {
   #probeAt = 0;
   /** Commands sent and not answered yet, timed out ones included. */
   #outstanding = 0;
+  /**
+   * How many times the client has become ready (counted from `open()`; 1 if it was ready then). A
+   * command sent on an earlier connection and answered on a later one was resent by ioredis to a
+   * server that may have lost everything since.
+   */
+  #connections = 0;
   /** Resolved by the next `'ready'` of the client: commands waiting for its first connection. */
   #readyWaiters: Array<() => void> = [];
 
@@ -148,6 +156,7 @@ export class RedisStore implements LimiterStore {
     this.#limits = context.limits;
     this.#local = new LocalShare(context.limits);
     this.#redis.on('ready', this.#onReady);
+    if (this.#redis.status === 'ready') this.#connections = 1;
   }
 
   setLimits(limits: StoreLimits, now: number): void {
@@ -168,8 +177,10 @@ export class RedisStore implements LimiterStore {
         return remembered;
       }
       const status = this.#redis.status;
-      // Connecting for the first time (or again, before any command failed): give it one command's time.
-      if (status !== 'ready' && status !== 'connecting' && status !== 'connect') {
+      // Connecting for the first time: give it one command's time. Connecting again after it was ready
+      // is a reconnection, an outage: the failure mode answers at once.
+      const firstConnection = this.#connections === 0 && (status === 'connecting' || status === 'connect');
+      if (status !== 'ready' && !firstConnection) {
         this.#failed(new Error(`The Redis client is not ready (status \`${status}\`)`), 'acquire');
         return this.#answerDown(slot, now);
       }
@@ -185,12 +196,11 @@ export class RedisStore implements LimiterStore {
 
   settle(slot: StoreSlot, now: number): void {
     const grant = slot.storeData as Grant | undefined;
-    if (grant === undefined || grant.settled) return;
+    if (grant === undefined || grant.released) return;
+    this.#settleShare(grant, now);
+    if (grant.by !== 'redis' || grant.settled) return;
     grant.settled = true;
-    if (grant.by !== 'redis') grant.startedAt = now;
-    if (grant.by === 'open') return;
-    this.#share.settle(grant.weight, now);
-    if (grant.by !== 'redis' || grant.lost) return;
+    if (grant.lost) return;
     if (!grant.holds) {
       this.#leases.delete(grant.id);
       this.#syncRenewTimer();
@@ -203,22 +213,30 @@ export class RedisStore implements LimiterStore {
     const grant = slot.storeData as Grant | undefined;
     if (grant === undefined || grant.released) return;
     grant.released = true;
-    if (grant.by !== 'redis' && grant.startedAt === undefined) grant.startedAt = now;
+    this.#settleShare(grant, now);
     if (grant.by === 'open') return;
-    const local = this.#share;
-    const wasPending = !grant.settled;
-    if (wasPending) {
-      grant.settled = true;
-      local.settle(grant.weight, now);
-    }
-    local.release(grant.weight);
+    this.#share.release(grant.weight);
     if (grant.by !== 'redis' || grant.lost) return;
+    const wasPending = !grant.settled;
+    grant.settled = true;
     this.#leases.delete(grant.id);
     this.#syncRenewTimer();
     // A grant settled at once without concurrency has nothing left in Redis to release.
     if (!grant.holds && !wasPending) return;
     this.#forgetRefusalFreedByRelease();
     this.#enqueue(this.#toRelease, grant);
+  }
+
+  /**
+   * Records the start in this process's share when the task really began (or ended without a start
+   * time): a Redis grant settled at once is in Redis's log from the grant, but the share, which has no
+   * safety margin, must not count it from before the task began.
+   */
+  #settleShare(grant: Grant, now: number): void {
+    if (grant.shareSettled) return;
+    grant.shareSettled = true;
+    if (grant.by !== 'redis') grant.startedAt = now;
+    if (grant.by !== 'open') this.#share.settle(grant.weight, now);
   }
 
   /**
@@ -259,6 +277,7 @@ export class RedisStore implements LimiterStore {
       settled: slot.settleAtStart,
       released: false,
       lost: false,
+      shareSettled: false,
     };
     // Settles and releases of this tick go first, on the same connection: the room they free counts.
     this.#flush();
@@ -308,7 +327,6 @@ export class RedisStore implements LimiterStore {
       this.#stats.grants++;
       slot.storeData = grant;
       local.take(grant.weight);
-      if (grant.settled) local.settle(grant.weight, now);
       if (grant.holds || !grant.settled) {
         this.#leases.set(grant.id, grant);
         this.#syncRenewTimer();
@@ -368,7 +386,7 @@ export class RedisStore implements LimiterStore {
     this.#stats.grants++;
     this.#stats.fallbackGrants++;
     const id = `${this.#clientId}:${++this.#grantCount}`;
-    const grant: Grant = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false };
+    const grant: Grant = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false, shareSettled: false };
     slot.storeData = grant;
     this.#unrecorded.push(grant);
   }
@@ -432,6 +450,7 @@ export class RedisStore implements LimiterStore {
   }
 
   readonly #onReady = (): void => {
+    this.#connections++;
     const waiters = this.#readyWaiters;
     this.#readyWaiters = [];
     for (const resolve of waiters) resolve();
@@ -508,9 +527,12 @@ export class RedisStore implements LimiterStore {
     }
     const ids = grants.map((grant) => grant.id);
     const command = operation === 'settle' ? () => this.#scripts.settle(ids) : () => this.#scripts.release(ids);
+    const connection = this.#connections;
     this.#track(
       this.#timed(command).then(
-        (lost) => this.#lost(operation, lost, grants),
+        // Resent by ioredis after a reconnection, it may reach a restarted server that never saw these
+        // leases: that is the restart's loss, not a lease that expired while its task ran.
+        (lost) => this.#lost(operation, connection === this.#connections ? lost : [], grants),
         (error: unknown) => this.#failed(error, operation),
       ),
     );
