@@ -103,6 +103,18 @@ local function reap()
   if redis.call('ZCARD', leasesKey) == 0 then redis.call('HDEL', stateKey, 'held', 'pending') end
 end
 
+-- Calls onGrant(id, weight, holdsConcurrency, pending) for each grant id in ARGV[2..] that still has
+-- its info, and returns the ids that had none (their lease was gone).
+local function eachGrant(onGrant)
+  local lost = {}
+  for i = 2, #ARGV do
+    local id = ARGV[i]
+    local value = redis.call('HGET', infoKey, id)
+    if value then onGrant(id, parseInfo(value)) else lost[#lost + 1] = id end
+  end
+  return lost
+end
+
 local function stateNumber(field)
   return tonumber(redis.call('HGET', stateKey, field)) or 0
 end
@@ -205,27 +217,19 @@ return {1, '0', '', clients, unpack(used)}
 /** ARGV: channel, ids... Returns the ids whose lease was gone. */
 const SETTLE = `${PRELUDE}
 reap()
-local lost, settled = {}, 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local value = redis.call('HGET', infoKey, id)
-  if not value then
-    lost[#lost + 1] = id
+local settled = 0
+local lost = eachGrant(function(id, w, c, p)
+  if not p then return end
+  logUnits(id, w, now)
+  redis.call('HINCRBY', stateKey, 'pending', -w)
+  settled = settled + 1
+  if c then
+    redis.call('HSET', infoKey, id, w .. ':10')
   else
-    local w, c, p = parseInfo(value)
-    if p then
-      logUnits(id, w, now)
-      redis.call('HINCRBY', stateKey, 'pending', -w)
-      settled = settled + 1
-      if c then
-        redis.call('HSET', infoKey, id, w .. ':10')
-      else
-        redis.call('HDEL', infoKey, id)
-        redis.call('ZREM', leasesKey, id)
-      end
-    end
+    redis.call('HDEL', infoKey, id)
+    redis.call('ZREM', leasesKey, id)
   end
-end
+end)
 -- A pending start became a timed one: waiters can compute their wait now.
 if settled > 0 then redis.call('PUBLISH', ARGV[1], 'settle') end
 touch(0)
@@ -235,25 +239,18 @@ return lost
 /** ARGV: channel, ids... Returns the ids whose lease was gone. */
 const RELEASE = `${PRELUDE}
 reap()
-local lost, released = {}, 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local value = redis.call('HGET', infoKey, id)
-  if not value then
-    lost[#lost + 1] = id
-  else
-    local w, c, p = parseInfo(value)
-    -- A start that ended without being settled counts from its end.
-    if p then
-      logUnits(id, w, now)
-      redis.call('HINCRBY', stateKey, 'pending', -w)
-    end
-    if c then redis.call('HINCRBY', stateKey, 'held', -w) end
-    redis.call('HDEL', infoKey, id)
-    redis.call('ZREM', leasesKey, id)
-    released = released + 1
+local released = 0
+local lost = eachGrant(function(id, w, c, p)
+  -- A start that ended without being settled counts from its end.
+  if p then
+    logUnits(id, w, now)
+    redis.call('HINCRBY', stateKey, 'pending', -w)
   end
-end
+  if c then redis.call('HINCRBY', stateKey, 'held', -w) end
+  redis.call('HDEL', infoKey, id)
+  redis.call('ZREM', leasesKey, id)
+  released = released + 1
+end)
 if released > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
 touch(0)
 return lost
