@@ -35,6 +35,20 @@ export interface AcquireRequest {
   windows: readonly { limit: number; windowMs: number }[];
 }
 
+/** A start made while Redis was down, for `record()`. */
+export interface RecordedStart {
+  id: string;
+  weight: number;
+  /** How long ago it started (0 for one still pending). */
+  ageMs: number;
+  /** Still running: it gets a lease. */
+  live: boolean;
+  /** Running under a finite shared concurrency: its lease holds its weight of it. */
+  holds: boolean;
+  /** Running, its start not known yet (an HTTP request before its response): pending, not logged. */
+  pending: boolean;
+}
+
 export interface AcquireReply {
   granted: boolean;
   /**
@@ -186,9 +200,11 @@ for i = 9, #ARGV, 2 do
 end
 
 if byConcurrency or byPending or byWindow then
+  -- What ends the refusal: a settle or release for pending starts; else time, for a window (a release
+  -- would not help: asking again on one would be a wasted round trip); else a release.
   local blockedBy = 'window'
-  if byConcurrency or byPending then
-    blockedBy = byConcurrency and 'concurrency' or 'pending'
+  if byPending or not byWindow then
+    blockedBy = byPending and 'pending' or 'concurrency'
     -- Held by leases: ask again when the first one can expire, unless a release is announced first.
     local first = redis.call('ZRANGE', leasesKey, 0, 0, 'WITHSCORES')
     if first[2] then wait = math.max(wait, tonumber(first[2]) - now) end
@@ -275,16 +291,42 @@ return lost
 `;
 
 /**
- * ARGV: (id, weight, ageMs) for each start. Logs starts this process made while Redis was down (by its
- * failure mode), each `ageMs` before Redis's now, so that they count in every window after the outage.
+ * ARGV: leaseTtlMs, then (id, weight, ageMs, live, holds, pending) for each start this process made
+ * while Redis was down (by its failure mode), so that they count after the outage: a start is logged
+ * `ageMs` before Redis's now; one still running (`live`) gets a lease, holding the shared concurrency
+ * (`holds`) or staying pending until settled (`pending`: not logged yet). An id Redis already knows (a
+ * late grant of the same acquire) is first undone, so nothing counts twice.
  */
 const RECORD = `${PRELUDE}
-for i = 1, #ARGV, 3 do
-  local age = tonumber(ARGV[i + 2])
-  logUnits(ARGV[i], tonumber(ARGV[i + 1]), now - age)
+reap()
+local leaseTtl = tonumber(ARGV[1])
+for i = 2, #ARGV, 6 do
+  local id, w, age = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local live, holds, pending = ARGV[i + 3] == '1', ARGV[i + 4] == '1', ARGV[i + 5] == '1'
+  local known = redis.call('HGET', infoKey, id)
+  if known then
+    local kw, kc, kp = parseInfo(known)
+    if kc then redis.call('HINCRBY', stateKey, 'held', -kw) end
+    if kp then redis.call('HINCRBY', stateKey, 'pending', -kw) end
+    redis.call('HDEL', infoKey, id)
+    redis.call('ZREM', leasesKey, id)
+  end
+  for unit = 0, w - 1 do redis.call('ZREM', logKey, id .. '#' .. unit) end
+  if pending then redis.call('HINCRBY', stateKey, 'pending', w) else logUnits(id, w, now - age) end
+  if live and (holds or pending) then
+    if holds then redis.call('HINCRBY', stateKey, 'held', w) end
+    redis.call('ZADD', leasesKey, now + leaseTtl, id)
+    redis.call('HSET', infoKey, id, w .. ':' .. (holds and '1' or '0') .. (pending and '1' or '0'))
+  end
 end
+touch(math.ceil(leaseTtl + stateNumber('maxWindow')))
+return 1
+`;
+
+/** A write that changes nothing (the keys' expiry): answers only where the store could work. */
+const PROBE = `${PRELUDE}
 touch(0)
-return #ARGV / 3
+return 1
 `;
 
 interface Script {
@@ -302,6 +344,7 @@ const scripts = {
   release: script(RELEASE),
   renew: script(RENEW),
   record: script(RECORD),
+  probe: script(PROBE),
 };
 
 const KEY_COUNT = 5;
@@ -416,13 +459,25 @@ export class RedisScripts {
     return parseIds('renew', await this.#run(scripts.renew, [leaseTtlMs, ...ids]));
   }
 
-  /** Logs starts made without Redis, `ageMs` before its now (see RECORD). */
-  async record(starts: readonly { id: string; weight: number; ageMs: number }[]): Promise<void> {
+  /** Logs starts made without Redis, and gives those still running a lease (see RECORD). */
+  async record(starts: readonly RecordedStart[], leaseTtlMs: number): Promise<void> {
     if (starts.length === 0) return;
-    await this.#run(
-      scripts.record,
-      starts.flatMap((start) => [start.id, start.weight, Math.max(0, start.ageMs)]),
-    );
+    await this.#run(scripts.record, [
+      leaseTtlMs,
+      ...starts.flatMap((start) => [
+        start.id,
+        start.weight,
+        Math.max(0, start.ageMs),
+        start.live ? 1 : 0,
+        start.holds ? 1 : 0,
+        start.pending ? 1 : 0,
+      ]),
+    ]);
+  }
+
+  /** Resolves if Redis takes writes for this store again (after an outage). */
+  async probe(): Promise<void> {
+    await this.#run(scripts.probe, []);
   }
 
   /** EVALSHA, and EVAL (which loads the script again) when Redis has lost its script cache. */

@@ -3,7 +3,7 @@ import type { WindowUsage } from '../core/options.js';
 import { StoreError, type StoreOperation } from '../errors/store-error.js';
 import { LocalShare } from './redis-fallback.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
-import { type AcquireReply, type RedisLike, RedisScripts } from './redis-scripts.js';
+import { type AcquireReply, type RecordedStart, type RedisLike, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 import { withTimeout } from './redis-timeout.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store.js';
@@ -11,11 +11,14 @@ import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store
 /** What the store keeps per grant, in `slot.storeData`. */
 interface Grant {
   readonly id: string;
-  /** Who decided: Redis, this process's share, or `'open'` (nothing recorded anywhere). */
-  readonly by: 'redis' | 'local' | 'open';
+  /**
+   * Who decided: Redis, this process's share, or `'open'` (nothing kept anywhere). A `'local'` grant
+   * still running when Redis is back becomes a `'redis'` one once RECORD has given it a lease.
+   */
+  by: 'redis' | 'local' | 'open';
   readonly weight: number;
   /** Whether the grant holds shared concurrency in Redis (it was granted under a finite one). */
-  readonly holds: boolean;
+  holds: boolean;
   settled: boolean;
   released: boolean;
   /** Its lease is gone and reported (or nobody is to hear of it): nothing more is reported for it. */
@@ -24,6 +27,10 @@ interface Grant {
   shareSettled: boolean;
   /** For a grant made without Redis: its start (clock time), once settled. */
   startedAt?: number;
+  /** For a grant made without Redis: a RECORD carrying it was sent (a late Redis grant of its id is then left to RECORD). */
+  recordSent?: boolean;
+  /** Its settle or release was held back by an outage: Redis may have let its lease expire meanwhile, which is no news. */
+  deferred?: boolean;
 }
 
 /** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
@@ -92,6 +99,10 @@ export class RedisStore implements LimiterStore {
    * next acquire, on the same connection, so Redis counts them before it grants anything more.
    */
   #unrecorded: Grant[] = [];
+  /** The last RECORD sent (settled either way): the next one, and every acquire, go after it. */
+  #recording: Promise<void> = Promise.resolve();
+  /** `#unrecorded` is pruned of starts older than every window when it reaches this length. */
+  #pruneUnrecordedAt = 1_024;
   /** Undefined once its time has passed or something may have freed room earlier. */
   #refusal: Refusal | undefined = undefined;
   /** Bumped whenever room may have freed elsewhere: a refusal sent before a bump may be stale. */
@@ -101,6 +112,12 @@ export class RedisStore implements LimiterStore {
   #down = false;
   /** While down, when an acquire may next try Redis although no `'ready'` event has come (see `#mayProbe`). */
   #probeAt = 0;
+  /**
+   * While down on a live connection (a server answering errors sends no event when it is well again),
+   * tries Redis every `commandTimeoutMs` in the background, so that what the outage held back (starts to
+   * record, settles and releases) reaches it even if this process asks nothing more.
+   */
+  #probeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Commands sent and not answered yet, timed out ones included. */
   #outstanding = 0;
   /**
@@ -258,7 +275,9 @@ export class RedisStore implements LimiterStore {
     this.#closed = true;
     this.#leases.clear();
     this.#syncRenewTimer();
+    if (this.#probeTimer !== undefined) clearTimeout(this.#probeTimer);
     this.#flush();
+    if (!this.#down) this.#recordInBackground();
     await Promise.allSettled([...this.#flushes]);
     this.#redis.off('ready', this.#onReady);
     this.#readyWaiters = [];
@@ -300,18 +319,22 @@ export class RedisStore implements LimiterStore {
       await this.#recordUnrecorded();
       return this.#scripts.acquire(request);
     };
-    // A grant whose answer came too late was answered by the failure mode instead: give it back, quietly
-    // (`lost`: nobody waits for news of it).
+    // The failure mode answered the acquire that timed out; a fallback grant takes the same id.
+    let fallback: Grant | undefined;
+    // A grant whose answer came too late is given back, even after close() or while counted as down:
+    // Redis has just answered, and it must not hold room until its lease expires. Unless a RECORD of
+    // the fallback grant has been sent: it comes after the acquire on the connection, and undoes it.
     const late = (reply: AcquireReply) => {
-      // Sent at once, even after close() or while counted as down: Redis has just answered, and what
-      // it granted must not hold room until its lease expires.
-      if (reply.granted && (grant.holds || !grant.settled)) this.#track(this.#scripts.release([grant.id]).then(ignore, ignore));
+      if (!reply.granted || fallback?.recordSent === true || !(grant.holds || !grant.settled)) return;
+      this.#track(this.#timed(() => this.#scripts.release([grant.id])).then(ignore, ignore));
     };
     return this.#timed(send, late).then(
       (reply) => this.#answered(slot, grant, reply, epoch),
       (error: unknown) => {
         this.#failed(error, 'acquire');
-        return this.#answerDown(slot, this.#ctx.clock.now());
+        const wait = this.#answerDown(slot, this.#ctx.clock.now(), grant.id);
+        if (wait === 0) fallback = slot.storeData as Grant;
+        return wait;
       },
     );
   }
@@ -361,9 +384,10 @@ export class RedisStore implements LimiterStore {
     if (this.#refusal !== undefined && this.#refusal.blockedBy !== 'window') this.#refusal = undefined;
   }
 
-  #answerDown(slot: StoreSlot, now: number): number {
+  /** `id`: the id of an acquire that failed, for a fallback grant in its place (see `late`). */
+  #answerDown(slot: StoreSlot, now: number, id?: string): number {
     if (this.#failureMode === 'open') {
-      this.#granted(slot, 'open');
+      this.#granted(slot, 'open', id);
       return 0;
     }
     if (this.#failureMode === 'local') {
@@ -374,7 +398,7 @@ export class RedisStore implements LimiterStore {
         return wait;
       }
       local.take(slot.weight);
-      this.#granted(slot, 'local');
+      this.#granted(slot, 'local', id);
       return 0;
     }
     this.#stats.refusals++;
@@ -382,34 +406,86 @@ export class RedisStore implements LimiterStore {
     return this.#redis.status === 'ready' && this.#outstanding === 0 ? Math.max(1, this.#probeAt - now) : Infinity;
   }
 
-  #granted(slot: StoreSlot, by: 'local' | 'open'): void {
+  #granted(slot: StoreSlot, by: 'local' | 'open', id = `${this.#clientId}:${++this.#grantCount}`): void {
     this.#stats.grants++;
     this.#stats.fallbackGrants++;
-    const id = `${this.#clientId}:${++this.#grantCount}`;
     const grant: Grant = { id, by, weight: slot.weight, holds: false, settled: false, released: false, lost: false, shareSettled: false };
     slot.storeData = grant;
     this.#unrecorded.push(grant);
+    if (this.#unrecorded.length >= this.#pruneUnrecordedAt) {
+      this.#unrecorded = this.#stillCounting(this.#unrecorded, this.#ctx.clock.now());
+      this.#pruneUnrecordedAt = Math.max(1_024, 2 * this.#unrecorded.length);
+    }
+  }
+
+  /** Grants still running, or whose start some window still counts. */
+  #stillCounting(grants: Grant[], now: number): Grant[] {
+    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
+    return grants.filter((grant) => grant.startedAt === undefined || !grant.released || now - grant.startedAt < longest);
   }
 
   /**
-   * Logs in Redis the starts granted without it, each at its age (an unsettled one as of now). Those
-   * older than every window are dropped: they no longer count anywhere. On failure they are kept for
-   * the next try (logging one twice only makes Redis stricter) and the error goes to the acquire.
+   * Logs in Redis the starts granted without it, each at its age; a `'local'` grant still running gets
+   * a lease there and is a Redis grant from then on (renewed, settled, released). Starts older than
+   * every window are dropped: they no longer count anywhere. On failure they are kept for the next try
+   * (RECORD undoes what an id had before, so sending one twice counts it once) and the error goes on.
    */
-  async #recordUnrecorded(): Promise<void> {
+  #recordUnrecorded(): Promise<void> {
+    // One RECORD at a time, and every acquire after it: a NOSCRIPT retry must not let one overtake another.
+    const recorded = this.#recording.then(() => this.#recordNow());
+    this.#recording = recorded.then(ignore, ignore);
+    return recorded;
+  }
+
+  async #recordNow(): Promise<void> {
     if (this.#unrecorded.length === 0) return;
     const now = this.#ctx.clock.now();
-    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
-    const grants = this.#unrecorded.filter((grant) => grant.startedAt === undefined || now - grant.startedAt < longest);
+    const grants = this.#stillCounting(this.#unrecorded, now);
     this.#unrecorded = [];
     if (grants.length === 0) return;
-    const starts = grants.map((grant) => ({ id: grant.id, weight: grant.weight, ageMs: now - (grant.startedAt ?? now) }));
+    const shared = this.#limits.concurrency !== Infinity;
+    const starts: RecordedStart[] = grants.map((grant) => {
+      grant.recordSent = true;
+      // An 'open' grant took nothing of the share, so it can not become a Redis grant: only its start counts.
+      const live = !grant.released && grant.by === 'local';
+      const pending = live && !grant.shareSettled;
+      return { id: grant.id, weight: grant.weight, ageMs: now - (grant.startedAt ?? now), live, holds: live && shared, pending };
+    });
     try {
-      await this.#scripts.record(starts);
+      await this.#scripts.record(starts, this.#leaseTtlMs);
     } catch (error) {
       this.#unrecorded.unshift(...grants);
       throw error;
     }
+    starts.forEach((start, i) => {
+      if (start.live && (start.holds || start.pending)) this.#adopt(grants[i] as Grant, start);
+    });
+  }
+
+  /** A `'local'` grant RECORD gave a lease: a Redis grant now. What it did meanwhile is passed on. */
+  #adopt(grant: Grant, start: RecordedStart): void {
+    grant.by = 'redis';
+    grant.holds = start.holds;
+    grant.settled = !start.pending;
+    if (grant.released) {
+      // It ended while RECORD was on its way: its release, kept by the share alone, goes to Redis now.
+      this.#enqueue(this.#toRelease, grant);
+      return;
+    }
+    if (start.pending && grant.shareSettled) {
+      grant.settled = true;
+      this.#enqueue(this.#toSettle, grant);
+    }
+    if (grant.holds || !grant.settled) {
+      this.#leases.set(grant.id, grant);
+      this.#syncRenewTimer();
+    }
+  }
+
+  /** After an outage with nothing asking Redis: the outage's starts must reach it all the same. */
+  #recordInBackground(): void {
+    if (this.#unrecorded.length === 0) return;
+    this.#track(this.#timed(() => this.#recordUnrecorded()).then(ignore, ignore));
   }
 
   // --- failure and recovery ---
@@ -430,6 +506,7 @@ export class RedisStore implements LimiterStore {
     if (this.#down || this.#closed) return;
     this.#down = true;
     this.#refusal = undefined;
+    this.#armProbe();
     const replied = isReplyError(error);
     const what = replied ? `Redis answered an error to ${operation}` : 'Redis is unreachable';
     const detail = error instanceof Error ? error.message : String(error);
@@ -440,11 +517,30 @@ export class RedisStore implements LimiterStore {
     );
   }
 
+  #armProbe(): void {
+    if (this.#probeTimer !== undefined || this.#closed) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = undefined;
+      if (!this.#down || this.#closed) return;
+      // A dropped connection ends with the client's 'ready'; only a live one needs asking.
+      if (this.#redis.status === 'ready' && this.#outstanding === 0) {
+        this.#timed(() => this.#scripts.probe()).then(
+          () => this.#recovered(),
+          () => this.#armProbe(),
+        );
+      } else {
+        this.#armProbe();
+      }
+    }, this.#commandTimeoutMs);
+    this.#probeTimer.unref();
+  }
+
   /** Redis answered: an outage is over, and whatever it held back may go now. */
   #recovered(): void {
     if (!this.#down) return;
     this.#down = false;
     this.#refusal = undefined;
+    this.#recordInBackground();
     this.#flush();
     this.#wake();
   }
@@ -522,7 +618,7 @@ export class RedisStore implements LimiterStore {
       this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), operation);
     }
     if (this.#down) {
-      (operation === 'settle' ? this.#toSettle : this.#toRelease).push(...grants);
+      this.#defer(operation, grants);
       return;
     }
     const ids = grants.map((grant) => grant.id);
@@ -533,9 +629,18 @@ export class RedisStore implements LimiterStore {
         // Resent by ioredis after a reconnection, it may reach a restarted server that never saw these
         // leases: that is the restart's loss, not a lease that expired while its task ran.
         (lost) => this.#lost(operation, connection === this.#connections ? lost : [], grants),
-        (error: unknown) => this.#failed(error, operation),
+        (error: unknown) => {
+          this.#failed(error, operation);
+          this.#defer(operation, grants);
+        },
       ),
     );
+  }
+
+  /** Held back until Redis is back (`#recovered` flushes them); a lease that expired meanwhile is then no news. */
+  #defer(operation: 'settle' | 'release', grants: Grant[]): void {
+    for (const grant of grants) grant.deferred = true;
+    (operation === 'settle' ? this.#toSettle : this.#toRelease).push(...grants);
   }
 
   /** A command `close()` waits for; it never rejects. */
@@ -573,6 +678,7 @@ export class RedisStore implements LimiterStore {
       this.#leases.delete(id);
       // A renewal racing the grant's own release: the release reports it if it was really lost.
       if (operation === 'renew' && grant.released) continue;
+      if (operation !== 'renew' && grant.deferred === true) continue;
       this.#ctx.report(new StoreError(`Lease ${id} was lost ${LOST[operation]}`, operation));
     }
     this.#syncRenewTimer();
