@@ -13,7 +13,7 @@ import type {
   ScheduleOptions,
   TaskContext,
 } from './core/options.js';
-import { boolean, describe, integerAtLeast, plainObject } from './core/validate.js';
+import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './core/validate.js';
 import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
 import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/http-layer.js';
@@ -187,7 +187,9 @@ export class RateLimitedClient {
   close(options: CloseOptions = {}): Promise<void> {
     let drain: boolean;
     try {
-      drain = boolean('drain', plainObject('options', options).drain ?? true);
+      const given = plainObject('options', options);
+      knownKeys('', given, ['drain']);
+      drain = given.drain === undefined ? true : boolean('drain', given.drain);
     } catch (error) {
       return Promise.reject(error);
     }

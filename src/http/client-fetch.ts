@@ -2,6 +2,37 @@ import type { ScheduleOptions } from '../core/options.js';
 import { kSettleSlot } from '../core/internal.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';
 import type { ScheduleRequest } from './http-layer.js';
+import { displayUrlText } from './secrets.js';
+
+const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+
+/**
+ * What fetch would refuse anyway, refused before the request is queued: it would otherwise take a
+ * window slot, and fetch's own messages show the offending URL or header value, which may be a
+ * credential.
+ */
+function checkFetchRequest(input: string | URL | Request, init: LimitedRequestInit | undefined): void {
+  if (!(input instanceof Request)) {
+    let url: URL;
+    try {
+      url = new URL(String(input));
+    } catch {
+      throw new TypeError(`Expected \`input\` to be an absolute URL, got ${describe(displayUrlText(String(input)))}`);
+    }
+    if (url.username || url.password) {
+      throw new TypeError('Expected `input` without user:password credentials; send them in the `authorization` header');
+    }
+  }
+  const headers = init?.headers;
+  if (headers === undefined || headers instanceof Headers) return; // a Headers object checked its values itself
+  const entries: unknown[] = Array.isArray(headers) ? headers : Object.entries(headers as Record<string, unknown>);
+  for (const entry of entries) {
+    const [name, value] = Array.isArray(entry) ? entry : [];
+    if (typeof value === 'string' && FORBIDDEN_IN_VALUE.test(value)) {
+      throw new TypeError(`Header \`${String(name).toLowerCase()}\` in \`init.headers\` contains CR, LF or NUL`);
+    }
+  }
+}
 
 /** How `client.fetch` is told where a request goes in the queue: an extra field of its `init`. */
 export interface LimitedRequestInit extends RequestInit {
@@ -15,7 +46,9 @@ export type LimitedFetch = (input: string | URL | Request, init?: LimitedRequest
  * A standard `fetch` that waits for the client's limits. It calls the global `fetch` (looked up at each
  * call) and returns its `Response` unchanged, so SDKs that take a custom fetch are limited as they are.
  * The request counts in the windows from its response headers; it holds its worker and permit until
- * then, and its body streams to the caller afterwards. Errors are fetch's own. It does not retry (the
+ * then, and its body streams to the caller afterwards. A URL that does not parse or carries
+ * credentials, and a header value with CR, LF or NUL, are refused before queueing; other errors are
+ * fetch's own. It does not retry (the
  * SDKs that take a custom fetch retry themselves), but it does listen to the server's rate-limit
  * headers when the client is adaptive.
  */
@@ -30,6 +63,7 @@ export function createLimitedFetch(
     let callerSignal: AbortSignal | undefined;
     const fetchInit: Record<string, unknown> = { ...init };
     try {
+      checkFetchRequest(input, init);
       const extra = init?.rateLimit === undefined ? {} : plainObject('rateLimit', init.rateLimit);
       knownKeys('rateLimit', extra, ['priority', 'weight', 'maxWaitMs']);
       delete fetchInit.rateLimit;

@@ -1,4 +1,5 @@
 import { describe } from '../core/validate.js';
+import { displayUrlText } from './secrets.js';
 import type { BodyInit, HeadersInit, HttpMethod, QueryInit, RequestOptions } from './options.js';
 
 /** A request ready for a transport: everything validated, URL resolved, body encoded. */
@@ -31,7 +32,8 @@ export function normalizeHeaders(name: string, headers: HeadersInit | undefined,
       continue;
     }
     if (typeof value !== 'string' && typeof value !== 'number') {
-      throw new TypeError(`Expected header \`${lower}\` in \`${name}\` to be a string or number, got ${describe(value)}`);
+      // Only its type is shown: the value may be a credential.
+      throw new TypeError(`Expected header \`${lower}\` in \`${name}\` to be a string or number, got a value of type ${kindOf(value)}`);
     }
     const text = String(value);
     // The value itself is never shown: it may be a credential.
@@ -51,7 +53,7 @@ export function normalizeBaseUrl(value: unknown): URL | undefined {
   try {
     url = new URL(String(value));
   } catch {
-    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${describe(String(value))}`);
+    throw new TypeError(`Expected \`baseUrl\` to be an absolute http(s) URL, got ${describe(displayUrlText(String(value)))}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TypeError(`Expected \`baseUrl\` to be an http or https URL, got ${describe(url.protocol)}`);
@@ -77,7 +79,7 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
     try {
       url = new URL(path, baseUrl); // with a base, a protocol-relative `//host/x` takes its scheme
     } catch {
-      throw new TypeError(`Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(path)}`);
+      throw new TypeError(`Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(displayUrlText(path))}`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new TypeError(`Expected \`path\` to be an http or https URL, got ${describe(url.protocol)}`);
@@ -89,12 +91,12 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
   }
   if (absolute) {
     throw new TypeError(
-      `Refused \`path\` ${describe(path)}: it names another URL than \`baseUrl\` (set \`allowAbsoluteUrls: true\` to allow that)`,
+      `Refused \`path\` ${describe(displayUrlText(path))}: it names another URL than \`baseUrl\` (set \`allowAbsoluteUrls: true\` to allow that)`,
     );
   }
   const url = new URL(path.replace(/^[/\\]+/, ''), withTrailingSlash(baseUrl));
   if (!isInsideBase(url, baseUrl) || url.username || url.password) {
-    throw new TypeError(`Refused \`path\` ${describe(path)}: it resolves outside \`baseUrl\``);
+    throw new TypeError(`Refused \`path\` ${describe(displayUrlText(path))}: it resolves outside \`baseUrl\``);
   }
   return url;
 }
@@ -170,4 +172,10 @@ export function prepareRequest(options: RequestOptions, defaults: RequestDefault
     throw new TypeError(`A ${method} request can not have a body`);
   }
   return { method, url, headers, body };
+}
+
+/** A value's kind for a message that must not show the value itself. */
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'array' : typeof value;
 }

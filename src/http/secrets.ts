@@ -32,6 +32,8 @@ export function displayUrlText(text: string): string {
   try {
     return displayUrl(new URL(text));
   } catch {
-    return text.replace(/\/\/[^/@]*@/, '//');
+    // Up to the first '@' before any '/', '?' or '#': a password may hold spaces and other bytes that
+    // keep the URL from parsing.
+    return text.replace(/\/\/[^/?#@]*@/, '//');
   }
 }
