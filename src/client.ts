@@ -57,6 +57,7 @@ export class RateLimitedClient {
       rateLimited: (event) => events.emit('rate-limited', event),
       retryAfter: (delayMs, signal, again) => scheduler.retryAfter(delayMs, signal, again),
       retrying: (event) => events.emit('retry', event),
+      hold: () => scheduler.hold(),
     });
     const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response, weight) => {
       this.#http.listen(response.headers, response.status, response.url, weight);

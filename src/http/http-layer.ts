@@ -40,6 +40,8 @@ export interface HttpHooks extends FeedbackTarget {
   /** Waits out a retry's delay as work the client still owes, then submits it with `again`. */
   retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T>;
   retrying(event: RetryEvent): void;
+  /** Keeps the client from counting as idle until the returned function is called (see Scheduler#hold). */
+  hold(): () => void;
 }
 
 interface AttemptOptions {
@@ -161,6 +163,8 @@ export class HttpLayer {
     const attempt: Attempt = { hops: 0, retried: 0, seq: undefined };
     const send = () => (how.stream ? this.#streamed(request, how, attempt) : this.#buffered(request, how, attempt));
     this.#active++;
+    // Between an attempt and its retry or next hop the request is in no queue: onIdle() must wait anyway.
+    const release = this.#hooks.hold();
     try {
       let next = send();
       for (;;) {
@@ -183,6 +187,7 @@ export class HttpLayer {
         next = send();
       }
     } finally {
+      release();
       if (--this.#active === 0) for (const resolve of this.#settled.splice(0)) resolve();
     }
   }

@@ -12,14 +12,17 @@ export class UndiciTransport implements Transport {
 
   async send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse> {
     const { url } = request;
-    const response = await this.#dispatcher().request({
-      origin: url.origin,
-      path: `${url.pathname}${url.search}`,
-      method: request.method,
-      headers: request.headers,
-      body: request.body ?? null,
+    const response = await abortable(
+      this.#dispatcher().request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+        signal,
+      }),
       signal,
-    });
+    );
     const headers = new Headers();
     for (const [name, value] of Object.entries(response.headers)) {
       if (value === undefined) continue;
@@ -33,4 +36,35 @@ export class UndiciTransport implements Transport {
       body: response.body,
     };
   }
+}
+
+/**
+ * `pending`, or a rejection with the signal's reason as soon as it aborts. undici heeds a request's
+ * signal only once the request is on a socket (nodejs/undici#386): a timeout during a DNS lookup or a
+ * connect, or behind a busy pool, would otherwise keep the worker until the connect ends, if ever. A
+ * response that still comes after the abort is thrown away.
+ */
+function abortable(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  if (signal.aborted) {
+    pending.then((late) => late.body.destroy(), () => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      pending.then((late) => late.body.destroy(), () => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) response.body.destroy();
+        else resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

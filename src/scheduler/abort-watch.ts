@@ -1,7 +1,10 @@
-import type { Job } from './job.js';
+/** Anything waiting on behalf of a caller's signal: a job, or a retry waiting out its delay. */
+interface Watchable {
+  readonly signal: AbortSignal | undefined;
+}
 
-interface Watched {
-  readonly jobs: Set<Job>;
+interface Watched<T> {
+  readonly jobs: Set<T>;
   readonly listener: () => void;
 }
 
@@ -10,16 +13,16 @@ interface Watched {
  * it: a shutdown signal passed to 10 000 tasks would otherwise add 10 000 listeners (and a
  * MaxListenersExceededWarning). Every listener is removed when its last job is done.
  */
-export class AbortWatch {
-  readonly #watched = new Map<AbortSignal, Watched>();
-  readonly #onAbort: (jobs: readonly Job[], reason: unknown) => void;
+export class AbortWatch<T extends Watchable> {
+  readonly #watched = new Map<AbortSignal, Watched<T>>();
+  readonly #onAbort: (jobs: readonly T[], reason: unknown) => void;
 
   /** `onAbort` gets every job of the signal at once, so none of them can start while others are handled. */
-  constructor(onAbort: (jobs: readonly Job[], reason: unknown) => void) {
+  constructor(onAbort: (jobs: readonly T[], reason: unknown) => void) {
     this.#onAbort = onAbort;
   }
 
-  watch(job: Job): void {
+  watch(job: T): void {
     const signal = job.signal;
     if (signal === undefined) return;
     let watched = this.#watched.get(signal);
@@ -31,7 +34,7 @@ export class AbortWatch {
     watched.jobs.add(job);
   }
 
-  unwatch(job: Job): void {
+  unwatch(job: T): void {
     const signal = job.signal;
     if (signal === undefined) return;
     const watched = this.#watched.get(signal);

@@ -26,6 +26,13 @@ const PRECISE_WAKE_SPIN_MS = 2;
 /** How deep a task's synchronous part may call back into the dispatcher before it defers. */
 const MAX_NESTED_DISPATCH = 8;
 
+/** A retry waiting out its delay; `reject` ends it early (an abort, a close without draining). */
+interface RetryWait {
+  readonly signal: AbortSignal | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly reject: (reason: unknown) => void;
+}
+
 interface SizeWaiter {
   readonly below: number;
   readonly resolve: () => void;
@@ -73,7 +80,9 @@ export class Scheduler {
   /** The store called `wake()` while an answer was out: that answer may be stale already. */
   #wokenWhileAcquiring = false;
   readonly #deadlines: Deadlines;
-  readonly #abortWatch: AbortWatch;
+  readonly #abortWatch: AbortWatch<Job>;
+  /** The callers' signals of retries waiting out their delay: one listener per signal, as for jobs. */
+  readonly #retryAbortWatch: AbortWatch<RetryWait>;
   readonly #clock: Clock;
   readonly #events: Emitter;
   readonly #maxSize: number;
@@ -87,7 +96,12 @@ export class Scheduler {
   /** Closed with `drain: false`: nothing more starts, not even a retry of work accepted before. */
   #discarding = false;
   /** Retries waiting out their delay: accepted work, outside the queue until the delay ends. */
-  readonly #retryWaits = new Set<{ timer: ReturnType<typeof setTimeout>; reject: (reason: unknown) => void }>();
+  readonly #retryWaits = new Set<RetryWait>();
+  /**
+   * Work of the layers above that is not in the queue right now but is not done either: an HTTP
+   * request between an attempt and its retry or its next redirect hop. The client is not idle meanwhile.
+   */
+  #holds = 0;
   #closing: Promise<void> | undefined = undefined;
   /** Depth of `#dispatch` calls on the stack: a task's synchronous part can call back in. */
   #dispatchDepth = 0;
@@ -127,7 +141,10 @@ export class Scheduler {
       finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
     });
     this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
-    this.#abortWatch = new AbortWatch((jobs, reason) => this.#abortJobs(jobs, reason));
+    this.#abortWatch = new AbortWatch<Job>((jobs, reason) => this.#abortJobs(jobs, reason));
+    this.#retryAbortWatch = new AbortWatch<RetryWait>((waits, reason) => {
+      for (const wait of waits) wait.reject(reason);
+    });
     this.#store = options.store ?? new MemoryStore();
     this.#store.open({
       limits: { windows: options.windows, concurrency: options.concurrency },
@@ -264,16 +281,16 @@ export class Scheduler {
     this.#retried++;
     return new Promise<T>((resolve, reject) => {
       const due = this.#clock.now() + delayMs;
+      let finished = false;
       const finish = (error?: unknown) => {
-        signal?.removeEventListener('abort', onAbort);
+        if (finished) return;
+        finished = true;
+        clearTimeout(wait.timer);
+        this.#retryAbortWatch.unwatch(wait);
         if (error === undefined) resolve(again());
         else reject(error);
         this.#retryWaits.delete(wait);
         this.#dispatch();
-      };
-      const onAbort = () => {
-        clearTimeout(wait.timer);
-        finish(signal?.reason);
       };
       // Node's longest timer is ~24.8 days: a longer delay waits in steps.
       const arm = (): ReturnType<typeof setTimeout> =>
@@ -282,11 +299,26 @@ export class Scheduler {
           if (left >= 1) wait.timer = arm();
           else finish();
         }, timerDelay(due - this.#clock.now()));
-      const wait = { timer: undefined as unknown as ReturnType<typeof setTimeout>, reject: (error: unknown) => finish(error) };
+      const wait: RetryWait = { signal, timer: undefined, reject: (error: unknown) => finish(error) };
       wait.timer = arm();
       this.#retryWaits.add(wait);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#retryAbortWatch.watch(wait);
     });
+  }
+
+  /**
+   * Keeps the client from counting as idle until the returned function is called (once): for work
+   * of the layers above between two of its tasks (an HTTP request's retry or next redirect hop).
+   */
+  hold(): () => void {
+    this.#holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#holds--;
+      this.#dispatch();
+    };
   }
 
   #cooldownEpoch(): number | null {
@@ -320,11 +352,7 @@ export class Scheduler {
       const error = new ClientClosedError('The client was closed before this task started');
       if (this.#acquiring?.state === 'acquiring') this.#discard(this.#acquiring, error, 'failed');
       for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
-      for (const wait of this.#retryWaits) {
-        clearTimeout(wait.timer);
-        wait.reject(error);
-      }
-      this.#retryWaits.clear();
+      for (const wait of [...this.#retryWaits]) wait.reject(error);
     }
     // Draining means finishing the queue, so a paused client resumes.
     this.#paused = false;
@@ -665,7 +693,7 @@ export class Scheduler {
   }
 
   #isIdle(): boolean {
-    return this.#waiting() === 0 && this.#pool.busy === 0 && this.#retryWaits.size === 0;
+    return this.#waiting() === 0 && this.#pool.busy === 0 && this.#retryWaits.size === 0 && this.#holds === 0;
   }
 
   #notifyWaiters(): void {
@@ -683,7 +711,7 @@ export class Scheduler {
       this.#emptyWaiters = [];
       for (const resolve of waiters) resolve();
     }
-    if (this.#pool.busy > 0 || this.#retryWaits.size > 0) return;
+    if (this.#pool.busy > 0 || this.#retryWaits.size > 0 || this.#holds > 0) return;
     if (this.#idleWaiters.length > 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];
