@@ -30,8 +30,9 @@ export type JobOutcome = 'completed' | 'failed' | 'aborted' | 'dropped';
 
 // One executor shared by every job, instead of a closure per job: the Promise constructor calls it
 // synchronously, so the captured functions are picked up before anything else can run.
-let capturedResolve: (value: unknown) => void = () => {};
-let capturedReject: (reason: unknown) => void = () => {};
+const ignore = (): void => {};
+let capturedResolve: (value: unknown) => void = ignore;
+let capturedReject: (reason: unknown) => void = ignore;
 function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
   capturedResolve = resolve;
   capturedReject = reject;
@@ -103,6 +104,8 @@ export class Job implements QueueEntry<Job>, StoreSlot {
     this.promise = new Promise(capture);
     this.#resolve = capturedResolve;
     this.#reject = capturedReject;
+    // Not kept past this job: they would hold its promise, and so its result, until the next job.
+    capturedResolve = capturedReject = ignore;
   }
 
   /** The signal the running task sees: aborted by the caller's signal or by the timeout. */

@@ -1,0 +1,47 @@
+/**
+ * A child process (run with `--expose-gc`, through tsx) for `test/reliability/leaks.test.ts`: does a
+ * long-lived caller signal (a process-wide shutdown signal, say) keep anything per request?
+ *
+ * argv[2] is JSON: `{ base, requests, via }`; `via` is `'client.fetch'`, `'get-undici'` or
+ * `'get-fetch'`. Every request gets the same signal, which lives from before the baseline to the end.
+ * A warm-up of 5 000 requests through a client that is then closed comes first (compiled code and
+ * undici's own state are then in the baseline); then `requests` requests through a new client, in
+ * batches of 50, which is closed and dropped.
+ *
+ * Prints one line of JSON: `{ baseline, after, perRequest, ms }` (bytes).
+ */
+import { RateLimitedClient } from '../../src/index.js';
+import { settledHeap } from './leak-heap.js';
+
+const { base, requests, via } = JSON.parse(process.argv[2] as string) as {
+  base: string;
+  requests: number;
+  via: 'client.fetch' | 'get-undici' | 'get-fetch';
+};
+
+const BATCH = 50;
+const WARM_UP = 5_000;
+
+async function run(count: number, signal: AbortSignal): Promise<void> {
+  const transport = via === 'get-undici' ? 'undici' : 'fetch';
+  const client = new RateLimitedClient({ baseUrl: base, concurrency: 16, transport });
+  const one = (): Promise<unknown> =>
+    via === 'client.fetch'
+      ? client.fetch(`${base}/ok`, { signal }).then((response) => response.arrayBuffer())
+      : client.get('/ok', { signal }).then((response) => response.json());
+  for (let done = 0; done < count; done += BATCH) {
+    await Promise.all(Array.from({ length: Math.min(BATCH, count - done) }, one));
+  }
+  await client.close();
+}
+
+const shutdown = new AbortController();
+await run(WARM_UP, shutdown.signal);
+const baseline = await settledHeap();
+const started = performance.now();
+await run(requests, shutdown.signal);
+const ms = performance.now() - started;
+const after = await settledHeap();
+process.stdout.write(
+  `${JSON.stringify({ baseline, after, perRequest: (after - baseline) / requests, ms: Math.round(ms), aborted: shutdown.signal.aborted })}\n`,
+);
