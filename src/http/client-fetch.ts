@@ -67,12 +67,21 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
   }
   const headers = init?.headers;
   if (headers === undefined || headers instanceof Headers) return; // a Headers object checked its values itself
-  const entries: unknown[] = Array.isArray(headers) ? headers : Object.entries(headers as Record<string, unknown>);
-  for (const entry of entries) {
-    const [name, value] = Array.isArray(entry) ? entry : [];
-    if (typeof value === 'string' && FORBIDDEN_IN_VALUE.test(value)) {
-      throw new TypeError(`Header \`${String(name).toLowerCase()}\` in \`init.headers\` contains CR, LF or NUL`);
+  if (Array.isArray(headers) || (typeof headers === 'object' && headers !== null && !(Symbol.iterator in headers))) {
+    const entries: unknown[] = Array.isArray(headers) ? headers : Object.entries(headers as Record<string, unknown>);
+    for (const entry of entries) {
+      const [name, value] = Array.isArray(entry) ? entry : [];
+      if (FORBIDDEN_IN_VALUE.test(String(value))) {
+        throw new TypeError(`Header \`${String(name).toLowerCase()}\` in \`init.headers\` contains CR, LF or NUL`);
+      }
     }
+  }
+  // Every other form fetch takes (a Map, any iterable of pairs) and every other flaw, as fetch would
+  // judge it, but without its message, which shows the value.
+  try {
+    new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+  } catch {
+    throw new TypeError('Expected `init.headers` to hold valid header names and values (the value is not shown: it may be a credential)');
   }
 }
 
@@ -139,7 +148,9 @@ export function createLimitedFetch(
         } finally {
           context.signal.removeEventListener('abort', onTimeout);
         }
-        unlinkWhenCollected.register(response, unlink);
+        // The body, not the response: a reader keeps the body alive after the response is dropped
+        // (`for await (… of response.body)`), and the caller's signal must still abort that read.
+        unlinkWhenCollected.register(response.body ?? response, unlink);
       }
       context[kSettleSlot]();
       // The SDK retries on its own; the client still keeps in step with what the server says.

@@ -32,8 +32,8 @@ export function displayUrlText(text: string): string {
   try {
     return displayUrl(new URL(text));
   } catch {
-    // Up to the first '@' before any '/', '?' or '#': a password may hold spaces and other bytes that
-    // keep the URL from parsing.
-    return text.replace(/\/\/[^/?#@]*@/, '//');
+    // Up to the last '@': a password may hold spaces, '/' and other bytes that keep the URL from
+    // parsing. It may take some of a path with it; better than showing a credential.
+    return text.replace(/\/\/.*@/, '//');
   }
 }

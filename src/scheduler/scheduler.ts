@@ -287,9 +287,17 @@ export class Scheduler {
         finished = true;
         clearTimeout(wait.timer);
         this.#retryAbortWatch.unwatch(wait);
-        if (error === undefined) resolve(again());
-        else reject(error);
         this.#retryWaits.delete(wait);
+        if (error !== undefined) {
+          reject(error);
+        } else {
+          // `again` runs in a timer callback: a throw must reach the caller, not the process.
+          try {
+            resolve(again());
+          } catch (thrown) {
+            reject(thrown);
+          }
+        }
         this.#dispatch();
       };
       // Node's longest timer is ~24.8 days: a longer delay waits in steps.
