@@ -1,6 +1,7 @@
 /**
- * Second review of RedisStore's outage recovery (commits 888b3a2, 8cea4ad, 5ce886f). Each test shows
- * one bug: it fails on the code as reviewed, and states what it expected.
+ * Regression tests for bugs a second review found in RedisStore's outage recovery (fixed in "Make what
+ * an outage held back reach Redis, once, when it is back"). Each failed before its fix; the comments
+ * tell the bug.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -8,84 +9,17 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { monotonicClock } from '../../src/core/clock.js';
-import type { StoreError } from '../../src/errors/store-error.js';
 import { RateLimitedClient } from '../../src/index.js';
-import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
-import type { StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import { RedisStore } from '../../src/redis.js';
+import { delay, now, RedisFixtures, slot, TIMED_OUT, within } from '../support/redis-fixtures.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 
-const now = () => performance.now();
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const TIMED_OUT: unique symbol = Symbol('still waiting');
-const within = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
-  Promise.race([promise, delay(ms).then((): typeof TIMED_OUT => TIMED_OUT)]);
-
 let server: RedisServer;
-const redisClients: Redis[] = [];
-const limitedClients: RateLimitedClient[] = [];
-const stores: RedisStore[] = [];
-
-async function connect(url = server.url): Promise<Redis> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
-  redis.on('error', () => {});
-  redisClients.push(redis);
-  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
-  return redis;
-}
-
-async function client(
-  storeOptions: Partial<RedisStoreOptions> & { key: string },
-  clientOptions: ConstructorParameters<typeof RateLimitedClient>[0] = {},
-): Promise<{ client: RateLimitedClient; store: RedisStore; errors: StoreError[] }> {
-  const store = new RedisStore({ redis: await connect(), ...storeOptions });
-  const c = new RateLimitedClient({ ...clientOptions, store });
-  const errors: StoreError[] = [];
-  c.on('error', (error) => errors.push(error as StoreError));
-  limitedClients.push(c);
-  return { client: c, store, errors };
-}
-
-function fakeContext(limits: StoreLimits) {
-  const reports: StoreError[] = [];
-  const context: StoreContext = {
-    limits,
-    clock: monotonicClock,
-    wake() {},
-    report(error: StoreError) {
-      reports.push(error);
-    },
-  };
-  return { context, reports };
-}
-
-function openStore(options: Partial<RedisStoreOptions> & { redis: Redis; key: string }, limits: StoreLimits) {
-  const store = new RedisStore(options);
-  stores.push(store);
-  const fake = fakeContext(limits);
-  store.open(fake.context);
-  return { store, ...fake };
-}
-
-const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
+const fixtures = new RedisFixtures(() => server.url);
+const connect = (url?: string) => fixtures.connect(url);
+const client = fixtures.client.bind(fixtures);
+const openStore = fixtures.openStore.bind(fixtures);
 const answer = async (value: number | Promise<number>) => (typeof value === 'number' ? value : await value);
-
-/** A task that runs until `finish()` is called; `started` resolves once it runs. */
-function heldTask() {
-  let finish!: () => void;
-  let markStarted!: () => void;
-  const started = new Promise<void>((resolve) => (markStarted = resolve));
-  const done = new Promise<void>((resolve) => (finish = resolve));
-  return {
-    task: async () => {
-      markStarted();
-      await done;
-      return 'held';
-    },
-    started,
-    finish: () => finish(),
-  };
-}
 
 /**
  * A TCP proxy in front of redis-server that can hold traffic without closing anything: what a client
@@ -156,9 +90,8 @@ describeWithRedis('RedisStore outage regressions', () => {
   });
   afterEach(async () => {
     await admin.call('REPLICAOF', 'NO', 'ONE');
-    for (const c of limitedClients.splice(0)) await within(c.close({ drain: false }).catch(() => {}), 3_000);
-    for (const store of stores.splice(0)) await within(store.close(), 3_000);
-    for (const redis of redisClients.splice(0)) redis.disconnect();
+    // Bounded: a close() that hangs is one of the bugs these tests pin down.
+    await within(fixtures.cleanup(), 6_000);
   });
 
   // A: redis.ts #recovered (l.444) flushes settles and releases but not `#unrecorded`: those starts

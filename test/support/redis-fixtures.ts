@@ -1,0 +1,107 @@
+/**
+ * What the Redis regression tests share: ioredis clients that fail fast, clients and bare stores on a
+ * key, a fake StoreContext that records wake-ups and reports, and small timing helpers. Everything
+ * made through a `RedisFixtures` is closed by its `cleanup()`.
+ */
+import { Redis } from 'ioredis';
+import { monotonicClock } from '../../src/core/clock.js';
+import type { StoreError } from '../../src/errors/store-error.js';
+import { RateLimitedClient } from '../../src/index.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
+import type { StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+
+export const now = (): number => performance.now();
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const TIMED_OUT: unique symbol = Symbol('still waiting');
+/** `promise`'s value, or TIMED_OUT if it takes longer than `ms`. */
+export const within = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
+  Promise.race([promise, delay(ms).then((): typeof TIMED_OUT => TIMED_OUT)]);
+
+export const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
+
+/** A task that runs until `finish()` is called; `started` resolves once it runs. */
+export function heldTask() {
+  let finish!: () => void;
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  return {
+    task: async () => {
+      markStarted();
+      await done;
+      return 'held';
+    },
+    started,
+    finish: () => finish(),
+  };
+}
+
+/** A StoreContext for driving a store by hand: it counts wake-ups and keeps reports. */
+export function fakeContext(limits: StoreLimits) {
+  let wakes = 0;
+  let waiters: Array<() => void> = [];
+  const reports: StoreError[] = [];
+  const context: StoreContext = {
+    limits,
+    clock: monotonicClock,
+    wake() {
+      wakes++;
+      const ready = waiters;
+      waiters = [];
+      for (const resolve of ready) resolve();
+    },
+    report(error: StoreError) {
+      reports.push(error);
+    },
+  };
+  return { context, reports, wakes: () => wakes, nextWake: () => new Promise<void>((resolve) => waiters.push(resolve)) };
+}
+
+export class RedisFixtures {
+  readonly #url: () => string;
+  readonly #redisClients: Redis[] = [];
+  readonly #clients: RateLimitedClient[] = [];
+  readonly #stores: RedisStore[] = [];
+
+  /** `url`: the server's, read when a connection is made (the server starts in a beforeAll). */
+  constructor(url: () => string) {
+    this.#url = url;
+  }
+
+  /** An ioredis client without an offline queue, reconnecting fast: the store sees outages at once. */
+  async connect(url = this.#url()): Promise<Redis> {
+    const redis = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
+    redis.on('error', () => {});
+    this.#redisClients.push(redis);
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    return redis;
+  }
+
+  /** A RateLimitedClient on a RedisStore of its own connection; `errors` collects its `error` events. */
+  async client(
+    storeOptions: Partial<RedisStoreOptions> & { key: string },
+    clientOptions: ConstructorParameters<typeof RateLimitedClient>[0] = {},
+  ): Promise<{ client: RateLimitedClient; store: RedisStore; errors: StoreError[] }> {
+    const store = new RedisStore({ redis: await this.connect(), ...storeOptions });
+    const client = new RateLimitedClient({ ...clientOptions, store });
+    const errors: StoreError[] = [];
+    client.on('error', (error) => errors.push(error as StoreError));
+    this.#clients.push(client);
+    return { client, store, errors };
+  }
+
+  /** A bare RedisStore opened on a fake context, to drive through the LimiterStore interface. */
+  openStore(options: Partial<RedisStoreOptions> & { redis: Redis; key: string }, limits: StoreLimits) {
+    const store = new RedisStore(options);
+    this.#stores.push(store);
+    const fake = fakeContext(limits);
+    store.open(fake.context);
+    return { store, ...fake };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const client of this.#clients.splice(0)) await client.close({ drain: false }).catch(() => {});
+    for (const store of this.#stores.splice(0)) await store.close();
+    for (const redis of this.#redisClients.splice(0)) redis.disconnect();
+  }
+}
