@@ -200,9 +200,11 @@ describe('soak: heap back near baseline after close()', () => {
    * request leaves attached to it (a listener, an AbortSignal.any() dependant) adds up forever. On
    * Node 20, AbortSignal.any() records a WeakRef in each source signal per call, and nothing removes it
    * while the source lives (nodejs/node#55351).
-   * 20 000 requests after a 5 000-request warm-up; bound 20 bytes a request (400 KB): less than one
-   * retained WeakRef or object per request, and above the measurement's noise (a request path that
-   * keeps nothing measures from -0.4 to +0.2 MB here).
+   * Two runs of 20 000 requests after a 5 000-request warm-up, the growth taken between the runs (see
+   * leak-signal.ts); bound 30 bytes a request (600 KB): less than one retained WeakRef or object per
+   * request (the Node 20 AbortSignal.any() bug measured ~45), and above the measurement's noise: a path
+   * that keeps nothing measured -11 to +15 bytes a request this way on Nodes 20 and 22 (taken from the
+   * baseline instead, -1.2 to +0.5 MB on Node 22).
    */
   const SIGNAL_REQUESTS = 20_000;
   for (const via of ['client.fetch', 'get-undici', 'get-fetch'] as const) {
@@ -213,19 +215,20 @@ describe('soak: heap back near baseline after close()', () => {
       );
       expect(run.killed, `the run did not finish in time: ${run.stderr}`).toBe(false);
       expect(run.code, run.stderr).toBe(0);
-      const result = run.lines.at(-1) as { baseline: number; after: number; perRequest: number; ms: number };
+      const result = run.lines.at(-1) as { baseline: number; middle: number; after: number; perRequest: number; ms: number };
       printFigures(`signal retention via ${via}`, {
         requests: SIGNAL_REQUESTS,
         baselineMB: +(result.baseline / MB).toFixed(2),
+        middleMB: +(result.middle / MB).toFixed(2),
         afterMB: +(result.after / MB).toFixed(2),
-        growthKB: Math.round((result.after - result.baseline) / 1024),
+        growthKB: Math.round((result.after - result.middle) / 1024),
         perRequestBytes: +result.perRequest.toFixed(1),
         ms: result.ms,
       });
       expect(
-        result.after - result.baseline,
+        result.after - result.middle,
         `the heap grew by ${result.perRequest.toFixed(1)} bytes a request while the caller's signal lived`,
-      ).toBeLessThanOrEqual(20 * SIGNAL_REQUESTS);
+      ).toBeLessThanOrEqual(30 * SIGNAL_REQUESTS);
     }, 120_000);
   }
 });
