@@ -2,9 +2,8 @@ import type { ScheduleOptions } from '../core/options.js';
 import { kSettleSlot } from '../core/internal.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';
 import type { ScheduleRequest } from './http-layer.js';
+import { FORBIDDEN_IN_VALUE } from './prepare-request.js';
 import { displayUrlText } from './secrets.js';
-
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 
 interface Link {
   readonly controllers: Set<AbortController>;

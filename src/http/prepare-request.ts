@@ -15,7 +15,7 @@ const METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', '
 // RFC 9110 token characters.
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // A value must not be able to end the header line or start a new one.
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+export const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 /** Lower-cases and checks header names and values; `undefined` drops a header. */

@@ -1,11 +1,13 @@
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { TimestampLog } from './timestamp-log.js';
 
-function smallestLimit(windows: readonly RateWindow[]): number {
+/** The smallest `limit` of `windows`: the heaviest weight that can ever start. Infinity without windows. */
+export function smallestLimit(windows: readonly RateWindow[]): number {
   return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
 }
 
-function longestWindow(windows: readonly RateWindow[]): number {
+/** The longest `windowMs` of `windows`, 0 without windows. */
+export function longestWindow(windows: readonly RateWindow[]): number {
   return windows.reduce((longest, window) => Math.max(longest, window.windowMs), 0);
 }
 

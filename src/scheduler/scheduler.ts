@@ -8,6 +8,7 @@ import { TimeoutError } from '../errors/timeout-error.js';
 import type { StoreError } from '../errors/store-error.js';
 import { Semaphore } from '../limit/semaphore.js';
 import { ServerBudget } from '../limit/server-budget.js';
+import { smallestLimit } from '../limit/sliding-window.js';
 import { PriorityQueue } from '../queue/priority-queue.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { LimiterStore } from '../stores/store.js';
@@ -16,10 +17,6 @@ import { Deadlines } from './deadlines.js';
 import { Job, type JobOutcome, type Task } from './job.js';
 import { WakeTimer } from './wake-timer.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
-
-function smallestLimit(windows: readonly RateWindow[]): number {
-  return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
-}
 
 /** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
 const PRECISE_WAKE_SPIN_MS = 2;

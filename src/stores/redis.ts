@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WindowUsage } from '../core/options.js';
 import { StoreError, type StoreOperation } from '../errors/store-error.js';
+import { longestWindow } from '../limit/sliding-window.js';
 import { LocalShare } from './redis-fallback.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
 import { type AcquireReply, type RecordedStart, type RedisLike, RedisScripts } from './redis-scripts.js';
@@ -198,7 +199,7 @@ export class RedisStore implements LimiterStore {
       // is a reconnection, an outage: the failure mode answers at once.
       const firstConnection = this.#connections === 0 && (status === 'connecting' || status === 'connect');
       if (status !== 'ready' && !firstConnection) {
-        this.#failed(new Error(`The Redis client is not ready (status \`${status}\`)`), 'acquire');
+        this.#failed(this.#notReady(), 'acquire');
         return this.#answerDown(slot, now);
       }
     }
@@ -264,9 +265,8 @@ export class RedisStore implements LimiterStore {
   usage(now: number): WindowUsage[] {
     const local = this.#share;
     if (this.#down && this.#failureMode === 'local') return local.usage(now);
-    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
     // Redis's last figures, while they can still be true; after that, this process's own starts.
-    const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < longest ? this.#lastUsed : local.used(now);
+    const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < this.#longestSpan() ? this.#lastUsed : local.used(now);
     return this.#limits.windows.map((window, i) => ({ limit: window.limit, windowMs: window.windowMs, used: used[i] ?? 0 }));
   }
 
@@ -420,8 +420,13 @@ export class RedisStore implements LimiterStore {
 
   /** Grants still running, or whose start some window still counts. */
   #stillCounting(grants: Grant[], now: number): Grant[] {
-    const longest = this.#limits.windows.reduce((most, window) => Math.max(most, window.windowMs), 0) + this.#marginMs;
+    const longest = this.#longestSpan();
     return grants.filter((grant) => grant.startedAt === undefined || !grant.released || now - grant.startedAt < longest);
+  }
+
+  /** How long a start counts in Redis: the longest window, widened by the margin. */
+  #longestSpan(): number {
+    return longestWindow(this.#limits.windows) + this.#marginMs;
   }
 
   /**
@@ -498,6 +503,11 @@ export class RedisStore implements LimiterStore {
    */
   #mayProbe(now: number): boolean {
     return this.#redis.status === 'ready' && this.#outstanding === 0 && now >= this.#probeAt;
+  }
+
+  /** Why nothing was sent: the client is not connected (ioredis would queue it offline, or refuse it). */
+  #notReady(): Error {
+    return new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`);
   }
 
   #failed(error: unknown, operation: StoreOperation): void {
@@ -615,7 +625,7 @@ export class RedisStore implements LimiterStore {
    */
   #send(operation: 'settle' | 'release', grants: Grant[]): void {
     if (!this.#down && this.#redis.status !== 'ready') {
-      this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), operation);
+      this.#failed(this.#notReady(), operation);
     }
     if (this.#down) {
       this.#defer(operation, grants);
@@ -652,7 +662,7 @@ export class RedisStore implements LimiterStore {
   #renew(): void {
     if (this.#renewing || this.#down || this.#leases.size === 0) return;
     if (this.#redis.status !== 'ready') {
-      this.#failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), 'renew');
+      this.#failed(this.#notReady(), 'renew');
       return;
     }
     const grants = [...this.#leases.values()];
