@@ -194,7 +194,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.close(drain).then(() => this.#http.close(drain));
+    return this.#scheduler.close(drain).then(() => this.#http.close());
   }
 
   /** `await using client = new RateLimitedClient(...)` closes it, draining, at the end of the scope. */

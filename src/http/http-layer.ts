@@ -107,9 +107,6 @@ export class HttpLayer {
   readonly #options: NormalizedHttpOptions;
   readonly #hooks: HttpHooks;
   readonly #transport: Transport;
-  /** Requests between their first attempt and their answer (redirect hops and retries included). */
-  #active = 0;
-  #settled: Array<() => void> = [];
   /** The keep-alive Agent this layer made and owns (closed with the client); created on first use. */
   #agent: Dispatcher | undefined = undefined;
 
@@ -162,8 +159,8 @@ export class HttpLayer {
   async #follow(request: PreparedRequest, how: AttemptOptions): Promise<HttpResponse> {
     const attempt: Attempt = { hops: 0, retried: 0, seq: undefined };
     const send = () => (how.stream ? this.#streamed(request, how, attempt) : this.#buffered(request, how, attempt));
-    this.#active++;
-    // Between an attempt and its retry or next hop the request is in no queue: onIdle() must wait anyway.
+    // Between an attempt and its retry or next hop the request is in no queue: onIdle() and a draining
+    // close() must wait for it anyway.
     const release = this.#hooks.hold();
     try {
       let next = send();
@@ -188,7 +185,6 @@ export class HttpLayer {
       }
     } finally {
       release();
-      if (--this.#active === 0) for (const resolve of this.#settled.splice(0)) resolve();
     }
   }
 
@@ -238,12 +234,12 @@ export class HttpLayer {
   }
 
   /**
-   * Ends the client's own connections once the queue is idle and (when draining) every request has its
-   * answer: a redirect hop or a retry is submitted a moment after the attempt before it ends. Destroyed,
-   * not closed: a `client.fetch` body the caller never read would keep a graceful close waiting forever.
+   * Ends the client's own connections. Called once the scheduler is idle, which each request holds off
+   * from its first attempt to its answer (`hold()`), so a draining close never cuts a retry or a redirect
+   * hop. Destroyed, not closed: a `client.fetch` body the caller never read would keep a graceful close
+   * waiting forever.
    */
-  async close(drain: boolean): Promise<void> {
-    if (drain && this.#active > 0) await new Promise<void>((resolve) => this.#settled.push(resolve));
+  async close(): Promise<void> {
     const agent = this.#agent;
     this.#agent = undefined;
     await agent?.destroy();
