@@ -7,18 +7,12 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
-import { delay, now, RedisFixtures, slot, TIMED_OUT, within } from '../support/redis-fixtures.js';
-import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
+import { delay, now, probe, slot, TIMED_OUT, useRedisServer, within } from '../support/redis-fixtures.js';
+import { describeWithRedis } from '../support/redis-server.js';
 
-let server: RedisServer;
-const fixtures = new RedisFixtures(() => server.url);
-const connect = (url?: string) => fixtures.connect(url);
-const client = fixtures.client.bind(fixtures);
-const openStore = fixtures.openStore.bind(fixtures);
 const answer = async (value: number | Promise<number>) => (typeof value === 'number' ? value : await value);
 
 /**
@@ -75,24 +69,12 @@ class HoldingProxy {
 }
 
 describeWithRedis('RedisStore outage regressions', () => {
-  let admin: Redis;
-  const readOnly = () => admin.call('REPLICAOF', '127.0.0.1', '1');
-  const writable = () => admin.call('REPLICAOF', 'NO', 'ONE');
-  const logSize = (key: string) => admin.zcard(`rlc:{${key}}:log`);
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-    admin.on('error', () => {});
-  });
-  afterAll(async () => {
-    admin.disconnect();
-    await server.stop();
-  });
-  afterEach(async () => {
-    await admin.call('REPLICAOF', 'NO', 'ONE');
-    // Bounded: a close() that hangs is one of the bugs these tests pin down.
-    await within(fixtures.cleanup(), 6_000);
-  });
+  const redis = useRedisServer();
+  const { fixtures, readOnly, writable } = redis;
+  const connect = (url?: string) => fixtures.connect(url);
+  const client = fixtures.client.bind(fixtures);
+  const openStore = fixtures.openStore.bind(fixtures);
+  const logSize = (key: string) => redis.admin().zcard(`rlc:{${key}}:log`);
 
   // A: redis.ts #recovered (l.444) flushes settles and releases but not `#unrecorded`: those starts
   // reach Redis only ahead of this process's NEXT acquire (l.300). A process that has no more work
@@ -123,7 +105,7 @@ describeWithRedis('RedisStore outage regressions', () => {
     const key = `review2-${randomUUID()}`;
     const { client: c } = await client({ key, commandTimeoutMs: 100, safetyMarginMs: 0 }, { rateLimit: { limit: 10, windowMs: 60_000 } });
     expect(await c.schedule(() => 'warm')).toBe('warm'); // the scripts are loaded, Redis knows this client
-    await admin.client('PAUSE', 400, 'WRITE');
+    await redis.admin().client('PAUSE', 400, 'WRITE');
     // Times out after 100 ms; 'local' grants it; Redis runs (and grants) the acquire when the pause ends.
     expect(await c.schedule(() => 'during pause')).toBe('during pause');
     await delay(500);
@@ -143,7 +125,7 @@ describeWithRedis('RedisStore outage regressions', () => {
       windows: [{ limit: 10, windowMs: 60_000 }],
       concurrency: Infinity,
     });
-    await admin.client('PAUSE', 400, 'WRITE');
+    await redis.admin().client('PAUSE', 400, 'WRITE');
     const request = slot(1, false);
     expect(await answer(raw.store.acquire(request, now()))).toBe(0); // timed out: granted locally
     raw.store.settle(request, now());
@@ -168,12 +150,10 @@ describeWithRedis('RedisStore outage regressions', () => {
     await delay(150);
     // A's next acquire (another task of A: its own semaphore would hold it, but the store is asked
     // once a permit is free; here, directly) finds Redis back and records A's outage start.
-    const probe = slot();
-    const probeWait = await answer(a.store.acquire(probe, now()));
-    if (probeWait === 0) a.store.release(probe, now());
+    const probeWait = await probe(a.store);
     await delay(50);
     expect(a.store.stats().down).toBe(false);
-    const held = await admin.hget(`rlc:{${key}}:state`, 'held');
+    const held = await redis.admin().hget(`rlc:{${key}}:state`, 'held');
     const wait = await answer(b.store.acquire(slot(), now()));
     // Expected: A's running task holds the shared concurrency (held 1) and B is refused. Actual: nothing
     // held, B granted at once: 2 tasks in flight under a shared concurrency of 1.
@@ -198,9 +178,7 @@ describeWithRedis('RedisStore outage regressions', () => {
     await writable();
     await delay(150);
     // A probes Redis (its next acquire after commandTimeoutMs): Redis is back, A is recovered.
-    const probe = slot();
-    const probeWait = await answer(a.store.acquire(probe, now()));
-    if (probeWait === 0) a.store.release(probe, now());
+    const probeWait = await probe(a.store);
     await delay(50);
     const wait = await answer(b.store.acquire(slot(), now()));
     // Expected: nothing runs anywhere: both granted at once. Actual: both refused for ~leaseTtlMs (10 s),
@@ -227,8 +205,7 @@ describeWithRedis('RedisStore outage regressions', () => {
     a.store.release(task, now()); // the task ends 0.1 s into its 0.3 s lease: the release waits
     await delay(500); // the outage outlasts the lease
     await writable();
-    const probe = slot();
-    if ((await answer(a.store.acquire(probe, now()))) === 0) a.store.release(probe, now());
+    await probe(a.store);
     await delay(100);
     const messages = a.reports.map((error) => error.message);
     // Expected: the outage report only. Actual: also "Lease …:1 was lost before its task ended".
@@ -241,10 +218,10 @@ describeWithRedis('RedisStore outage regressions', () => {
     const a = openStore({ redis: await connect(), key, commandTimeoutMs: 200 }, limits);
     const task = slot();
     expect(await answer(a.store.acquire(task, now()))).toBe(0);
-    await server.stop();
+    await redis.server().stop();
     await delay(50);
     a.store.release(task, now()); // the connection is gone: held back until 'ready'
-    await server.start();
+    await redis.server().start();
     await delay(500); // 'ready': the release goes to the new server, which never saw the lease
     const messages = a.reports.map((error) => error.message);
     expect(messages[0]).toContain('unreachable');
@@ -258,7 +235,7 @@ describeWithRedis('RedisStore outage regressions', () => {
   // again (a partition: the connection stays open), close() waits for it with no bound.
   it('close() does not wait without bound for the release of a late grant', async () => {
     const key = `review2-${randomUUID()}`;
-    const proxy = new HoldingProxy(server.port);
+    const proxy = new HoldingProxy(redis.server().port);
     const url = await proxy.listen();
     try {
       const store = new RedisStore({ redis: await connect(url), key, commandTimeoutMs: 100 });

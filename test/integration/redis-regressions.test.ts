@@ -3,36 +3,18 @@
  * in "Fix six Redis store bugs found in review"). Each failed before its fix; the comments tell the bug.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { RateLimitedClient } from '../../src/index.js';
-import { delay, heldTask, now, RedisFixtures, slot, TIMED_OUT, within } from '../support/redis-fixtures.js';
-import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
+import { delay, heldTask, now, slot, TIMED_OUT, useRedisServer, within } from '../support/redis-fixtures.js';
+import { describeWithRedis } from '../support/redis-server.js';
 
-let server: RedisServer;
-const fixtures = new RedisFixtures(() => server.url);
-const connect = (url?: string) => fixtures.connect(url);
-const client = fixtures.client.bind(fixtures);
-const openStore = fixtures.openStore.bind(fixtures);
 
 describeWithRedis('RedisStore regressions', () => {
-  let admin: Redis;
-  /** READONLY errors to every write, the data kept: what a client sees on a demoted primary. */
-  const readOnly = () => admin.call('REPLICAOF', '127.0.0.1', '1');
-  const writable = () => admin.call('REPLICAOF', 'NO', 'ONE');
-  beforeAll(async () => {
-    server = await startRedis();
-    admin = new Redis(server.url);
-    admin.on('error', () => {});
-  });
-  afterAll(async () => {
-    admin.disconnect();
-    await server.stop();
-  });
-  afterEach(async () => {
-    await admin.call('REPLICAOF', 'NO', 'ONE');
-    await fixtures.cleanup();
-  });
+  const redis = useRedisServer();
+  const { fixtures, readOnly, writable } = redis;
+  const connect = (url?: string) => fixtures.connect(url);
+  const client = fixtures.client.bind(fixtures);
+  const openStore = fixtures.openStore.bind(fixtures);
 
   // Finding 1: scheduler.ts #answered remembers an async `Infinity` as a refusal until wake(); in
   // failureMode 'local' that Infinity means "until this process's own work ends", and nothing wakes.
@@ -120,7 +102,7 @@ describeWithRedis('RedisStore regressions', () => {
   it("a grant that comes back after close() does not hold the shared concurrency for the lease's life", async () => {
     const key = `review-${randomUUID()}`;
     const { client: c } = await client({ key, commandTimeoutMs: 100 }, { concurrency: 1 });
-    await admin.client('PAUSE', 500, 'ALL');
+    await redis.admin().client('PAUSE', 500, 'ALL');
     // The acquire times out; the local share grants; the task runs; the client closes before Redis answers.
     expect(await c.schedule(() => 'done')).toBe('done');
     await c.close();

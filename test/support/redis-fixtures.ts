@@ -4,11 +4,13 @@
  * made through a `RedisFixtures` is closed by its `cleanup()`.
  */
 import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { monotonicClock } from '../../src/core/clock.js';
 import type { StoreError } from '../../src/errors/store-error.js';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
-import type { StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import { type RedisServer, startRedis } from './redis-server.js';
 
 export const now = (): number => performance.now();
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,4 +106,55 @@ export class RedisFixtures {
     for (const store of this.#stores.splice(0)) await store.close();
     for (const redis of this.#redisClients.splice(0)) redis.disconnect();
   }
+}
+
+/**
+ * Asks `store` once, as a task would, and gives a grant straight back: what makes a store that counts
+ * Redis as down try it again. Resolves with the answer.
+ */
+export async function probe(store: LimiterStore): Promise<number> {
+  const probing = slot();
+  const wait = await store.acquire(probing, now());
+  if (wait === 0) store.release(probing, now());
+  return wait;
+}
+
+/**
+ * For a suite: one redis-server for the file, an admin connection to it, and `fixtures` closed after
+ * each test (within `cleanupBoundMs`: a close() that hangs is one of the bugs such tests pin down).
+ * `readOnly()` makes Redis answer READONLY to every write and keep its data, what a client sees on a
+ * primary demoted by a failover; `writable()` undoes it, and runs after each test.
+ */
+export function useRedisServer(cleanupBoundMs = 6_000) {
+  let server: RedisServer | undefined;
+  let admin: Redis | undefined;
+  const running = () => {
+    if (server === undefined) throw new Error('useRedisServer(): used before its beforeAll');
+    return server;
+  };
+  const fixtures = new RedisFixtures(() => running().url);
+  const adminClient = () => {
+    if (admin === undefined) throw new Error('useRedisServer(): used before its beforeAll');
+    return admin;
+  };
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url);
+    admin.on('error', () => {});
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.stop();
+  });
+  afterEach(async () => {
+    await adminClient().call('REPLICAOF', 'NO', 'ONE');
+    await within(fixtures.cleanup(), cleanupBoundMs);
+  });
+  return {
+    fixtures,
+    server: running,
+    admin: adminClient,
+    readOnly: () => adminClient().call('REPLICAOF', '127.0.0.1', '1'),
+    writable: () => adminClient().call('REPLICAOF', 'NO', 'ONE'),
+  };
 }
