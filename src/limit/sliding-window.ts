@@ -113,6 +113,9 @@ export class SlidingWindowLimiter {
 
   /** `pendingHold` is what a window held by pending starts waits: Infinity, or 0 for a lower bound. */
   #wait(weight: number, now: number, pendingHold: number): number {
+    // Without windows anything fits, and nothing is logged: once the starts logged under earlier
+    // windows are dropped, there is no bookkeeping to do.
+    if (this.#windows.length === 0 && this.#log.end === this.#log.first) return 0;
     let longest = 0;
     for (const window of this.#windows) {
       this.#expire(window, now);

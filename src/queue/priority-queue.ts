@@ -19,14 +19,17 @@ export interface QueueEntry<T> {
 /** All queued items of one priority, in `seq` order. */
 export class Level<T> {
   readonly priority: number;
+  /** The queue it belongs to: an item's `queueLevel` tells which queue holds it, without a lookup. */
+  readonly owner: object;
   head: T | null = null;
   tail: T | null = null;
   size = 0;
   minPosition = -1;
   maxPosition = -1;
 
-  constructor(priority: number) {
+  constructor(priority: number, owner: object) {
     this.priority = priority;
+    this.owner = owner;
   }
 }
 
@@ -64,7 +67,7 @@ export class PriorityQueue<T extends QueueEntry<T>> {
   }
 
   has(item: T): boolean {
-    return item.queueLevel !== null && this.#levels.get(item.priority) === item.queueLevel;
+    return item.queueLevel !== null && item.queueLevel.owner === this;
   }
 
   /** The item that would run next, without removing it. */
@@ -85,7 +88,7 @@ export class PriorityQueue<T extends QueueEntry<T>> {
   push(item: T): void {
     let level = this.#levels.get(item.priority);
     if (level === undefined) {
-      level = new Level<T>(item.priority);
+      level = new Level<T>(item.priority, this);
       this.#levels.set(item.priority, level);
       this.#minLevels.push(level);
       this.#maxLevels.push(level);

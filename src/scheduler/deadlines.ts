@@ -1,16 +1,16 @@
 import { type Clock, timerDelay } from '../core/clock.js';
 import { IndexedHeap } from '../queue/indexed-heap.js';
-import type { Job } from './job.js';
+import type { Job, JobBounds } from './job.js';
 
 /**
  * Jobs that must start by a deadline (`maxWaitMs`). One timer for the earliest deadline, not one per
- * job: a million waiting jobs cost one timer.
+ * job: a million waiting jobs cost one timer. Only jobs with bounds (a finite deadline) are added.
  */
 export class Deadlines {
   readonly #heap = new IndexedHeap<Job>(
     (a, b) => a.deadline < b.deadline,
     (job, position) => {
-      job.deadlinePosition = position;
+      (job.bounds as JobBounds).deadlinePosition = position;
     },
   );
   readonly #clock: Clock;
@@ -30,8 +30,8 @@ export class Deadlines {
   }
 
   delete(job: Job): void {
-    if (job.deadlinePosition < 0) return;
-    this.#heap.removeAt(job.deadlinePosition);
+    if (job.bounds === null || job.bounds.deadlinePosition < 0) return;
+    this.#heap.removeAt(job.bounds.deadlinePosition);
     if (this.#heap.size === 0) this.clear();
   }
 

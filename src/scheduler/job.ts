@@ -38,22 +38,44 @@ function capture(resolve: (value: unknown) => void, reject: (reason: unknown) =>
   capturedReject = reject;
 }
 
+/**
+ * What a job carries only when its caller bounded it (a signal, a run timeout, a `maxWaitMs`). Apart
+ * from Job because most jobs have none, and every field of a queued job costs for as long as it waits:
+ * the garbage collector copies it on its way to the old generation, and with many tasks queued that
+ * copying is about half the cost of a no-op task (measured: 6 more fields made 200k tasks ~7% slower).
+ */
+export class JobBounds {
+  readonly signal: AbortSignal | undefined;
+  readonly timeoutMs: number;
+  readonly maxWaitMs: number;
+  /** Clock time by which the job must have started (submission + `maxWaitMs`), or Infinity. */
+  readonly deadline: number;
+  /** Position in the deadline heap, -1 when not there. */
+  deadlinePosition = -1;
+  /** The running task's timeout timer. */
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  constructor(signal: AbortSignal | undefined, timeoutMs: number, maxWaitMs: number, deadline: number) {
+    this.signal = signal;
+    this.timeoutMs = timeoutMs;
+    this.maxWaitMs = maxWaitMs;
+    this.deadline = deadline;
+  }
+}
+
 /** One unit of work and the caller's promise for its result. It is its own queue node. */
 export class Job implements QueueEntry<Job>, StoreSlot {
   readonly task: Task<unknown>;
   readonly priority: number;
   readonly seq: number;
   readonly weight: number;
-  readonly signal: AbortSignal | undefined;
-  readonly timeoutMs: number;
   /**
    * True: the start counts from when the task's synchronous part has run. False: it stays pending
    * until the task settles it (an HTTP request, at its response headers) or ends.
    */
   readonly settleAtStart: boolean;
-  readonly maxWaitMs: number;
-  /** Clock time by which it must have started (submission + `maxWaitMs`), or Infinity. */
-  readonly deadline: number;
+  /** Null for a job without a signal, a timeout or a `maxWaitMs`. */
+  readonly bounds: JobBounds | null;
   readonly promise: Promise<unknown>;
   readonly #resolve: (value: unknown) => void;
   readonly #reject: (reason: unknown) => void;
@@ -64,43 +86,33 @@ export class Job implements QueueEntry<Job>, StoreSlot {
   /** The store's own record of this job's grant (see StoreSlot). */
   storeData: unknown = undefined;
   outcome: JobOutcome | null = null;
-  attempt = 1;
 
   queuePrev: Job | null = null;
   queueNext: Job | null = null;
   agePrev: Job | null = null;
   ageNext: Job | null = null;
   queueLevel: Level<Job> | null = null;
-  /** Position in the deadline heap, -1 when not there. */
-  deadlinePosition = -1;
 
-  /** The running task's timeout timer. */
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** Created only when the task reads `context.signal`: most tasks never do, and it is not free. */
+  /**
+   * Created only when the task reads `context.signal` or is stopped: most tasks never are, and it is
+   * not free. Once aborted, it holds the stop reason (a later abort is ignored).
+   */
   #controller: AbortController | null = null;
-  #stopped = false;
-  #stopReason: unknown = undefined;
 
   constructor(
     task: Task<unknown>,
     priority: number,
     seq: number,
     weight: number,
-    signal: AbortSignal | undefined,
-    timeoutMs: number,
-    maxWaitMs: number,
-    submittedAt: number,
     settleAtStart: boolean,
+    bounds: JobBounds | null,
   ) {
     this.task = task;
     this.priority = priority;
     this.seq = seq;
     this.weight = weight;
-    this.signal = signal;
-    this.timeoutMs = timeoutMs;
-    this.maxWaitMs = maxWaitMs;
     this.settleAtStart = settleAtStart;
-    this.deadline = submittedAt + maxWaitMs;
+    this.bounds = bounds;
     this.promise = new Promise(capture);
     this.#resolve = capturedResolve;
     this.#reject = capturedReject;
@@ -108,21 +120,33 @@ export class Job implements QueueEntry<Job>, StoreSlot {
     capturedResolve = capturedReject = ignore;
   }
 
+  get signal(): AbortSignal | undefined {
+    return this.bounds === null ? undefined : this.bounds.signal;
+  }
+
+  get timeoutMs(): number {
+    return this.bounds === null ? Infinity : this.bounds.timeoutMs;
+  }
+
+  get maxWaitMs(): number {
+    return this.bounds === null ? Infinity : this.bounds.maxWaitMs;
+  }
+
+  /** Clock time by which it must have started, or Infinity. */
+  get deadline(): number {
+    return this.bounds === null ? Infinity : this.bounds.deadline;
+  }
+
   /** The signal the running task sees: aborted by the caller's signal or by the timeout. */
   get runSignal(): AbortSignal {
-    if (this.#controller === null) {
-      this.#controller = new AbortController();
-      if (this.#stopped) this.#controller.abort(this.#stopReason);
-    }
+    this.#controller ??= new AbortController();
     return this.#controller.signal;
   }
 
-  /** Tells the running task to stop (through its signal). */
+  /** Tells the running task to stop (through its signal). The first reason stays. */
   stop(reason: unknown): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    this.#stopReason = reason;
-    this.#controller?.abort(reason);
+    this.#controller ??= new AbortController();
+    this.#controller.abort(reason);
   }
 
   /** Settles the caller's promise, once; later calls are ignored. */
@@ -161,7 +185,8 @@ export class JobContext implements InternalTaskContext {
     return this.#job.runSignal;
   }
 
+  /** A job runs once: a retry (the HTTP layer's) is a job of its own. */
   get attempt(): number {
-    return this.#job.attempt;
+    return 1;
   }
 }

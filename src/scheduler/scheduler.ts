@@ -14,7 +14,7 @@ import { MemoryStore } from '../stores/memory.js';
 import type { LimiterStore } from '../stores/store.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
-import { Job, type JobOutcome, type Task } from './job.js';
+import { Job, JobBounds, type JobOutcome, type Task } from './job.js';
 import { WakeTimer } from './wake-timer.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
 
@@ -172,8 +172,9 @@ export class Scheduler {
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
     if (signal?.aborted) return this.#refuse(signal.reason);
 
-    const now = this.#clock.now();
+    let deadline = Infinity;
     if (maxWaitMs !== Infinity) {
+      const now = this.#clock.now();
       const wait = Math.max(this.#store.earliestWait(weight, now), this.#budget.wait(weight, now), this.#cooldownUntil - now);
       if (wait > maxWaitMs) {
         return this.#refuse(
@@ -184,12 +185,17 @@ export class Scheduler {
           ),
         );
       }
+      deadline = now + maxWaitMs;
     }
     if (this.#queued() >= this.#maxSize && this.#overflow === 'reject') {
       return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
     }
 
-    const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, signal, timeoutMs, maxWaitMs, now, settleAtStart);
+    const bounds =
+      signal === undefined && timeoutMs === Infinity && maxWaitMs === Infinity
+        ? null
+        : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
+    const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
     this.#submitted++;
     this.#busySinceIdle = true;
     this.#abortWatch.watch(job);
@@ -389,7 +395,12 @@ export class Scheduler {
     };
   }
 
-  #dispatch(): void {
+  /**
+   * `now`: a clock reading the caller has just taken, with only bookkeeping run since; it saves the
+   * first task of the pass a reading (each costs ~50 ns, several per task add up). Later tasks of the
+   * pass read the clock again: starting a task runs its code, and time moves.
+   */
+  #dispatch(now?: number): void {
     if (this.#dispatchDepth > 0) {
       // Called back from a task's synchronous part (it scheduled more work, aborted, paused…). Start
       // what can start right away, as a call from outside would: a task that would start at once must
@@ -399,7 +410,7 @@ export class Scheduler {
       if (this.#dispatchDepth < MAX_NESTED_DISPATCH) {
         this.#dispatchDepth++;
         try {
-          this.#startWhatCan();
+          this.#startWhatCan(now);
         } finally {
           this.#dispatchDepth--;
         }
@@ -410,7 +421,8 @@ export class Scheduler {
     try {
       do {
         this.#dispatchAgain = false;
-        this.#startWhatCan();
+        this.#startWhatCan(now);
+        now = undefined;
       } while (this.#dispatchAgain);
     } finally {
       this.#dispatchDepth = 0;
@@ -418,7 +430,8 @@ export class Scheduler {
     this.#notifyWaiters();
   }
 
-  #startWhatCan(): void {
+  /** `fresh`: see #dispatch. */
+  #startWhatCan(fresh?: number): void {
     for (;;) {
       // One store answer at a time, for the first task: nothing overtakes it meanwhile.
       if (this.#acquiring !== undefined) return;
@@ -428,7 +441,8 @@ export class Scheduler {
         return;
       }
       if (!this.#pool.hasIdle || this.#semaphore.available < job.weight) return;
-      const now = this.#clock.now();
+      const now = fresh ?? this.#clock.now();
+      fresh = undefined;
       if (job.deadline < now) {
         // Its deadline passed and its timer has not fired yet (timers can be late): it must not start.
         this.#expire(job);
@@ -553,19 +567,23 @@ export class Scheduler {
   }
 
   /** Records the job's start now; false when it was already recorded. */
-  #settleSlot(job: Job): boolean {
+  #settleSlot(job: Job, now?: number): boolean {
     if (!job.slotPending) return false;
     job.slotPending = false;
-    this.#store.settle(job, this.#clock.now());
+    this.#store.settle(job, now ?? this.#clock.now());
     return true;
   }
 
   #finished(worker: Worker, job: Job, ok: boolean, value: unknown): void {
+    // One reading serves the release and the next start: between them only bookkeeping runs, and a
+    // reading a little old is safe for the windows (by it, less has expired).
+    const now = this.#clock.now();
     // A task that ends without settling (a request that failed before any response) counts from now,
     // the latest moment the server could have seen it.
-    this.#settleSlot(job);
-    this.#store.release(job, this.#clock.now());
-    if (job.timer !== undefined) clearTimeout(job.timer);
+    this.#settleSlot(job, now);
+    this.#store.release(job, now);
+    const timer = job.bounds?.timer;
+    if (timer !== undefined) clearTimeout(timer);
     this.#abortWatch.unwatch(job);
     this.#semaphore.release(job.weight);
     this.#pool.release(worker);
@@ -574,15 +592,16 @@ export class Scheduler {
     else job.fail(value, 'failed');
     this.#count(job.outcome);
     this.#forgetUntimedRefusal();
-    this.#dispatch();
+    this.#dispatch(now);
   }
 
+  /** For a job with a finite `timeoutMs`, so with bounds. */
   #armRunTimeout(job: Job, due: number, now: number): void {
-    job.timer = setTimeout(this.#runTimedOut, timerDelay(due - now), job, due);
+    (job.bounds as JobBounds).timer = setTimeout(this.#runTimedOut, timerDelay(due - now), job, due);
   }
 
   readonly #runTimedOut = (job: Job, due: number): void => {
-    job.timer = undefined;
+    (job.bounds as JobBounds).timer = undefined;
     const now = this.#clock.now();
     // A timeout longer than Node's longest timer (~24.8 days) fires early, clamped: wait on.
     if (due - now >= 1) {
