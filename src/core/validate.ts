@@ -69,8 +69,10 @@ export function oneOf<T extends string>(name: string, value: unknown, allowed: r
 
 /** Refuses keys that are not options: a typo (`concurency`) would otherwise be silently ignored. */
 export function knownKeys(name: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
+  // for-in with hasOwn visits what Object.keys lists, without an array per call: this runs for every
+  // schedule() that passes options.
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && !known.includes(key)) {
       throw new TypeError(`Unknown option \`${name ? `${name}.` : ''}${key}\`; expected one of ${known.map((k) => `\`${k}\``).join(', ')}`);
     }
   }
