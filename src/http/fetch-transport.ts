@@ -15,10 +15,16 @@ export class FetchTransport implements Transport {
   }
 
   async send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse> {
+    // fetch can be stopped only through its signal, so `discard()` needs one of its own, which `signal`
+    // aborts too (a listener: AbortSignal.any() costs far more on Node 20). The listener needs no
+    // removal: the HTTP layer gives each attempt its own signal (its task's), which goes with it.
+    const controller = new AbortController();
+    if (signal.aborted) controller.abort(signal.reason);
+    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
     const init: Record<string, unknown> = {
       method: request.method,
       headers: request.headers,
-      signal,
+      signal: controller.signal,
       dispatcher: this.#dispatcher(),
       // The HTTP layer follows redirects itself, so that each hop is counted and secrets stay home.
       redirect: 'manual',
@@ -26,12 +32,18 @@ export class FetchTransport implements Transport {
     if (request.body !== undefined) init.body = request.body;
     // `dispatcher` is undici's extension of RequestInit; Node's own types name an older undici's.
     const response = await globalThis.fetch(request.url, init as RequestInit);
+    const body = response.body as AsyncIterable<Uint8Array> | null;
     return {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
-      url: response.url ? new URL(response.url) : request.url,
-      body: response.body as AsyncIterable<Uint8Array> | null,
+      // Redirects are not followed here, so the URL is the request's, already parsed; a patched fetch
+      // (msw) may still answer with another, or none.
+      url: response.url === request.url.href ? request.url : response.url ? new URL(response.url) : request.url,
+      body,
+      // fetch's own reader: iterating the web stream costs a promise and a result object per chunk.
+      bytes: async () => new Uint8Array(await response.arrayBuffer()),
+      discard: (reason) => controller.abort(reason),
     };
   }
 }

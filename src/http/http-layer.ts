@@ -10,7 +10,7 @@ import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareReques
 import { HttpResponse } from './response.js';
 import { DEFAULT_SECRET_HEADERS, displayUrl, displayUrlText, redactHeaders } from './secrets.js';
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
-import { readAll, readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
+import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
 import { readServerLimits, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
@@ -191,9 +191,9 @@ export class HttpLayer {
   #buffered(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
     return this.#hooks.schedule(async (context) => {
       attempt.seq ??= context[kSeq];
-      const response = await this.#send(request, context, new AbortController(), how, attempt.hops);
+      const response = await this.#send(request, context, how, attempt.hops);
       if (response instanceof Redirect) return response;
-      const body = await this.#guard(request, context.signal, () => readAll(response.body));
+      const body = await this.#guard(request, context.signal, () => response.bytes());
       return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
     }, how.scheduling, attempt.seq);
   }
@@ -207,11 +207,10 @@ export class HttpLayer {
     return new Promise((resolve, reject) => {
       this.#hooks.schedule(async (context) => {
         attempt.seq ??= context[kSeq];
-        const cancel = new AbortController();
-        const response = await this.#send(request, context, cancel, how, attempt.hops);
+        const response = await this.#send(request, context, how, attempt.hops);
         if (response instanceof Redirect) return resolve(response);
         await new Promise<void>((settled) => {
-          const body = watchedStream(response.body, response.signal, settled, (reason) => cancel.abort(reason));
+          const body = watchedStream(response.body, response.signal, settled, (reason) => response.discard(reason));
           resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
         });
       }, how.scheduling, attempt.seq).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
@@ -222,7 +221,8 @@ export class HttpLayer {
   listen(headers: Headers, status: number, url: URL | string, weight: number): ServerLimits {
     const adaptive = this.#options.adaptive;
     const limits = readServerLimits(headers, Date.now(), adaptive ? adaptive.resetMode : 'auto');
-    if (adaptive) {
+    // Most responses say nothing about limits: then there is nothing to apply (and no URL to format).
+    if (adaptive && limits.sources.length > 0) {
       applyServerLimits(this.#hooks, limits, {
         status,
         url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
@@ -252,28 +252,30 @@ export class HttpLayer {
   async #send(
     request: PreparedRequest,
     context: InternalTaskContext,
-    attempt: AbortController,
     how: AttemptOptions,
     hops: number,
   ): Promise<(TransportResponse & { signal: AbortSignal }) | Redirect> {
-    // The attempt's own controller can drop a body (a redirect's, a stalled error preview, a cancelled
-    // stream) without failing the task; the context's signal is the caller's abort and the timeout.
-    const signal = AbortSignal.any([context.signal, attempt.signal]);
+    // The context's signal is the caller's abort and the timeout. A body this attempt has no use for (a
+    // redirect's, a stalled error preview, a cancelled stream) is dropped with `discard()`, which does
+    // not fail the task: no signal of the attempt's own, as an AbortController combined with this one
+    // would cost two more signals a request (AbortSignal.any(): also a WeakRef and a finalizer), the
+    // largest single cost of the layer on Node 20.
+    const signal = context.signal;
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
     const limits = this.listen(response.headers, response.status, response.url, how.scheduling.weight ?? 1);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       // The redirect's body is of no use: drop it (and its connection) rather than wait for it.
-      attempt.abort();
+      response.discard();
       return new Redirect(next);
     }
     if (how.throwHttpErrors && (response.status < 200 || response.status > 299)) {
       // A preview for the error, but not at any price: a body that stalls is cut off after a moment.
-      const cutOff = setTimeout(() => attempt.abort(), PREVIEW_MAX_MS);
+      const cutOff = setTimeout(() => response.discard(), PREVIEW_MAX_MS);
       const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES).catch(() => new Uint8Array());
       clearTimeout(cutOff);
-      attempt.abort();
+      response.discard();
       // What the server asked to wait: its Retry-After, or the time until its quota resets.
       const usedUp = (response.status === 429 || response.status === 503) && limits.remaining === 0;
       const retryAfterMs = limits.retryAfterMs ?? (usedUp ? limits.resetMs : undefined);

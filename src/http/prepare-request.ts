@@ -17,6 +17,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // A value must not be able to end the header line or start a new one.
 export const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+// C0 controls and space: what the URL parser trims or removes from a reference before reading it.
+const CONTROL_OR_SPACE = /[\0-\x20]/;
 
 /** Lower-cases and checks header names and values; `undefined` drops a header. */
 export function normalizeHeaders(name: string, headers: HeadersInit | undefined, into: Record<string, string> = {}): Record<string, string> {
@@ -94,7 +96,16 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
       `Refused \`path\` ${describe(displayUrlText(path))}: it names another URL than \`baseUrl\` (set \`allowAbsoluteUrls: true\` to allow that)`,
     );
   }
-  const url = new URL(path.replace(/^[/\\]+/, ''), withTrailingSlash(baseUrl));
+  const relative = path.replace(/^[/\\]+/, '');
+  // Appending a relative reference to a base that ends in '/' and has no query or fragment, then
+  // parsing once, gives the same URL as resolving it against the base (which parses the base again).
+  // Not for a reference that starts with a scheme (`a:b` is a URL of its own, refused below), nor one
+  // with a space or control character: those are trimmed from its ends, and tab and newline removed
+  // before its first character decides its kind, which only the two-argument form does.
+  const url =
+    SCHEME.test(relative) || CONTROL_OR_SPACE.test(relative)
+      ? new URL(relative, withTrailingSlash(baseUrl))
+      : new URL(withTrailingSlash(baseUrl) + relative);
   if (!isInsideBase(url, baseUrl) || url.username || url.password) {
     throw new TypeError(`Refused \`path\` ${describe(displayUrlText(path))}: it resolves outside \`baseUrl\``);
   }
@@ -107,7 +118,10 @@ function withTrailingSlash(baseUrl: URL): string {
 
 /** Same origin, and at or below the base path. */
 export function isInsideBase(url: URL, baseUrl: URL): boolean {
-  return url.origin === baseUrl.origin && url.pathname.startsWith(new URL(withTrailingSlash(baseUrl)).pathname);
+  // The base has no query or fragment, so its path with a trailing '/' is what parsing its href with
+  // one would give.
+  const basePath = baseUrl.pathname.endsWith('/') ? baseUrl.pathname : `${baseUrl.pathname}/`;
+  return url.origin === baseUrl.origin && url.pathname.startsWith(basePath);
 }
 
 export function appendQuery(url: URL, query: QueryInit | undefined): void {

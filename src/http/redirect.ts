@@ -26,8 +26,9 @@ interface RedirectOptions extends RequestDefaults {
  * fetch, every secret header (not only `authorization`) is dropped when the origin changes.
  */
 export function redirectTarget(request: PreparedRequest, response: TransportResponse, options: RedirectOptions): PreparedRequest | undefined {
+  if (!REDIRECT_STATUSES.has(response.status)) return undefined;
   const location = response.headers.get('location');
-  if (!REDIRECT_STATUSES.has(response.status) || location === null) return undefined;
+  if (location === null) return undefined;
   let url: URL;
   try {
     url = new URL(location, response.url);

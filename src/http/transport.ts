@@ -8,23 +8,19 @@ export interface TransportResponse {
   /** The final URL (after redirects). */
   readonly url: URL;
   readonly body: AsyncIterable<Uint8Array> | null;
+  /** Reads the whole body, instead of iterating `body` (each transport has its cheapest way). */
+  bytes(): Promise<Uint8Array>;
+  /**
+   * Drops the body and the connection under it, at once, as an abort would, but without aborting the
+   * signal the request was sent with: a read in progress fails (with `reason`, or an AbortError).
+   * Does nothing once the body has ended or was dropped.
+   */
+  discard(reason?: unknown): void;
 }
 
 /** Sends one request; `signal` aborts it, also while its body is read. */
 export interface Transport {
   send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse>;
-}
-
-/** Reads a body in full. */
-export async function readAll(body: AsyncIterable<Uint8Array> | null): Promise<Uint8Array> {
-  if (body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    length += chunk.byteLength;
-  }
-  return concat(chunks, length);
 }
 
 /**

@@ -28,14 +28,30 @@ export class UndiciTransport implements Transport {
       if (value === undefined) continue;
       for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
     }
+    const { body } = response;
     return {
       status: response.statusCode,
       statusText: response.statusText ?? '',
       headers,
       url,
-      body: response.body,
+      body,
+      // undici's own reader collects the chunks from the stream's events: several times cheaper than
+      // an async iterator over it, and it fails with the same error when the request is aborted.
+      bytes: () => body.bytes(),
+      // What undici itself does when the request's signal aborts after the headers: destroying the
+      // body aborts the request, and a read in progress fails with the reason.
+      discard: (reason) => {
+        if (!body.destroyed) body.on('error', noop).destroy(abortError(reason));
+      },
     };
   }
+}
+
+function noop(): void {}
+
+/** The error a dropped body fails a read with: the reason given, or what `AbortController#abort()` gives. */
+function abortError(reason: unknown): Error {
+  return reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : (reason as Error);
 }
 
 /**

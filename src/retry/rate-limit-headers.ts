@@ -52,7 +52,10 @@ export const EPOCH_SECONDS_THRESHOLD = 1e9;
  */
 export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto'): ServerLimits {
   const out: ServerLimits = { sources: [] };
-  const get = (name: string): string | null => headers.get(name);
+  // Most responses carry none of these: one pass over the names they do carry is much cheaper than
+  // ~20 lookups through Headers' WebIDL layer, and every lookup below would find nothing anyway.
+  if (!mentionsAny(headers)) return out;
+  const get = (name: LimitHeader): string | null => headers.get(name);
 
   // OpenAI and Azure: the delay in milliseconds, finer than Retry-After's seconds.
   take(out, 'retryAfterMs', nonNegativeMs(get('retry-after-ms'), 1), 'retry-after-ms');
@@ -88,12 +91,28 @@ export function readServerLimits(headers: Headers, nowMs: number, resetMode: Res
   take(out, 'remaining', shopifyRemaining(get('x-shopify-shop-api-call-limit')), 'x-shopify-shop-api-call-limit');
 
   // Limits without a window: GitHub and most others, X, OpenAI, and the older IETF field's bare form.
-  for (const name of ['x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests']) {
+  for (const name of ['x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests'] as const) {
     take(out, 'limit', positive(count(get(name))), name);
   }
   take(out, 'limit', positive(sfCount(get('ratelimit-limit'))), 'ratelimit-limit');
 
   return out;
+}
+
+/** Every header `readServerLimits` reads; `get` there takes only these, so the list can not fall behind. */
+const LIMIT_HEADERS = [
+  'retry-after-ms', 'retry-after', 'ratelimit', 'ratelimit-policy', 'ratelimit-remaining', 'ratelimit-reset',
+  'ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-rate-limit-remaining', 'x-rate-limit-reset',
+  'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-shopify-shop-api-call-limit',
+  'x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests',
+] as const;
+type LimitHeader = (typeof LIMIT_HEADERS)[number];
+const LIMIT_HEADER_SET: ReadonlySet<string> = new Set(LIMIT_HEADERS);
+
+/** Whether any header `readServerLimits` reads is present (Headers yields lower-case names). */
+function mentionsAny(headers: Headers): boolean {
+  for (const name of headers.keys()) if (LIMIT_HEADER_SET.has(name)) return true;
+  return false;
 }
 
 /** `x-should-retry` (OpenAI, Anthropic) or `stripe-should-retry` (Stripe): the server's own verdict. */
