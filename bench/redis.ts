@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { RateLimitedClient, type RateWindow } from '../src/index.js';
 import { RedisStore } from '../src/redis.js';
 import { redisServerAvailable, startRedis } from '../test/support/redis-process.js';
+import { count, heading, table, verdict, type Results } from './lib/report.js';
 
 interface Case {
   label: string;
@@ -20,18 +21,22 @@ const CASES: Case[] = [
   { label: 'window binds: 100 per 100 ms', tasks: 1_000, concurrency: 1_000, rateLimit: { limit: 100, windowMs: 100 } },
 ];
 
-export async function redisBench(verdict: (ok: boolean) => string): Promise<void> {
-  console.log('\n## Redis store: one client on a local redis-server');
-  console.log('target: 1 round trip per granted acquire in the common case');
-  console.log('(a task also releases its shared-concurrency lease: one more command, sent after it ends, off the start path)\n');
+export async function redisBench(results: Results): Promise<void> {
+  heading(
+    'Redis store: one client on a local redis-server',
+    'Target: 1 round trip per granted acquire in the common case (no limit binds).',
+    "A task also releases its shared-concurrency lease: one more command, sent after it ends, off the start path.",
+  );
   const available = redisServerAvailable();
   if (!available.ok) {
     console.log(`skipped: ${available.reason}`);
+    results.record('redis', { skipped: available.reason });
     return;
   }
   const server = await startRedis();
+  const rows: Array<Array<string | number>> = [];
+  const figures: Array<Record<string, unknown>> = [];
   try {
-    console.log('case                                   | tasks/s | acquire round trips per grant | all round trips per task | verdict');
     for (const [index, each] of CASES.entries()) {
       const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
       const store = new RedisStore({ redis, key: `bench-${index}` });
@@ -41,17 +46,19 @@ export async function redisBench(verdict: (ok: boolean) => string): Promise<void
       await Promise.all(Array.from({ length: each.tasks }, () => client.schedule(noop)));
       const seconds = (performance.now() - begin) / 1000;
       await client.close();
+      redis.disconnect();
       const stats = store.stats();
       // Acquires answered from a remembered refusal cost nothing; the rest each sent one script.
       const acquireTrips = (stats.acquires - stats.syncRefusals) / stats.grants;
       const allTrips = stats.roundTrips / stats.grants;
       const common = index < 2;
-      console.log(
-        `${each.label.padEnd(38)} | ${Math.round(each.tasks / seconds).toLocaleString('en-US').padStart(7)} | ${acquireTrips.toFixed(3).padStart(29)} | ${allTrips.toFixed(3).padStart(24)} | ${common ? verdict(acquireTrips <= 1.001) : 'info'}`,
-      );
-      redis.disconnect();
+      const judged = common ? verdict(acquireTrips <= 1.001) : 'info';
+      rows.push([each.label, count(each.tasks / seconds), acquireTrips.toFixed(3), allTrips.toFixed(3), judged]);
+      figures.push({ case: each.label, tasksPerSecond: each.tasks / seconds, acquireRoundTripsPerGrant: acquireTrips, roundTripsPerTask: allTrips, verdict: judged });
     }
   } finally {
     await server.stop();
   }
+  console.log(table(['case', 'tasks/s', 'acquire round trips per grant', 'all round trips per task', 'verdict'], rows));
+  results.record('redis', { cases: figures });
 }

@@ -1,44 +1,63 @@
 /**
- * `npm run bench`: the figures the targets are checked against, printed with pass/miss.
- * This first version measures this library alone; the side-by-side run against the peers
- * (p-queue, p-throttle, Bottleneck, limiter) is issue 6.
+ * `npm run bench`: every figure the targets are checked against, ours beside the peers' (p-queue,
+ * p-limit, p-throttle, Bottleneck, limiter), measured in one run on one machine. Prints one table per
+ * figure with pass/MISS beside each target, and writes bench/results/latest.json and the window chart
+ * bench/results/window-chart.svg.
+ *
+ * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
+ * redis); the results file then holds only those.
  */
-import { RateLimitedClient } from '../src/index.js';
-import { maxInAnyWindow, startTimesOf, utilisation } from '../examples/support/window-count.js';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { windowChart } from './chart.js';
+import { OURS } from './contenders.js';
+import { httpBench } from './http.js';
+import { Results } from './lib/report.js';
+import { memoryBench } from './memory.js';
+import { overheadBench } from './overhead.js';
 import { redisBench } from './redis.js';
+import { scalingBench } from './scaling.js';
+import { windowBench } from './window.js';
 
-const verdict = (ok: boolean) => (ok ? 'pass' : 'MISS');
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
-async function windowKeeping(): Promise<void> {
-  console.log('\n## Window keeping: limit 20 per 100 ms, concurrency 8, 600 tasks of ~2 ms (3 runs)');
-  console.log('target: 0 over the limit and utilisation >= 0.99\n');
-  console.log('run | most starts in any 100 ms | utilisation | verdict');
-  for (let run = 1; run <= 3; run++) {
-    const client = new RateLimitedClient({ rateLimit: { limit: 20, windowMs: 100 }, concurrency: 8 });
-    const starts = await startTimesOf(client, 600, 2);
-    await client.close();
-    const most = maxInAnyWindow([...starts], 100);
-    const used = utilisation(starts, 20, 100);
-    console.log(`${run}   | ${most}                         | ${used.toFixed(4)}      | ${verdict(most <= 20 && used >= 0.99)}`);
-  }
+/** The chart shows ours beside the two peers people most often reach for. */
+const CHARTED = [OURS, 'p-queue', 'bottleneck reservoir'];
+
+const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
+  overhead: overheadBench,
+  scaling: scalingBench,
+  memory: memoryBench,
+  window: async (results) => {
+    const starts = await windowBench(results);
+    const svg = windowChart({
+      title: 'Starts in any 100 ms window, limit 20 per 100 ms (600 tasks of ~2 ms, concurrency 8)',
+      limit: 20,
+      windowMs: 100,
+      series: CHARTED.flatMap((name) => {
+        const each = starts.get(name);
+        return each === undefined ? [] : [{ label: name, starts: each }];
+      }),
+    });
+    writeFileSync(`${RESULTS_DIR}window-chart.svg`, svg);
+    console.log('\nchart: bench/results/window-chart.svg');
+  },
+  http: httpBench,
+  redis: redisBench,
+};
+
+const asked = process.argv.slice(2);
+const unknown = asked.filter((name) => !(name in SECTIONS));
+if (unknown.length > 0) throw new Error(`Unknown section ${unknown.join(', ')}; expected any of ${Object.keys(SECTIONS).join(', ')}`);
+if ((globalThis as { gc?: unknown }).gc === undefined) console.log('(run with --expose-gc, as `npm run bench` does, for steadier figures)');
+
+const results = new Results();
+const { machine } = results;
+console.log(`# rate-limited-client benchmark: node ${machine.node}, ${machine.platform}, ${machine.cores} × ${machine.cpus}, ${machine.memoryGiB} GiB`);
+const begin = performance.now();
+for (const [name, section] of Object.entries(SECTIONS)) {
+  if (asked.length === 0 || asked.includes(name)) await section(results);
 }
-
-async function overhead(label: string, tasks: number, priorities: number): Promise<void> {
-  const client = new RateLimitedClient({ concurrency: 8 });
-  const noop = async () => {};
-  const begin = performance.now();
-  const all: Array<Promise<void>> = new Array(tasks);
-  for (let i = 0; i < tasks; i++) all[i] = client.schedule(noop, priorities > 1 ? { priority: i % priorities } : undefined);
-  await Promise.all(all);
-  const seconds = (performance.now() - begin) / 1000;
-  const rate = tasks / seconds;
-  console.log(`${label.padEnd(28)} | ${Math.round(rate).toLocaleString('en-US').padStart(12)} tasks/s | ${verdict(rate >= 1_000_000)}`);
-}
-
-console.log(`# rate-limited-client benchmark — node ${process.version}, ${process.platform}/${process.arch}`);
-console.log('\n## Scheduling overhead: no-op async tasks, concurrency 8 (target >= 1M tasks/s)\n');
-await overhead('warm-up', 50_000, 1);
-await overhead('200k tasks, one priority', 200_000, 1);
-await overhead('200k tasks, 10 priorities', 200_000, 10);
-await windowKeeping();
-await redisBench(verdict);
+const file = asked.length === 0 ? 'latest.json' : `partial-${asked.join('-')}.json`;
+results.write(`${RESULTS_DIR}${file}`);
+console.log(`\nresults: bench/results/${file} (${((performance.now() - begin) / 1000).toFixed(0)} s in all)`);

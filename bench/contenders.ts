@@ -1,0 +1,188 @@
+/**
+ * Each library under test, set up to do the same job: run async tasks at a given concurrency and, for
+ * the window figures, under `limit` starts per `windowMs`. Only the benchmark depends on the peers.
+ *
+ * Priorities: ours and Bottleneck run lower numbers first; p-queue runs higher numbers first, so it gets
+ * the negated priority. p-limit has no priorities.
+ */
+import Bottleneck from 'bottleneck';
+import { RateLimiter } from 'limiter';
+import pLimit from 'p-limit';
+import PQueue from 'p-queue';
+import pThrottle from 'p-throttle';
+import { RateLimitedClient } from '../src/index.js';
+import type { Limit } from './lib/windows.js';
+
+export type Task = () => Promise<void>;
+
+/** A queue of tasks: `add` resolves when its task has run. */
+export interface Runner {
+  add(task: Task, priority: number): Promise<unknown>;
+  /** Lets go of timers, so the process can exit. */
+  stop(): Promise<void>;
+}
+
+export interface QueueContender {
+  name: string;
+  priorities: boolean;
+  /** Builds a runner; `paused` ones start nothing until `start()`. */
+  create(concurrency: number, paused?: boolean): Runner & { start(): void };
+}
+
+export const OURS = 'rate-limited-client';
+
+export const QUEUES: QueueContender[] = [
+  {
+    name: OURS,
+    priorities: true,
+    create(concurrency, paused = false) {
+      const client = new RateLimitedClient({ concurrency });
+      if (paused) client.pause();
+      return {
+        add: (task, priority) => client.schedule(task, { priority }),
+        start: () => client.resume(),
+        stop: () => client.close(),
+      };
+    },
+  },
+  {
+    name: 'p-queue',
+    priorities: true,
+    create(concurrency, paused = false) {
+      const queue = new PQueue({ concurrency, autoStart: !paused });
+      return {
+        add: (task, priority) => queue.add(task, { priority: -priority }),
+        start: () => void queue.start(),
+        stop: async () => queue.clear(),
+      };
+    },
+  },
+  {
+    name: 'p-limit',
+    priorities: false,
+    create(concurrency) {
+      const limit = pLimit(concurrency);
+      return { add: (task) => limit(task), start: () => {}, stop: async () => limit.clearQueue() };
+    },
+  },
+  {
+    name: 'bottleneck',
+    priorities: true,
+    create(concurrency) {
+      const limiter = new Bottleneck({ maxConcurrent: concurrency });
+      return {
+        // Bottleneck has priorities 0..9 (default 5).
+        add: (task, priority) => limiter.schedule({ priority: Math.min(9, priority) }, task),
+        start: () => {},
+        stop: () => limiter.stop({ dropWaitingJobs: true }),
+      };
+    },
+  },
+];
+
+/** Wraps every task so it starts only when `gate` lets it. */
+export type Gate = (task: Task) => Promise<void>;
+
+export interface WindowContender {
+  name: string;
+  /** Builds a gate for these limits; null when the library can not express them. */
+  create(limits: readonly Limit[], concurrency: number): { gate: Gate; stop(): Promise<void> } | null;
+  /** What this setup is, in a few words, for the table. */
+  how: string;
+}
+
+const single = (limits: readonly Limit[]): Limit | null => (limits.length === 1 ? (limits[0] as Limit) : null);
+
+export const WINDOW_KEEPERS: WindowContender[] = [
+  {
+    name: OURS,
+    how: 'sliding window log',
+    create(limits, concurrency) {
+      const client = new RateLimitedClient({ concurrency, rateLimit: limits.map((each) => ({ ...each })) });
+      return { gate: (task) => client.schedule(task), stop: () => client.close() };
+    },
+  },
+  {
+    name: 'p-queue',
+    how: 'intervalCap per interval',
+    create(limits, concurrency) {
+      const limit = single(limits);
+      if (limit === null) return null;
+      const queue = new PQueue({ concurrency, intervalCap: limit.limit, interval: limit.windowMs });
+      return { gate: (task) => queue.add(task), stop: async () => queue.clear() };
+    },
+  },
+  {
+    name: 'p-queue strict',
+    how: 'intervalCap, strict: true',
+    create(limits, concurrency) {
+      const limit = single(limits);
+      if (limit === null) return null;
+      const queue = new PQueue({ concurrency, intervalCap: limit.limit, interval: limit.windowMs, strict: true });
+      return { gate: (task) => queue.add(task), stop: async () => queue.clear() };
+    },
+  },
+  {
+    name: 'p-throttle',
+    how: 'limit per interval, nested for two windows',
+    create(limits) {
+      return throttled(limits, false);
+    },
+  },
+  {
+    name: 'p-throttle strict',
+    how: 'strict: true, nested for two windows',
+    create(limits) {
+      return throttled(limits, true);
+    },
+  },
+  {
+    name: 'bottleneck reservoir',
+    how: 'reservoir refreshed every window, chained for two',
+    create(limits, concurrency) {
+      const limiters = limits.map(
+        ({ limit, windowMs }) =>
+          new Bottleneck({ maxConcurrent: concurrency, reservoir: limit, reservoirRefreshAmount: limit, reservoirRefreshInterval: windowMs }),
+      );
+      for (let index = 0; index + 1 < limiters.length; index++) (limiters[index] as Bottleneck).chain(limiters[index + 1] as Bottleneck);
+      const first = limiters[0] as Bottleneck;
+      return {
+        gate: (task) => first.schedule(task),
+        stop: async () => {
+          await Promise.all(limiters.map((each) => each.stop({ dropWaitingJobs: true })));
+        },
+      };
+    },
+  },
+  {
+    name: 'bottleneck minTime',
+    how: 'minTime = windowMs / limit',
+    create(limits, concurrency) {
+      const minTime = Math.max(...limits.map(({ limit, windowMs }) => windowMs / limit));
+      const limiter = new Bottleneck({ maxConcurrent: concurrency, minTime });
+      return { gate: (task) => limiter.schedule(task), stop: () => limiter.stop({ dropWaitingJobs: true }) };
+    },
+  },
+  {
+    name: 'limiter',
+    how: 'token bucket per window, removeTokens(1) each',
+    create(limits) {
+      const buckets = limits.map(({ limit, windowMs }) => new RateLimiter({ tokensPerInterval: limit, interval: windowMs }));
+      return {
+        gate: async (task) => {
+          for (const bucket of buckets) await bucket.removeTokens(1);
+          await task();
+        },
+        stop: async () => {},
+      };
+    },
+  },
+];
+
+/** p-throttle has no concurrency option: at these rates and ~2 ms tasks, concurrency never binds anyway. */
+function throttled(limits: readonly Limit[], strict: boolean): { gate: Gate; stop(): Promise<void> } {
+  const throttles = limits.map(({ limit, windowMs }) => pThrottle({ limit, interval: windowMs, strict }));
+  let gate: Gate = (task) => task();
+  for (const throttle of throttles) gate = throttle(gate);
+  return { gate, stop: async () => {} };
+}
