@@ -53,7 +53,7 @@ async function runCase(each: Case): Promise<Map<string, { figures: WindowFigures
     for (let run = 0; run < runs; run++) {
       const starts = await startsThrough(keeper, each);
       if (starts === null) break;
-      const figures = windowFigures(starts, each.limits);
+      const figures = windowFigures(starts, { limits: each.limits, concurrency: CONCURRENCY, taskMs: TASK_MS });
       if (worst === null || figures.over > worst.figures.over || (figures.over === worst.figures.over && figures.utilisation < worst.figures.utilisation)) {
         worst = { figures, starts };
       }
@@ -66,19 +66,20 @@ async function runCase(each: Case): Promise<Map<string, { figures: WindowFigures
 function print(each: Case, outcome: Map<string, { figures: WindowFigures } | null>): void {
   const rows = WINDOW_KEEPERS.map((keeper) => {
     const measured = outcome.get(keeper.name);
-    if (measured === null || measured === undefined) return [keeper.name, keeper.how, 'can not express two windows', '', '', ''];
-    const { most, over, utilisation } = measured.figures;
-    const kept = over === 0 && utilisation >= 0.99;
-    return [
-      keeper.name,
-      keeper.how,
-      most.join(' / '),
-      over,
-      utilisation.toFixed(3),
-      keeper.name === OURS ? verdict(kept) : kept ? 'keeps both' : over > 0 ? 'over the limit' : 'under-uses',
-    ];
+    if (measured === null || measured === undefined) return [keeper.name, keeper.how, 'can not express two windows', '', '', '', ''];
+    const { most, over, overBy1msOrMore, utilisation } = measured.figures;
+    const full = utilisation >= 0.99;
+    const judged =
+      keeper.name === OURS
+        ? verdict(over === 0 && full)
+        : over === 0
+          ? full ? 'keeps both' : 'under-uses'
+          : overBy1msOrMore === 0
+            ? `over by < 1 ms${full ? '' : ', under-uses'}`
+            : 'over the limit';
+    return [keeper.name, keeper.how, most.join(' / '), over, overBy1msOrMore, utilisation.toFixed(3), judged];
   });
-  console.log(table(['library', 'set up as', `most starts in any window (${describe(each.limits)})`, 'over', 'utilisation', 'verdict'], rows));
+  console.log(table(['library', 'set up as', `most starts in any window (${describe(each.limits)})`, 'over', 'over by >= 1 ms', 'utilisation', 'verdict'], rows));
 }
 
 /** Returns the single-window runs' start times by library, for the chart. */
@@ -86,7 +87,9 @@ export async function windowBench(results: Results): Promise<Map<string, number[
   heading(
     `Window keeping: ${describe(SINGLE.limits)}, ${SINGLE.tasks} tasks of ~${TASK_MS} ms, concurrency ${CONCURRENCY}`,
     'Target (ours): 0 over the limit and utilisation >= 0.99, on each of 3 runs (the worst is shown); one run per peer.',
-    'Utilisation: the shortest first-to-last time the limits allow, over the time taken. Above 1 means the limit was broken.',
+    '"over": starts beyond the limit in the worst window; "over by >= 1 ms": the same in windows 1 ms shorter, forgiving',
+    'what a clock read in whole milliseconds (Date.now(), which most peers use) can not see.',
+    'Utilisation: the shortest first-to-last time the limits and the concurrency allow (8 tasks of 2 ms at once), over the time taken. Above 1 means a limit was broken.',
   );
   const single = await runCase(SINGLE);
   print(SINGLE, single);
