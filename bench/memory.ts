@@ -22,9 +22,10 @@ function measure(library: string): Measured {
   const output = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, library, String(TASKS)], {
     encoding: 'utf8',
     maxBuffer: 1 << 20,
+    timeout: 120_000,
   });
   const measured = JSON.parse(output.trim().split('\n').at(-1) as string) as Measured;
-  if (measured.tasks !== TASKS) throw new Error(`${library}: ${measured.tasks} of ${TASKS} tasks were still held when measured`);
+  if (measured.tasks !== TASKS) throw new Error(`${library}: ${measured.tasks} of ${TASKS} tasks were still queued when measured`);
   return measured;
 }
 
@@ -52,6 +53,7 @@ export async function memoryBench(results: Results): Promise<void> {
   results.record('memory', {
     tasks: TASKS,
     perTask: Object.fromEntries(LIBRARIES.map((library) => [library, { heap: perTask((figures[library] as Measured).heapBytes), rss: perTask((figures[library] as Measured).rssBytes) }])),
+    heapRatioToPQueue: ours.heapBytes / pQueue.heapBytes,
     verdict: verdict(ok),
   });
 }

@@ -49,7 +49,6 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
 const asked = process.argv.slice(2);
 const unknown = asked.filter((name) => !(name in SECTIONS));
 if (unknown.length > 0) throw new Error(`Unknown section ${unknown.join(', ')}; expected any of ${Object.keys(SECTIONS).join(', ')}`);
-if ((globalThis as { gc?: unknown }).gc === undefined) console.log('(run with --expose-gc, as `npm run bench` does, for steadier figures)');
 
 const results = new Results();
 const { machine } = results;

@@ -83,8 +83,3 @@ export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
 }
-
-/** A full collection before a measurement, when the run has `--expose-gc` (`npm run bench` does). */
-export function collectGarbage(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}

@@ -29,8 +29,9 @@ async function settledHeap(): Promise<NodeJS.MemoryUsage> {
 const before = await settledHeap();
 for (let i = 0; i < size; i++) promises[i] = runner.add(noop, 0);
 const after = await settledHeap();
-// Used after the measurement, so neither the runner nor the promises can be collected before it.
-const held = promises.filter((each) => each instanceof Promise).length;
+// Read after the measurement, so neither the runner nor the promises can be collected before it; a task
+// that ran or failed on the way would not be waiting any more.
+const held = promises.length === size ? runner.queued() : -1;
 process.stdout.write(
   `${JSON.stringify({ heapBytes: after.heapUsed - before.heapUsed, rssBytes: after.rss - before.rss, tasks: held, runner: typeof runner })}\n`,
 );
