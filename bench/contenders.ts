@@ -85,6 +85,21 @@ export const QUEUES: QueueContender[] = [
   },
 ];
 
+const noop: Task = async () => {};
+
+/**
+ * Submits `tasks` no-op tasks to `runner` at once (priority i % levels), starts it (a paused runner
+ * holds them all until then), and resolves with the start and end of the timed part (performance.now()).
+ */
+export async function runNoops(runner: Runner & { start(): void }, tasks: number, levels: number): Promise<{ begin: number; end: number }> {
+  const all: Array<Promise<unknown>> = new Array(tasks);
+  const begin = performance.now();
+  for (let i = 0; i < tasks; i++) all[i] = runner.add(noop, levels > 1 ? i % levels : 0);
+  runner.start();
+  await Promise.all(all);
+  return { begin, end: performance.now() };
+}
+
 /** Wraps every task so it starts only when `gate` lets it. */
 export type Gate = (task: Task) => Promise<void>;
 
@@ -122,10 +137,7 @@ export const WINDOW_KEEPERS: WindowContender[] = [
     how: 'intervalCap per interval',
     capsConcurrency: true,
     create(limits, concurrency) {
-      const limit = single(limits);
-      if (limit === null) return null;
-      const queue = new PQueue({ concurrency, intervalCap: limit.limit, interval: limit.windowMs });
-      return { gate: (task) => queue.add(task), stop: async () => queue.clear() };
+      return intervalQueue(limits, concurrency, false);
     },
   },
   {
@@ -133,10 +145,7 @@ export const WINDOW_KEEPERS: WindowContender[] = [
     how: 'intervalCap, strict: true',
     capsConcurrency: true,
     create(limits, concurrency) {
-      const limit = single(limits);
-      if (limit === null) return null;
-      const queue = new PQueue({ concurrency, intervalCap: limit.limit, interval: limit.windowMs, strict: true });
-      return { gate: (task) => queue.add(task), stop: async () => queue.clear() };
+      return intervalQueue(limits, concurrency, true);
     },
   },
   {
@@ -208,6 +217,14 @@ export const WINDOW_KEEPERS: WindowContender[] = [
     },
   },
 ];
+
+/** p-queue has one interval per queue: null for two windows. */
+function intervalQueue(limits: readonly Limit[], concurrency: number, strict: boolean): { gate: Gate; stop(): Promise<void> } | null {
+  const limit = single(limits);
+  if (limit === null) return null;
+  const queue = new PQueue({ concurrency, intervalCap: limit.limit, interval: limit.windowMs, strict });
+  return { gate: (task) => queue.add(task), stop: async () => queue.clear() };
+}
 
 /**
  * p-throttle has no concurrency option, so it may start a whole window's worth at once (its ideal is

@@ -2,7 +2,7 @@
  * Figures 1 and 2: what scheduling costs per task. No-op async tasks at concurrency 8, so the figure is
  * the scheduler's own work (queue, pool, promise per task) and nothing else.
  */
-import { OURS, QUEUES, type QueueContender, type Task } from './contenders.js';
+import { OURS, QUEUES, type QueueContender, runNoops, type Task } from './contenders.js';
 import { count, heading, median, ratio, table, verdict, type Results } from './lib/report.js';
 
 const noop: Task = async () => {};
@@ -11,16 +11,11 @@ const noop: Task = async () => {};
 const tasksFor = (contender: QueueContender, tasks: number) => (contender.name === 'bottleneck' ? Math.min(tasks, 2_000) : tasks);
 
 /** Submits `tasks` tasks at once (priority i % levels), waits for all; tasks per second. */
-async function drain(contender: QueueContender, tasks: number, levels: number, paused = false): Promise<number> {
-  const runner = contender.create(8, paused);
-  const all: Array<Promise<unknown>> = new Array(tasks);
-  const begin = performance.now();
-  for (let i = 0; i < tasks; i++) all[i] = runner.add(noop, levels > 1 ? i % levels : 0);
-  runner.start();
-  await Promise.all(all);
-  const seconds = (performance.now() - begin) / 1000;
+async function drain(contender: QueueContender, tasks: number, levels: number): Promise<number> {
+  const runner = contender.create(8);
+  const { begin, end } = await runNoops(runner, tasks, levels);
   await runner.stop();
-  return tasks / seconds;
+  return tasks / ((end - begin) / 1000);
 }
 
 /**

@@ -3,11 +3,10 @@
  * is paused), so the queue really holds them all; then it drains. A queue whose insert or removal grows
  * with its length shows here.
  */
-import { OURS, QUEUES, type QueueContender, type Task } from './contenders.js';
+import { OURS, QUEUES, type QueueContender, runNoops } from './contenders.js';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { heading, median, ratio, table, verdict, type Results } from './lib/report.js';
 
-const noop: Task = async () => {};
 const SIZES = [1_000, 10_000, 100_000, 1_000_000];
 /** p-queue inserts a priority with a binary search and an array splice: past this it takes minutes. */
 const P_QUEUE_PRIORITY_MAX = 100_000;
@@ -34,7 +33,6 @@ async function perTask(contender: QueueContender, size: number, levels: number):
  */
 async function oneRun(contender: QueueContender, size: number, levels: number): Promise<PerTask> {
   const runner = contender.create(8, true);
-  const all: Array<Promise<unknown>> = new Array(size);
   let gcMs = 0;
   let end = Infinity;
   const observer = new PerformanceObserver((list) => {
@@ -42,12 +40,9 @@ async function oneRun(contender: QueueContender, size: number, levels: number): 
     for (const entry of list.getEntries()) if (entry.startTime < end) gcMs += entry.duration;
   });
   observer.observe({ entryTypes: ['gc'] });
-  const begin = performance.now();
-  for (let i = 0; i < size; i++) all[i] = runner.add(noop, levels > 1 ? i % levels : 0);
-  runner.start();
-  await Promise.all(all);
-  end = performance.now();
-  const ms = end - begin;
+  const timed = await runNoops(runner, size, levels);
+  end = timed.end;
+  const ms = end - timed.begin;
   // GC entries arrive on a later turn.
   await new Promise((resolve) => setTimeout(resolve, 5));
   observer.disconnect();
