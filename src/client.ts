@@ -1,3 +1,4 @@
+import { publishClientCreate } from './core/diagnostics.js';
 import { type ClientEventName, Emitter, type Listener } from './core/events.js';
 import {
   normalizeClientOptions,
@@ -30,7 +31,7 @@ import { Scheduler } from './scheduler/scheduler.js';
  * const user = await client.schedule(({ signal }) => fetch(url, { signal }).then((r) => r.json()));
  */
 export class RateLimitedClient {
-  readonly #events = new Emitter();
+  readonly #events = new Emitter(this);
   readonly #scheduler: Scheduler;
   readonly #http: HttpLayer;
 
@@ -63,6 +64,7 @@ export class RateLimitedClient {
       this.#http.listen(response.headers, response.status, response.url, weight);
     });
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
+    publishClientCreate(this);
   }
 
   /**

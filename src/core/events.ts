@@ -1,3 +1,5 @@
+import type { RateLimitedClient } from '../client.js';
+import { publishEvent } from './diagnostics.js';
 import type { OverflowStrategy, RateWindow } from './options.js';
 
 /** Payload of the `drop` event: a task was pushed out of a full queue. */
@@ -58,6 +60,12 @@ export type Listener<E extends ClientEventName> = (...args: ClientEvents[E]) => 
  */
 export class Emitter {
   readonly #listeners = new Map<ClientEventName, Set<(...args: never[]) => void>>();
+  /** The client whose events these are, named in what is published to `node:diagnostics_channel`. */
+  readonly owner: RateLimitedClient | undefined;
+
+  constructor(owner?: RateLimitedClient) {
+    this.owner = owner;
+  }
 
   on<E extends ClientEventName>(event: E, listener: Listener<E>): void {
     if (typeof listener !== 'function') throw new TypeError(`Expected the \`${event}\` listener to be a function`);
@@ -75,6 +83,7 @@ export class Emitter {
   }
 
   emit<E extends ClientEventName>(event: E, ...args: ClientEvents[E]): void {
+    if (this.owner !== undefined) publishEvent(this.owner, event, args);
     const set = this.#listeners.get(event);
     if (set === undefined) return;
     for (const listener of [...set]) {

@@ -1,3 +1,4 @@
+import { publishTaskEnd } from '../core/diagnostics.js';
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
 import type { StoreSlot } from '../stores/store.js';
@@ -154,12 +155,14 @@ export class Job implements QueueEntry<Job>, StoreSlot {
     if (this.outcome !== null) return;
     this.outcome = 'completed';
     this.#resolve(value);
+    publishTaskEnd(this, 'completed', undefined);
   }
 
   fail(reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
     if (this.outcome !== null) return;
     this.outcome = outcome;
     this.#reject(reason);
+    publishTaskEnd(this, outcome, reason);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type Clock, monotonicClock, timerDelay } from '../core/clock.js';
+import { publishTaskEnqueue, publishTaskStart } from '../core/diagnostics.js';
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
 import type { ClientStats, OverflowStrategy, RateWindow } from '../core/options.js';
@@ -196,6 +197,8 @@ export class Scheduler {
         ? null
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
     const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
+    // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
+    if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight);
     this.#submitted++;
     this.#busySinceIdle = true;
     this.#abortWatch.watch(job);
@@ -486,6 +489,7 @@ export class Scheduler {
     job.slotPending = true;
     job.state = 'running';
     if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
+    publishTaskStart(job);
     worker.run(job);
   }
 
