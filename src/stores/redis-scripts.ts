@@ -480,7 +480,12 @@ export class RedisScripts {
     await this.#run(scripts.probe, []);
   }
 
-  /** EVALSHA, and EVAL (which loads the script again) when Redis has lost its script cache. */
+  /**
+   * EVALSHA, and EVAL (which loads the script again) when Redis has lost its script cache. The EVAL
+   * goes out behind whatever was sent meanwhile: a command answered NOSCRIPT may run after commands
+   * sent after it (their scripts still loaded), so a caller must not read order into the answers.
+   * Loading every script first would not prevent it: a restart or SCRIPT FLUSH can come in between.
+   */
   async #run(script: Script, args: Array<string | number>): Promise<unknown> {
     this.roundTrips++;
     try {

@@ -32,6 +32,8 @@ interface Grant {
   recordSent?: boolean;
   /** Its settle or release was held back by an outage: Redis may have let its lease expire meanwhile, which is no news. */
   deferred?: boolean;
+  /** Its settle found no lease after its release was issued: the release's answer decides (see `#lost`). */
+  goneAtSettle?: boolean;
 }
 
 /** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
@@ -59,6 +61,16 @@ const LOST: Record<'settle' | 'release' | 'renew', string> = {
 };
 
 function ignore(): void {}
+
+/** Whether `operation` is the command that ends `grant`'s lease in Redis. */
+function endsLease(operation: 'settle' | 'release' | 'renew', grant: Grant): boolean {
+  return operation === 'release' || (operation === 'settle' && !grant.holds);
+}
+
+/** Whether the command that ends `grant`'s lease was issued: its release, or (holding no concurrency) its settle or release. */
+function leaseEndIssued(grant: Grant): boolean {
+  return grant.holds ? grant.released : grant.settled;
+}
 
 /** A Redis reply error (the server answered, with an error) rather than a connection problem. */
 function isReplyError(error: unknown): boolean {
@@ -677,19 +689,29 @@ export class RedisStore implements LimiterStore {
       });
   }
 
-  /** Reports each lost lease once; a lost grant is not renewed, settled or released in Redis again. */
+  /**
+   * Reports each lost lease once; a lost grant is not renewed, settled or released in Redis again.
+   *
+   * A command answered NOSCRIPT runs after those sent behind it (see `RedisScripts`), so a settle or a
+   * renewal may run after the command that ends the same lease, and find nothing. Its "gone" then
+   * proves nothing if that command was issued before the answer came: the end's own answer decides.
+   */
   #lost(operation: 'settle' | 'release' | 'renew', ids: readonly string[], grants: readonly Grant[]): void {
     if (ids.length === 0) return;
     const byId = new Map(grants.map((grant) => [grant.id, grant]));
     for (const id of ids) {
       const grant = byId.get(id);
       if (grant === undefined || grant.lost) continue;
+      if (!endsLease(operation, grant) && leaseEndIssued(grant)) {
+        if (operation === 'settle') grant.goneAtSettle = true;
+        continue;
+      }
       grant.lost = true;
       this.#leases.delete(id);
-      // A renewal racing the grant's own release: the release reports it if it was really lost.
-      if (operation === 'renew' && grant.released) continue;
       if (operation !== 'renew' && grant.deferred === true) continue;
-      this.#ctx.report(new StoreError(`Lease ${id} was lost ${LOST[operation]}`, operation));
+      // Both found nothing: the lease was gone before the start was recorded.
+      const told = grant.goneAtSettle === true ? 'settle' : operation;
+      this.#ctx.report(new StoreError(`Lease ${id} was lost ${LOST[told]}`, told));
     }
     this.#syncRenewTimer();
   }
