@@ -13,7 +13,7 @@ import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
-import { readServerLimits, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
+import { readServerLimits, refusesForRate, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
@@ -58,16 +58,20 @@ export interface NormalizedHttpOptions extends RequestDefaults {
   readonly secretHeaders: ReadonlySet<string>;
   readonly retry: NormalizedRetry | false;
   /** How to read the server's rate-limit headers, or false to ignore them. */
-  readonly adaptive: { readonly resetMode: ResetMode } | false;
+  readonly adaptive: { readonly resetMode: ResetMode; readonly resource: string } | false;
 }
 
-function normalizeAdaptive(value: unknown): { resetMode: ResetMode } | false {
-  if (value === undefined || value === true) return { resetMode: 'auto' };
+function normalizeAdaptive(value: unknown): { resetMode: ResetMode; resource: string } | false {
+  if (value === undefined || value === true) return { resetMode: 'auto', resource: 'core' };
   if (value === false) return false;
   const options = plainObject('adaptive', value);
-  knownKeys('adaptive', options, ['resetMode']);
+  knownKeys('adaptive', options, ['resetMode', 'resource']);
   const resetMode = options.resetMode === undefined ? 'auto' : oneOf('adaptive.resetMode', options.resetMode, ['auto', 'epoch-seconds', 'delta-seconds'] as const);
-  return { resetMode };
+  const { resource } = options;
+  if (resource !== undefined && (typeof resource !== 'string' || resource.trim() === '')) {
+    throw new TypeError(`Expected \`adaptive.resource\` to be a non-empty string, got ${describe(resource)}`);
+  }
+  return { resetMode, resource: resource === undefined ? 'core' : resource.trim().toLowerCase() };
 }
 
 export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttpOptions {
@@ -220,7 +224,7 @@ export class HttpLayer {
   /** Reads what a response says about the server's limits and, when adaptive, acts on it. */
   listen(headers: Headers, status: number, url: URL | string, weight: number): ServerLimits {
     const adaptive = this.#options.adaptive;
-    const limits = readServerLimits(headers, Date.now(), adaptive ? adaptive.resetMode : 'auto');
+    const limits = adaptive ? readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource) : readServerLimits(headers, Date.now());
     // Most responses say nothing about limits: then there is nothing to apply (and no URL to format).
     if (adaptive && limits.sources.length > 0) {
       applyServerLimits(this.#hooks, limits, {
@@ -277,7 +281,7 @@ export class HttpLayer {
       clearTimeout(cutOff);
       response.discard();
       // What the server asked to wait: its Retry-After, or the time until its quota resets.
-      const usedUp = (response.status === 429 || response.status === 503) && limits.remaining === 0;
+      const usedUp = refusesForRate(response.status) && limits.remaining === 0;
       const retryAfterMs = limits.retryAfterMs ?? (usedUp ? limits.resetMs : undefined);
       const headers = redactHeaders(response.headers, this.#options.secretHeaders);
       // The error's response carries the redacted headers too: it is reachable from the error.

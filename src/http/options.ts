@@ -51,9 +51,11 @@ export interface HttpClientOptions {
    * Obey the server's Retry-After and rate-limit headers: a shared cooldown, a cap from `remaining`,
    * and windows tightened to a smaller quota the server reveals. `resetMode` says how to read
    * `X-RateLimit-Reset` (GitHub: epoch seconds; others: seconds from now; 'auto' decides by size).
-   * @default true
+   * `resource`: GitHub names the quota each answer's `X-RateLimit-*` describe in `X-RateLimit-Resource`
+   * (`core`, `search`, `graphql`…); only answers about this one change the client's limits.
+   * @default true (resetMode 'auto', resource 'core')
    */
-  adaptive?: boolean | { resetMode?: ResetMode | undefined } | undefined;
+  adaptive?: boolean | { resetMode?: ResetMode | undefined; resource?: string | undefined } | undefined;
 }
 
 export interface RequestOptions {

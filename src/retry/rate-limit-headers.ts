@@ -47,10 +47,11 @@ export const EPOCH_SECONDS_THRESHOLD = 1e9;
 
 /**
  * Reads every rate-limit header it knows. `nowMs` is epoch milliseconds (`Date.now()`), used only to
- * turn HTTP-dates and epoch resets into delays. `resetMode` says how to read `X-RateLimit-Reset`.
+ * turn HTTP-dates and epoch resets into delays. `resetMode` says how to read `X-RateLimit-Reset`;
+ * `X-RateLimit-*` naming another GitHub `resource` than the given one (lower-case) are left unread.
  * All durations are whole milliseconds. Never throws.
  */
-export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto'): ServerLimits {
+export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto', resource = 'core'): ServerLimits {
   const out: ServerLimits = { sources: [] };
   // Most responses carry none of these: one pass over the names they do carry is much cheaper than
   // ~20 lookups through Headers' WebIDL layer, and every lookup below would find nothing anyway.
@@ -74,9 +75,14 @@ export function readServerLimits(headers: Headers, nowMs: number, resetMode: Res
   take(out, 'resetMs', sfSeconds(get('ratelimit-reset')), 'ratelimit-reset');
   take(out, 'policy', readPolicyField(get('ratelimit-limit'), undefined, true), 'ratelimit-limit');
 
-  // GitHub (reset in epoch seconds) and many others (reset in delta seconds): X-RateLimit-*.
-  take(out, 'remaining', count(get('x-ratelimit-remaining')), 'x-ratelimit-remaining');
-  take(out, 'resetMs', xRateLimitReset(get('x-ratelimit-reset'), nowMs, resetMode), 'x-ratelimit-reset');
+  // GitHub (reset in epoch seconds) and many others (reset in delta seconds): X-RateLimit-*. GitHub
+  // keeps one quota per resource and says which one an answer's numbers describe: a search answer's
+  // 30 a minute must not become the client's limit for the REST API (`core`), nor pause it.
+  const foreign = otherResource(headers.get('x-ratelimit-resource'), resource);
+  if (!foreign) {
+    take(out, 'remaining', count(get('x-ratelimit-remaining')), 'x-ratelimit-remaining');
+    take(out, 'resetMs', xRateLimitReset(get('x-ratelimit-reset'), nowMs, resetMode), 'x-ratelimit-reset');
+  }
 
   // X (Twitter) API v2: x-rate-limit-*, reset always in epoch seconds.
   take(out, 'remaining', count(get('x-rate-limit-remaining')), 'x-rate-limit-remaining');
@@ -92,11 +98,25 @@ export function readServerLimits(headers: Headers, nowMs: number, resetMode: Res
 
   // Limits without a window: GitHub and most others, X, OpenAI, and the older IETF field's bare form.
   for (const name of ['x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests'] as const) {
-    take(out, 'limit', positive(count(get(name))), name);
+    if (!(foreign && name === 'x-ratelimit-limit')) take(out, 'limit', positive(count(get(name))), name);
   }
   take(out, 'limit', positive(sfCount(get('ratelimit-limit'))), 'ratelimit-limit');
 
   return out;
+}
+
+/** Whether GitHub's `X-RateLimit-Resource` names a quota other than `resource`. */
+function otherResource(value: string | null, resource: string): boolean {
+  return value !== null && value.trim().toLowerCase() !== resource;
+}
+
+/**
+ * Whether an answer with this status, carrying a wait or a used-up quota, refuses for rate: 429; 503
+ * (overload); and 403, which GitHub sends for its primary limit (with `X-RateLimit-Remaining: 0`) and
+ * its secondary limits (with `Retry-After`). A 403 with neither is an ordinary "forbidden".
+ */
+export function refusesForRate(status: number): boolean {
+  return status === 429 || status === 503 || status === 403;
 }
 
 /** Every header `readServerLimits` reads; `get` there takes only these, so the list can not fall behind. */

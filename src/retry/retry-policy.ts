@@ -9,7 +9,7 @@ import { backoffDelay, type NormalizedRetry } from './retry-options.js';
  * - the policy is off, or its retries are used up;
  * - the method is not safe to repeat (POST and PATCH only with an idempotency key);
  * - the server said `x-should-retry: false` (or `true`, which retries any status);
- * - the failure is not a retryable status, network error or attempt timeout;
+ * - the failure is not a retryable status (a 403 with a wait counts as a 429), network error or attempt timeout;
  * - the server asked to wait longer than `maxRetryAfterMs` (the error carries the wait).
  * A server's Retry-After wins over the backoff.
  */
@@ -24,7 +24,9 @@ export function retryDelay(
   if (!hasIdempotencyKey && !policy.methods.has(method)) return undefined;
   if (error instanceof HttpError) {
     const said = serverSaysRetry(error.response.headers);
-    if (said === false || (said !== true && !policy.statusCodes.has(error.status))) return undefined;
+    // A 403 that carries a wait is a rate-limit refusal (GitHub's), retried as a 429 would be.
+    const status = error.status === 403 && error.retryAfterMs !== undefined ? 429 : error.status;
+    if (said === false || (said !== true && !policy.statusCodes.has(status))) return undefined;
     if (error.retryAfterMs !== undefined) return error.retryAfterMs > policy.maxRetryAfterMs ? undefined : error.retryAfterMs;
   } else if (error instanceof NetworkError) {
     if (error.causeCode === undefined || !policy.errorCodes.has(error.causeCode)) return undefined;

@@ -1,6 +1,6 @@
 import type { RateLimitedEvent } from '../core/events.js';
 import type { RateWindow } from '../core/options.js';
-import type { ServerLimits } from './rate-limit-headers.js';
+import { refusesForRate, type ServerLimits } from './rate-limit-headers.js';
 
 /** What the client lets the HTTP layer do when a server speaks about its limits. */
 export interface FeedbackTarget {
@@ -15,7 +15,7 @@ export interface FeedbackTarget {
 
 /**
  * Keeps the client in step with the server (`adaptive: true`):
- * - a 429 or 503 with a wait pauses every worker until then, not just the request that got it;
+ * - a 429, 503 or 403 (GitHub) with a wait pauses every worker until then, not just the request that got it;
  * - `remaining` with a reset time caps what starts before the reset, even where the client's own
  *   windows would allow more;
  * - a quota smaller than the configured one tightens the windows. Never loosens them.
@@ -31,7 +31,7 @@ export function applyServerLimits(
   // epoch in milliseconds read as seconds) must not freeze it. Requests sent after that and refused
   // again fail at once, carrying the wait.
   const wait = (ms: number) => Math.min(ms, response.maxWaitMs);
-  if ((status === 429 || status === 503) && limits.retryAfterMs !== undefined && limits.retryAfterMs > 0) {
+  if (refusesForRate(status) && limits.retryAfterMs !== undefined && limits.retryAfterMs > 0) {
     target.coolDown(wait(limits.retryAfterMs));
     target.rateLimited({ reason: 'retry-after', waitMs: wait(limits.retryAfterMs), status, url, sources });
   }

@@ -123,3 +123,82 @@ describe('client.fetch listens too', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
+
+describe("GitHub's refusals and resources", () => {
+  /** Answers each path's first request with `first` (status and headers), every later one with 200. */
+  async function github(first: Record<string, [number, Record<string, string>]>) {
+    const arrivals: { path: string; at: number; status: number }[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      const path = req.url ?? '/';
+      const refusal = arrivals.some((arrival) => arrival.path === path) ? undefined : first[path];
+      const [status, headers] = refusal ?? [200, { 'content-type': 'application/json' }];
+      arrivals.push({ path, at: performance.now(), status });
+      res.writeHead(status, headers).end(status === 200 ? '{}' : '{"message":"You have exceeded a secondary rate limit."}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const close = async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    return { url, arrivals, close };
+  }
+
+  it('a 403 with Retry-After (a secondary limit) cools the client down and is retried after the wait', async () => {
+    const api = await github({ '/secondary': [403, { 'retry-after': '0.3' }] });
+    const client = new RateLimitedClient({ baseUrl: api.url });
+    const events: RateLimitedEvent[] = [];
+    client.on('rate-limited', (event) => events.push(event));
+    expect((await client.get('/secondary')).status).toBe(200);
+    expect(api.arrivals.map((arrival) => arrival.status)).toEqual([403, 200]);
+    const [refused, retried] = api.arrivals.map((arrival) => arrival.at);
+    // The retry waits out the 300 ms; 10 ms of slack for timers that fire early against performance.now().
+    expect((retried ?? 0) - (refused ?? Infinity)).toBeGreaterThan(290);
+    expect(events).toEqual([expect.objectContaining({ reason: 'retry-after', waitMs: 300, status: 403 })]);
+    await client.close();
+    await api.close();
+  });
+
+  it('a 403 with X-RateLimit-Remaining: 0 (the primary limit) is retried after the reset', async () => {
+    const api = await github({ '/primary': [403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3', 'x-ratelimit-limit': '60' }] });
+    const client = new RateLimitedClient({ baseUrl: api.url });
+    expect((await client.get('/primary')).status).toBe(200);
+    expect(api.arrivals.map((arrival) => arrival.status)).toEqual([403, 200]);
+    const [refused, retried] = api.arrivals.map((arrival) => arrival.at);
+    expect((retried ?? 0) - (refused ?? Infinity)).toBeGreaterThan(290);
+    await client.close();
+    await api.close();
+  });
+
+  it('a 403 with neither is an ordinary refusal: not retried', async () => {
+    const api = await github({ '/forbidden': [403, {}] });
+    const client = new RateLimitedClient({ baseUrl: api.url });
+    await expect(client.get('/forbidden')).rejects.toMatchObject({ status: 403 });
+    expect(api.arrivals).toHaveLength(1);
+    expect(client.stats().cooldownUntil).toBeNull();
+    await client.close();
+    await api.close();
+  });
+
+  it("a search answer's quota changes neither the windows nor the pace of a client for the REST API", async () => {
+    // Every answer is about the search quota (30 a minute), used up for the next 50 s.
+    const search = { 'x-ratelimit-limit': '30', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 50), 'x-ratelimit-resource': 'search' };
+    const server = createServer((req, res) => res.writeHead(200, search).end('{}'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const windows = [{ limit: 5_000, windowMs: 3_600_000 }, { limit: 900, windowMs: 60_000 }];
+    const core = new RateLimitedClient({ baseUrl: url, rateLimit: windows });
+    await core.get('/search/issues');
+    expect(core.stats().windows.map(({ limit, windowMs }) => ({ limit, windowMs }))).toEqual(windows);
+    expect(core.stats().cooldownUntil).toBeNull();
+    // A client made for searches takes them in: nothing more until the reset.
+    const searches = new RateLimitedClient({ baseUrl: url, rateLimit: windows, adaptive: { resource: 'search' } });
+    await searches.get('/search/issues');
+    expect(searches.stats().cooldownUntil).toBeGreaterThan(Date.now() + 40_000);
+    await core.close();
+    await searches.close({ drain: false });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});

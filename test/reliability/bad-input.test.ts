@@ -144,6 +144,8 @@ const constructorCases: ConstructorCase[] = [
   { name: 'adaptive 1', options: { adaptive: 1 }, error: TypeError, has: ['`adaptive`', '`1` (number)'] },
   { name: "adaptive.resetMode 'epoch'", options: { adaptive: { resetMode: 'epoch' } }, error: RangeError, has: ['`adaptive.resetMode`', '`"epoch"` (string)'] },
   { name: 'adaptive.resetMode 2', options: { adaptive: { resetMode: 2 } }, error: TypeError, has: ['`adaptive.resetMode`', '`2` (number)'] },
+  { name: "adaptive.resource ''", options: { adaptive: { resource: ' ' } }, error: TypeError, has: ['`adaptive.resource`', 'non-empty string'] },
+  { name: 'adaptive.resource 2', options: { adaptive: { resource: 2 } }, error: TypeError, has: ['`adaptive.resource`', '`2` (number)'] },
   { name: 'unknown key adaptive.reset', options: { adaptive: { reset: 'auto' } }, error: TypeError, has: ['`adaptive.reset`'] },
   // conflicting options
   {

@@ -16,6 +16,8 @@ interface WellFormed {
   name: string;
   headers: Record<string, string>;
   mode?: ResetMode;
+  /** The client's GitHub resource (`adaptive.resource`); 'core' when absent. */
+  resource?: string;
   expected: ServerLimits;
 }
 
@@ -72,6 +74,19 @@ const wellFormed: WellFormed[] = [
   { name: 'X-RateLimit-Reset epoch with a fraction (Discord)', headers: { 'X-RateLimit-Reset': `${NOW_S + 1}.25` }, expected: { resetMs: 1250, sources: ['x-ratelimit-reset'] } },
   { name: "resetMode 'delta-seconds' reads a big value as a delay", mode: 'delta-seconds', headers: { 'X-RateLimit-Reset': String(NOW_S) }, expected: { resetMs: NOW, sources: ['x-ratelimit-reset'] } },
   { name: "resetMode 'epoch-seconds' reads a small value as an epoch", mode: 'epoch-seconds', headers: { 'X-RateLimit-Reset': '60' }, expected: { resetMs: 0, sources: ['x-ratelimit-reset'] } },
+  // GitHub's X-RateLimit-Resource: numbers about another quota than the client's are not read.
+  ...((): WellFormed[] => {
+    const github = (resource: string) => ({
+      'X-RateLimit-Limit': '30', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(NOW_S + 40), 'X-RateLimit-Resource': resource,
+    });
+    const read: ServerLimits = { remaining: 0, resetMs: 40_000, limit: 30, sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'] };
+    return [
+      { name: 'GitHub resource core, read by a core client', headers: github('core'), expected: read },
+      { name: 'GitHub resource search, unread by a core client', headers: github('search'), expected: { sources: [] } },
+      { name: 'GitHub resource search, read by a search client', headers: github(' Search '), resource: 'search', expected: read },
+      { name: 'GitHub resource search keeps its Retry-After', headers: { ...github('search'), 'Retry-After': '60' }, expected: { retryAfterMs: 60_000, sources: ['retry-after'] } },
+    ];
+  })(),
   { name: "resetMode 'epoch-seconds' with a future epoch", mode: 'epoch-seconds', headers: { 'X-RateLimit-Reset': String(NOW_S + 5) }, expected: { resetMs: 5000, sources: ['x-ratelimit-reset'] } },
 
   // X (Twitter), OpenAI, Shopify
@@ -130,9 +145,9 @@ const wellFormed: WellFormed[] = [
 ];
 
 describe('readServerLimits: well-formed headers', () => {
-  it.each(wellFormed)('$name', ({ headers, mode, expected }) => {
+  it.each(wellFormed)('$name', ({ headers, mode, resource, expected }) => {
     // toStrictEqual also fails on a field present with the value undefined.
-    expect(readServerLimits(new Headers(headers), NOW, mode)).toStrictEqual(expected);
+    expect(readServerLimits(new Headers(headers), NOW, mode, resource)).toStrictEqual(expected);
   });
 });
 
