@@ -146,7 +146,8 @@ export class RateLimitedClient {
 
   /**
    * Resolves when fewer than `size` tasks wait to start (queued and blocked): await it before each
-   * submission for producer backpressure, as asyncio's `await queue.put()` gives.
+   * submission for producer backpressure, as asyncio's `await queue.put()` gives. Each free place lets
+   * in one caller, first come first served; submit right after the `await`, in the same turn.
    */
   onSizeLessThan(size: number): Promise<void> {
     try {

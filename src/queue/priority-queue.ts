@@ -16,6 +16,11 @@ export interface QueueEntry<T> {
   queueLevel: Level<T> | null;
 }
 
+/** The queue's order: `a` runs before `b` (a lower `priority`, or the same and submitted first). */
+export function runsBefore<T extends QueueEntry<T>>(a: T, b: T): boolean {
+  return a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
+}
+
 /** All queued items of one priority, in `seq` order. */
 export class Level<T> {
   readonly priority: number;

@@ -21,7 +21,9 @@ export interface InternalTaskContext extends TaskContext {
 
 /**
  * Where a job is. It moves forward (blocked → queued → acquiring → running → done, or straight to
- * done), except that a store that refuses an `acquiring` job sends it back to `queued`, in its place.
+ * done), except that a store that refuses an `acquiring` job sends it back to `queued`, in its place,
+ * and that with `overflow: 'block'` a better job arriving at a full queue sends the queue's worst job
+ * (which may be that refused one) to `blocked`.
  * `acquiring`: first in line, a worker and its permits reserved, waiting for a shared store's answer.
  */
 export type JobState = 'blocked' | 'queued' | 'acquiring' | 'running' | 'done';

@@ -10,12 +10,13 @@ import type { StoreError } from '../errors/store-error.js';
 import { Semaphore } from '../limit/semaphore.js';
 import { ServerBudget } from '../limit/server-budget.js';
 import { smallestLimit } from '../limit/sliding-window.js';
-import { PriorityQueue } from '../queue/priority-queue.js';
+import { PriorityQueue, runsBefore } from '../queue/priority-queue.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { LimiterStore } from '../stores/store.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
 import { Job, JobBounds, type JobOutcome, type Task } from './job.js';
+import { SizeWaiters } from './size-waiters.js';
 import { WakeTimer } from './wake-timer.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
 
@@ -29,11 +30,6 @@ interface RetryWait {
   readonly signal: AbortSignal | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   readonly reject: (reason: unknown) => void;
-}
-
-interface SizeWaiter {
-  readonly below: number;
-  readonly resolve: () => void;
 }
 
 /**
@@ -53,7 +49,11 @@ interface SizeWaiter {
  */
 export class Scheduler {
   readonly #queue = new PriorityQueue<Job>();
-  /** Tasks waiting for room in a full queue (`overflow: 'block'`), best first. */
+  /**
+   * Tasks waiting for room in a full queue (`overflow: 'block'`), best first. Every one of them runs
+   * after every task in `#queue` (see #block): the bound limits how many wait in the queue, not who
+   * goes first, so the queue's head is the best of all that wait.
+   */
   readonly #blocked = new PriorityQueue<Job>();
   readonly #pool: WorkerPool;
   readonly #semaphore: Semaphore;
@@ -121,7 +121,7 @@ export class Scheduler {
 
   #idleWaiters: Array<() => void> = [];
   #emptyWaiters: Array<() => void> = [];
-  #sizeWaiters: SizeWaiter[] = [];
+  readonly #sizeWaiters = new SizeWaiters(() => this.#waiting());
 
   constructor(options: NormalizedClientOptions, events: Emitter) {
     this.#clock = options.clock;
@@ -201,13 +201,14 @@ export class Scheduler {
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight);
     this.#submitted++;
     this.#busySinceIdle = true;
+    // A producer let in by onSizeLessThan() has brought its task (a retry, with its seq, is not one).
+    if (seq === undefined) this.#sizeWaiters.arrived();
     this.#abortWatch.watch(job);
     if (job.deadline !== Infinity) this.#deadlines.add(job);
     if (this.#queued() < this.#maxSize) {
       this.#queue.push(job);
     } else if (this.#overflow === 'block') {
-      job.state = 'blocked';
-      this.#blocked.push(job);
+      this.#block(job);
     } else {
       // A drop strategy ('reject' was refused above). Push first, then drop the victim: with
       // 'drop-lowest-priority' that may be the new job itself.
@@ -354,13 +355,15 @@ export class Scheduler {
     return new Promise((resolve) => this.#emptyWaiters.push(resolve));
   }
 
+  /** See SizeWaiters#wait. Inside a dispatch pass, earlier callers are let in first, at its end. */
   onSizeLessThan(below: number): Promise<void> {
-    if (this.#waiting() < below) return Promise.resolve();
-    return new Promise((resolve) => this.#sizeWaiters.push({ below, resolve }));
+    return this.#sizeWaiters.wait(below, this.#dispatchDepth === 0);
   }
 
   close(drain: boolean): Promise<void> {
     this.#closed = true;
+    // No producer can submit any more: a place held for one is free (the dispatch below lets others in).
+    this.#sizeWaiters.close();
     if (!drain) {
       this.#discarding = true;
       const error = new ClientClosedError('The client was closed before this task started');
@@ -533,8 +536,7 @@ export class Scheduler {
         // Granted after its deadline (a late answer): too late to start.
         this.#expire(job);
       } else {
-        job.state = 'queued';
-        this.#queue.push(job);
+        this.#requeue(job);
         const tooHeavy = this.#weightProblem(job.weight);
         if (tooHeavy !== undefined) {
           this.#discard(job, tooHeavy, 'failed');
@@ -664,6 +666,42 @@ export class Scheduler {
     this.#count(outcome);
   }
 
+  /**
+   * A task for a full queue (`'block'`) waits outside it, unless it runs before the queue's worst:
+   * then it takes that one's place, and that one waits outside instead. O(1) apart from a level of a
+   * new priority (see PriorityQueue).
+   */
+  #block(job: Job): void {
+    const worst = this.#queue.last();
+    if (worst !== undefined && runsBefore(job, worst)) {
+      this.#queue.remove(worst);
+      this.#queue.push(job);
+      job = worst;
+    }
+    job.state = 'blocked';
+    this.#blocked.push(job);
+  }
+
+  /**
+   * A task the store refused goes back in line. Its place in the queue was kept while its answer was
+   * out, but a better task may have been blocked meanwhile (it could not take the place of a task out
+   * of the queue): that one gets the place then. Every other queued task runs before every blocked
+   * one, so if the best blocked task runs before this one, this one is the queue's worst.
+   */
+  #requeue(job: Job): void {
+    const best = this.#blocked.peek();
+    if (best !== undefined && runsBefore(best, job)) {
+      this.#blocked.remove(best);
+      best.state = 'queued';
+      this.#queue.push(best);
+      job.state = 'blocked';
+      this.#blocked.push(job);
+    } else {
+      job.state = 'queued';
+      this.#queue.push(job);
+    }
+  }
+
   /** Moves blocked tasks, best first, into the room the queue has. */
   #admitBlocked(): void {
     while (this.#blocked.size > 0 && this.#queued() < this.#maxSize) {
@@ -726,13 +764,7 @@ export class Scheduler {
 
   #notifyWaiters(): void {
     const waiting = this.#waiting();
-    if (this.#sizeWaiters.length > 0) {
-      const ready = this.#sizeWaiters.filter((waiter) => waiting < waiter.below);
-      if (ready.length > 0) {
-        this.#sizeWaiters = this.#sizeWaiters.filter((waiter) => waiting >= waiter.below);
-        for (const waiter of ready) waiter.resolve();
-      }
-    }
+    if (this.#sizeWaiters.size > 0) this.#sizeWaiters.letIn(waiting);
     if (waiting > 0) return;
     if (this.#emptyWaiters.length > 0) {
       const waiters = this.#emptyWaiters;

@@ -18,9 +18,11 @@
  *     settled) nor the pool size (`workers`, else `concurrency`) by count.
  *  3. Every promise returned by `schedule()` settles exactly once, at the time and with the value
  *     the timeline implies (own result, TimeoutError, abort reason, QueueFullError, ClientClosedError).
- *  4. Priority: when a task starts, no task still in the queue has a lower priority number, or the same
- *     priority and an earlier submission. Tasks held outside a full queue (`'block'`) do not compete
- *     until they are let in, best first; the model lets them in the same way.
+ *  4. Priority: when a task starts, no task still waiting (in the queue, or held outside a full one
+ *     with `'block'`) has a lower priority number, or the same priority and an earlier submission. The
+ *     bound limits how many wait in the queue, not their order: a task that arrives at a full queue and
+ *     runs before the queue's worst takes its place, and that one waits outside; held tasks are let in
+ *     best first. The model does the same.
  *  5. Stats add up at every step: submitted = queued + blocked + inFlight + completed + failed +
  *     dropped + aborted, each counter equals the model's, window usage equals the model's.
  *  6. Tasks aborted, dropped, expired or discarded while waiting never run; every other accepted task
@@ -495,12 +497,13 @@ class Run {
       remove(this.queue, task);
       count('starts');
       if (this.queue.length > 0) count('starts with others queued');
-      for (const other of this.queue) {
+      if (this.blocked.length > 0) count('starts with others blocked');
+      for (const other of [...this.queue, ...this.blocked]) {
         // A task past its deadline may already be gone: its expiry reaches the model a moment later.
         if (runsBefore(other, task) && deadline(other) > now) {
           this.violate(
             `4: task ${task.index} (priority ${task.spec.priority}, weight ${task.weight}) started while task ${other.index} ` +
-              `(priority ${other.spec.priority}, weight ${other.weight}) waited in the queue`,
+              `(priority ${other.spec.priority}, weight ${other.weight}) waited (${other.state})`,
           );
         }
       }
@@ -584,8 +587,17 @@ class Run {
         task.state = 'queued';
         this.queue.push(task);
       } else if (this.overflow === 'block') {
-        task.state = 'blocked';
-        this.blocked.push(task);
+        const worst = this.queue.reduce<TaskModel | undefined>((last, other) => (last === undefined || runsBefore(last, other) ? other : last), undefined);
+        let held = task;
+        if (worst !== undefined && runsBefore(task, worst)) {
+          remove(this.queue, worst);
+          task.state = 'queued';
+          this.queue.push(task);
+          held = worst;
+          count('blocked tasks that took a worse one\'s place');
+        }
+        held.state = 'blocked';
+        this.blocked.push(held);
         this.blockedEver = true;
       } else {
         task.state = 'queued';
