@@ -26,7 +26,7 @@ export interface RetryEvent {
 /** Payload of the `rate-limited` event: the server told the client to slow down, and it does. */
 export interface RateLimitedEvent {
   /**
-   * `'retry-after'`: every request waits `waitMs` (a 429 or 503 with Retry-After).
+   * `'retry-after'`: every request waits `waitMs` (a 429, 503 or GitHub's 403 with Retry-After).
    * `'remaining'`: the server's quota is used up until its reset, `waitMs` from now.
    * `'policy'`: the server's quota is smaller than the configured one; `windows` are the new limits.
    */
@@ -91,7 +91,11 @@ export class Emitter {
         (listener as (...a: ClientEvents[E]) => void)(...args);
       } catch (error) {
         if (event !== 'error' && this.has('error')) this.emit('error', error);
-        else process.emitWarning(`A rate-limited-client '${event}' listener threw: ${String(error)}`);
+        else {
+          // No listener to hear it, but a diagnostics subscriber may be watching for errors.
+          if (event !== 'error' && this.owner !== undefined) publishEvent(this.owner, 'error', [error]);
+          process.emitWarning(`A rate-limited-client '${event}' listener threw: ${String(error)}`);
+        }
       }
     }
   }

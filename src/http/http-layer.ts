@@ -13,7 +13,7 @@ import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
-import { readServerLimits, refusesForRate, type ResetMode, type ServerLimits } from '../retry/rate-limit-headers.js';
+import { readServerLimits, type ResetMode, type ServerLimits, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
@@ -280,15 +280,23 @@ export class HttpLayer {
       const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES).catch(() => new Uint8Array());
       clearTimeout(cutOff);
       response.discard();
-      // What the server asked to wait: its Retry-After, or the time until its quota resets.
-      const usedUp = refusesForRate(response.status) && limits.remaining === 0;
-      const retryAfterMs = limits.retryAfterMs ?? (usedUp ? limits.resetMs : undefined);
       const headers = redactHeaders(response.headers, this.#options.secretHeaders);
       // The error's response carries the redacted headers too: it is reachable from the error.
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
-      throw new HttpError(partial, request.method, headers, await partial.text(), retryAfterMs);
+      const bodyPreview = await partial.text();
+      throw new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview));
     }
     return Object.assign(response, { signal });
+  }
+
+  /**
+   * What a refused request's own retry must wait: the server's Retry-After, or the time until the
+   * quota that refused it resets. Read from every header whatever quota it names (`listen` reads only
+   * the client's own GitHub resource): a search refused for the search quota waits for that one.
+   */
+  #ownWait(response: TransportResponse, bodyPreview: string): number | undefined {
+    const own = readServerLimits(response.headers, Date.now(), this.#options.adaptive ? this.#options.adaptive.resetMode : 'auto', null);
+    return own.retryAfterMs ?? (usedUp(response.status, own, bodyPreview) ? own.resetMs : undefined);
   }
 
   /** Runs transport I/O; a failure that is not an abort (whose reason the caller already has) is a NetworkError. */

@@ -48,10 +48,11 @@ export const EPOCH_SECONDS_THRESHOLD = 1e9;
 /**
  * Reads every rate-limit header it knows. `nowMs` is epoch milliseconds (`Date.now()`), used only to
  * turn HTTP-dates and epoch resets into delays. `resetMode` says how to read `X-RateLimit-Reset`;
- * `X-RateLimit-*` naming another GitHub `resource` than the given one (lower-case) are left unread.
+ * `X-RateLimit-*` naming another GitHub `resource` than the given one (lower-case) are left unread;
+ * `null` reads them whatever resource they name.
  * All durations are whole milliseconds. Never throws.
  */
-export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto', resource = 'core'): ServerLimits {
+export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto', resource: string | null = 'core'): ServerLimits {
   const out: ServerLimits = { sources: [] };
   // Most responses carry none of these: one pass over the names they do carry is much cheaper than
   // ~20 lookups through Headers' WebIDL layer, and every lookup below would find nothing anyway.
@@ -105,18 +106,27 @@ export function readServerLimits(headers: Headers, nowMs: number, resetMode: Res
   return out;
 }
 
-/** Whether GitHub's `X-RateLimit-Resource` names a quota other than `resource`. */
-function otherResource(value: string | null, resource: string): boolean {
-  return value !== null && value.trim().toLowerCase() !== resource;
+/** Whether GitHub's `X-RateLimit-Resource` names a quota other than `resource` (null: any is ours). */
+function otherResource(value: string | null, resource: string | null): boolean {
+  return resource !== null && value !== null && value.trim().toLowerCase() !== resource;
 }
 
 /**
- * Whether an answer with this status, carrying a wait or a used-up quota, refuses for rate: 429; 503
- * (overload); and 403, which GitHub sends for its primary limit (with `X-RateLimit-Remaining: 0`) and
- * its secondary limits (with `Retry-After`). A 403 with neither is an ordinary "forbidden".
+ * The statuses that refuse for rate when they carry a wait (`Retry-After`): 429; 503 (overload); and
+ * 403, which GitHub sends for its secondary limits. Without a wait a 403 is an ordinary "forbidden".
  */
 export function refusesForRate(status: number): boolean {
   return status === 429 || status === 503 || status === 403;
+}
+
+/**
+ * Whether a refused answer says the quota is used up until its reset: `remaining` 0 on a 429 or 503,
+ * or on a 403 whose body says so (GitHub's primary limit: "API rate limit exceeded"). An ordinary 403
+ * that happened to take the last unit of quota also shows `remaining` 0, and must not be retried.
+ */
+export function usedUp(status: number, limits: ServerLimits, bodyPreview: string): boolean {
+  if (limits.remaining !== 0) return false;
+  return status === 429 || status === 503 || (status === 403 && /rate limit/i.test(bodyPreview));
 }
 
 /** Every header `readServerLimits` reads; `get` there takes only these, so the list can not fall behind. */

@@ -25,8 +25,8 @@ export function retryDelay(
   if (error instanceof HttpError) {
     const said = serverSaysRetry(error.response.headers);
     // A 403 that carries a wait is a rate-limit refusal (GitHub's), retried as a 429 would be.
-    const status = error.status === 403 && error.retryAfterMs !== undefined ? 429 : error.status;
-    if (said === false || (said !== true && !policy.statusCodes.has(status))) return undefined;
+    const rateRefusal = error.status === 403 && error.retryAfterMs !== undefined && policy.statusCodes.has(429);
+    if (said === false || (said !== true && !policy.statusCodes.has(error.status) && !rateRefusal)) return undefined;
     if (error.retryAfterMs !== undefined) return error.retryAfterMs > policy.maxRetryAfterMs ? undefined : error.retryAfterMs;
   } else if (error instanceof NetworkError) {
     if (error.causeCode === undefined || !policy.errorCodes.has(error.causeCode)) return undefined;

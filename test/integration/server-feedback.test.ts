@@ -171,6 +171,36 @@ describe("GitHub's refusals and resources", () => {
     await api.close();
   });
 
+  it('a 403 that took the last unit of quota but is not about the rate limit is not retried', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3' }).end('{"message":"Resource not accessible by integration"}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    let hits = 0;
+    server.on('request', () => hits++);
+    const client = new RateLimitedClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    await expect(client.get('/forbidden')).rejects.toMatchObject({ status: 403, retryAfterMs: undefined });
+    expect(hits).toBe(1);
+    await client.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("a request refused for another resource's quota still waits for that quota's reset before its retry", async () => {
+    const search = { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3', 'x-ratelimit-resource': 'search' };
+    const api = await github({ '/search/issues': [429, search] });
+    // A backoff of at most 20 ms: only the reset can make the retry wait 300 ms.
+    const client = new RateLimitedClient({ baseUrl: api.url, retry: { minDelayMs: 10, maxDelayMs: 20 } });
+    expect((await client.get('/search/issues')).status).toBe(200);
+    const [refused, retried] = api.arrivals.map((arrival) => arrival.at);
+    expect((retried ?? 0) - (refused ?? Infinity)).toBeGreaterThan(290);
+    // The client's own pace is the REST quota's: the search answer did not cool it down.
+    expect(client.stats().cooldownUntil).toBeNull();
+    await client.close();
+    await api.close();
+  });
+
   it('a 403 with neither is an ordinary refusal: not retried', async () => {
     const api = await github({ '/forbidden': [403, {}] });
     const client = new RateLimitedClient({ baseUrl: api.url });

@@ -119,6 +119,25 @@ describe('node:diagnostics_channel', () => {
     await client.close();
   });
 
+  it('publishes a listener error on the error channel even when no error listener hears it', async () => {
+    const seen = recording([DIAGNOSTICS_CHANNELS.error]);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.message);
+    process.on('warning', onWarning);
+    const client = new RateLimitedClient();
+    const thrown = new Error('idle listener broke');
+    client.on('idle', () => {
+      throw thrown;
+    });
+    await client.schedule(() => 1);
+    await client.onIdle();
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    expect(seen).toEqual([[DIAGNOSTICS_CHANNELS.error, { client, error: thrown }]]);
+    expect(warnings.some((message) => message.includes('idle listener broke'))).toBe(true);
+    await client.close();
+  });
+
   it('mirrors the drop, idle and error events with their client', async () => {
     const seen = recording([DIAGNOSTICS_CHANNELS.drop, DIAGNOSTICS_CHANNELS.idle, DIAGNOSTICS_CHANNELS.error]);
     const client = new RateLimitedClient({ queue: { maxSize: 1, overflow: 'drop-oldest' } });

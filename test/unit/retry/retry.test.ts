@@ -61,8 +61,18 @@ describe('retryDelay', () => {
     ['an abort reason is not', new Error('aborted'), 'GET', false, 0, undefined],
     ['no retries left', httpError(503), 'GET', false, 2, undefined],
     ['the second retry backs off further', httpError(503), 'GET', false, 1, 100],
+    ["a 403 with a wait (GitHub's rate limit) is retried as a 429", httpError(403, {}, 1_000), 'GET', false, 0, 1_000],
+    ['a 403 without a wait is not', httpError(403), 'GET', false, 0, undefined],
   ])('%s', (_name, error, method, hasKey, retried, expected) => {
     expect(retryDelay(p, error, method, hasKey, retried)).toBe(expected);
+  });
+
+  it('a 403 with a wait follows 429 in statusCodes; listing 403 retries every 403', () => {
+    const without429 = policy({ statusCodes: [503] }, () => 0);
+    expect(retryDelay(without429, httpError(403, {}, 1_000), 'GET', false, 0)).toBeUndefined();
+    const with403 = policy({ statusCodes: [403], minDelayMs: 100 }, () => 0);
+    expect(retryDelay(with403, httpError(403, {}, 1_000), 'GET', false, 0)).toBe(1_000);
+    expect(retryDelay(with403, httpError(403), 'GET', false, 0)).toBe(100);
   });
 
   it('does nothing when retries are off', () => {
