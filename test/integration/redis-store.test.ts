@@ -187,8 +187,10 @@ describeWithRedis('RedisStore', () => {
     expect(a.reports).toEqual([]);
 
     const raw = await connect();
+    // Listen first: a renewal answered before the DEL's own reply is read would report unheard.
+    const reported = a.nextReport();
     await raw.del(`rlc:{${key}}:leases`, `rlc:{${key}}:info`, `rlc:{${key}}:state`);
-    const report = await a.nextReport();
+    const report = await reported;
     expect(report).toBeInstanceOf(StoreError);
     expect(report.operation).toBe('renew');
     expect(report.message).toMatch(/^Lease .+:1 was lost while its task ran/);
