@@ -24,9 +24,10 @@ export interface LocalServer {
 
 /**
  * `handle` answers the request; `inProgress` is how many requests (this one included) the server is
- * answering now, for APIs that limit concurrency.
+ * answering now, for APIs that limit concurrency; `arrival` is this request's record (its `at` is the
+ * moment a quota should count it).
  */
-export type Handler = (req: IncomingMessage, res: ServerResponse, inProgress: number) => void | Promise<void>;
+export type Handler = (req: IncomingMessage, res: ServerResponse, inProgress: number, arrival: Arrival) => void | Promise<void>;
 
 /**
  * A `node:http` server on 127.0.0.1 and a free port that records every arrival, for the mocks of real
@@ -47,7 +48,7 @@ export async function startLocalServer(handle: Handler): Promise<LocalServer> {
       if (res.headersSent) arrival.status = res.statusCode;
     });
     // A request the client aborts mid-body makes reading it throw: drop the connection, not the process.
-    (async () => handle(req, res, inProgress))().catch(() => res.destroy());
+    (async () => handle(req, res, inProgress, arrival))().catch(() => res.destroy());
   });
   // Port 0: the OS picks a free port, so an example never collides with anything running.
   await new Promise<void>((resolve, reject) => {

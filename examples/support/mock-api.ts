@@ -1,6 +1,5 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { startLocalServer } from './local-server.js';
+import { ServerQuota } from './server-quota.js';
 import { maxInAnyWindow } from './window-count.js';
 
 export interface MockApiOptions {
@@ -30,75 +29,43 @@ export interface MockApi {
 }
 
 /**
- * An in-process HTTP API with an exact sliding-window quota, as a strict real API would enforce it:
- * a request is counted when it *arrives* (not when the client sent it), and it is refused with 429
- * when `limit` requests were already served in the last `windowMs`. Only served requests use quota,
- * so a client that gets refused is not punished twice.
+ * An in-process HTTP API with an exact sliding-window quota (see ServerQuota), counted when a request
+ * *arrives*, not when the client sent it; 429 with `Retry-After` beyond it. Every path answers 200 with
+ * `{ id, served }`, `id` being the path's last segment.
  */
 export async function startMockApi({ limit, windowMs, rateLimitHeaders = false }: MockApiOptions): Promise<MockApi> {
-  const arrivals: number[] = [];
-  const statuses: number[] = [];
-  const paths: string[] = [];
-  // Times of served requests; `live` is the index of the first one still inside the window.
-  const served: number[] = [];
-  let live = 0;
-
-  const server = createServer((req, res) => {
-    // Timestamp first: anything done before it would shift the arrival later and hide bursts.
-    const now = performance.now();
+  const quota = new ServerQuota(limit, windowMs);
+  let served = 0;
+  const server = await startLocalServer((req, res, _inProgress, { at: now }) => {
     req.resume(); // no body is expected, but an unread one would stall the keep-alive socket
-    // Same boundary rule as the client: a request exactly `windowMs` after another is allowed.
-    while (live < served.length && (served[live] as number) + windowMs <= now) live++;
-    arrivals.push(now);
-    paths.push(req.url ?? '/');
-
+    const allowed = quota.take(now);
     // Seconds until the oldest request in the window leaves it (and a slot frees).
-    const untilFree = () => (live < served.length ? Math.max(0, ((served[live] as number) + windowMs - now) / 1000) : 0);
-    const quotaHeaders = (): Record<string, string> => {
-      const remaining = Math.max(0, limit - (served.length - live));
-      if (rateLimitHeaders === 'x-ratelimit') {
-        return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': untilFree().toFixed(3) };
-      }
-      if (rateLimitHeaders === 'ietf') {
-        return {
-          ratelimit: `"quota";r=${remaining};t=${Math.ceil(untilFree())}`,
-          'ratelimit-policy': `"quota";q=${limit};w=${windowMs / 1000}`,
-        };
-      }
-      return {};
-    };
-    if (served.length - live >= limit) {
-      statuses.push(429);
-      const retryAfterS = Math.max(1, Math.ceil(untilFree()));
-      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterS), ...quotaHeaders() });
+    const untilFreeS = quota.untilFree(now) / 1000;
+    const remaining = quota.remaining(now);
+    const quotaHeaders: Record<string, string> =
+      rateLimitHeaders === 'x-ratelimit'
+        ? { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': untilFreeS.toFixed(3) }
+        : rateLimitHeaders === 'ietf'
+          ? { ratelimit: `"quota";r=${remaining};t=${Math.ceil(untilFreeS)}`, 'ratelimit-policy': `"quota";q=${limit};w=${windowMs / 1000}` }
+          : {};
+    if (!allowed) {
+      const retryAfterS = Math.max(1, Math.ceil(untilFreeS));
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterS), ...quotaHeaders });
       res.end(JSON.stringify({ error: 'rate limit exceeded' }));
       return;
     }
-    served.push(now);
-    statuses.push(200);
+    served++;
     const id = (req.url ?? '/').split('/').pop() ?? '';
-    res.writeHead(200, { 'content-type': 'application/json', ...quotaHeaders() });
-    res.end(JSON.stringify({ id, served: served.length }));
+    res.writeHead(200, { 'content-type': 'application/json', ...quotaHeaders });
+    res.end(JSON.stringify({ id, served }));
   });
-
-  // Port 0: the OS picks a free port, so the demo never collides with anything running.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    arrivals: () => [...arrivals],
-    statuses: () => [...statuses],
-    paths: () => [...paths],
-    maxInAnyWindow: (span: number) => maxInAnyWindow([...arrivals], span),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        // fetch keeps sockets alive for reuse; without this, close() would wait for them to time out.
-        server.closeAllConnections();
-      }),
+    url: server.url,
+    arrivals: () => server.arrivals.map((arrival) => arrival.at),
+    statuses: () => server.arrivals.map((arrival) => arrival.status),
+    paths: () => server.arrivals.map((arrival) => arrival.path),
+    maxInAnyWindow: (span: number) => maxInAnyWindow(server.arrivals.map((arrival) => arrival.at), span),
+    close: () => server.close(),
   };
 }

@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { readJson, sendJson, startLocalServer } from './local-server.js';
+import { ServerQuota } from './server-quota.js';
 import { maxInAnyWindow } from './window-count.js';
 
 export interface User {
@@ -27,63 +26,31 @@ export async function startUsersApi({ limit, windowMs }: { limit: number; window
   const users = new Map<number, User>(
     ['Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Frances', 'John'].map((name, i) => [i + 1, { id: i + 1, name }]),
   );
-  const arrivals: number[] = [];
-  const statuses: number[] = [];
-  const served: number[] = [];
+  const quota = new ServerQuota(limit, windowMs);
 
-  const server = createServer(async (req, res) => {
-    const now = performance.now();
-    arrivals.push(now);
-    const reply = (status: number, body: unknown, headers: Record<string, string> = {}): void => {
-      statuses.push(status);
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
-      res.end(JSON.stringify(body));
-    };
-
-    // Same boundary rule as the client: a request exactly `windowMs` after another is allowed.
-    const inWindow = served.filter((at) => at > now - windowMs);
-    if (inWindow.length >= limit) {
+  const server = await startLocalServer(async (req, res, _inProgress, { at: now }) => {
+    if (!quota.take(now)) {
       req.resume();
-      const untilFree = (inWindow[0] as number) + windowMs - now;
-      return reply(429, { error: 'rate limit exceeded' }, { 'retry-after': String(Math.max(1, Math.ceil(untilFree / 1000))) });
+      const retryAfterS = Math.max(1, Math.ceil(quota.untilFree(now) / 1000));
+      return sendJson(res, 429, { 'retry-after': String(retryAfterS) }, { error: 'rate limit exceeded' });
     }
-    served.push(now);
-
     const [, resource, id] = (req.url ?? '/').split('/');
-    if (resource !== 'users') return reply(404, { error: 'no such route' });
+    if (resource !== 'users') return sendJson(res, 404, {}, { error: 'no such route' });
     if (req.method === 'POST' && id === undefined) {
-      const { name } = JSON.parse(await readBody(req)) as { name: string };
+      const { name } = (await readJson(req)) as { name: string };
       const user = { id: users.size + 1, name };
       users.set(user.id, user);
-      return reply(201, user);
+      return sendJson(res, 201, {}, user);
     }
     req.resume();
     const user = users.get(Number(id));
-    return user === undefined ? reply(404, { error: `no user ${id}` }) : reply(200, user);
+    return user === undefined ? sendJson(res, 404, {}, { error: `no user ${id}` }) : sendJson(res, 200, {}, user);
   });
-
-  // Port 0: the OS picks a free port, so the example never collides with anything running.
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    statuses: () => [...statuses],
-    maxInAnyWindow: (span: number) => maxInAnyWindow([...arrivals], span),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        // The client keeps sockets alive for reuse; without this, close() would wait for them to time out.
-        server.closeAllConnections();
-      }),
+    url: server.url,
+    statuses: () => server.arrivals.map((arrival) => arrival.status),
+    maxInAnyWindow: (span: number) => maxInAnyWindow(server.arrivals.map((arrival) => arrival.at), span),
+    close: () => server.close(),
   };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  let body = '';
-  for await (const chunk of req) body += String(chunk);
-  return body;
 }
