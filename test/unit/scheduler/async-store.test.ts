@@ -15,14 +15,8 @@ import {
 } from '../../../src/index.js';
 import type { StoreSlot } from '../../../src/stores/store.js';
 import { FakeStore } from '../../support/fake-store.js';
-import { fakeClient, outcome, recorder, useFakeTime } from './helpers.js';
+import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-// Captured before any test fakes it: one real event-loop turn drains every pending microtask, so a
-// store answer is handled without moving fake time.
-const realSetImmediate = globalThis.setImmediate;
-function flush(): Promise<void> {
-  return new Promise((resolve) => realSetImmediate(resolve));
-}
 
 beforeEach(useFakeTime);
 afterEach(() => {

@@ -3,13 +3,8 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RateLimitedClient } from '../../../src/index.js';
-import { fakeClient, outcome, recorder, useFakeTime } from './helpers.js';
+import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-// Captured before any test fakes it: one real event-loop turn drains every pending microtask.
-const realSetImmediate = globalThis.setImmediate;
-function flushMicrotasks(): Promise<void> {
-  return new Promise((resolve) => realSetImmediate(resolve));
-}
 
 function waiting(client: RateLimitedClient): number {
   const { queued, blocked } = client.stats();
@@ -91,7 +86,7 @@ describe('onSizeLessThan(n) with several producers', () => {
     for (let i = 0; i < 3; i++) void client.schedule(() => i);
     const first = outcome(client.onSizeLessThan(4));
     const second = outcome(client.onSizeLessThan(4));
-    await flushMicrotasks();
+    await flush();
     // The one free place went to `first`, whose task may still come in this turn.
     expect([first.state, second.state]).toEqual(['fulfilled', 'pending']);
     // It did not come: the place is free again on the next turn.
@@ -133,11 +128,11 @@ describe('onSizeLessThan(n) with several producers', () => {
     void client.schedule(() => 'queued');
     const first = outcome(client.onSizeLessThan(2));
     const second = outcome(client.onSizeLessThan(2));
-    await flushMicrotasks();
+    await flush();
     expect([first.state, second.state]).toEqual(['fulfilled', 'pending']);
     // No task can be submitted any more: the place held for `first` is free at once.
     const closed = outcome(client.close());
-    await flushMicrotasks();
+    await flush();
     expect(second.state).toBe('fulfilled');
     await vi.advanceTimersByTimeAsync(10);
     expect(closed.state).toBe('fulfilled');
@@ -187,11 +182,11 @@ describe('onSizeLessThan(n) on random producers', () => {
               done++;
             })();
           }
-          await flushMicrotasks();
+          await flush();
           while (done < scenario.producers.length) {
             if (vi.getTimerCount() === 0) throw new Error(`stuck: ${done} producers done, ${JSON.stringify(client.stats())}`);
             await vi.advanceTimersToNextTimerAsync();
-            await flushMicrotasks();
+            await flush();
           }
           await vi.runAllTimersAsync();
           expect(most).toBeLessThanOrEqual(scenario.n);

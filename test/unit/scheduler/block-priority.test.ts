@@ -2,13 +2,8 @@
 // never waits behind a worse one because it arrived when the queue was full.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeStore } from '../../support/fake-store.js';
-import { fakeClient, outcome, recorder, useFakeTime } from './helpers.js';
+import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-// Captured before any test fakes it: one real event-loop turn drains every pending microtask.
-const realSetImmediate = globalThis.setImmediate;
-function flush(): Promise<void> {
-  return new Promise((resolve) => realSetImmediate(resolve));
-}
 
 beforeEach(useFakeTime);
 afterEach(() => {

@@ -1,6 +1,14 @@
 import { vi } from 'vitest';
 import { RateLimitedClient, type RateLimitedClientOptions } from '../../../src/index.js';
 
+// Captured when this module loads, before any test fakes it.
+const realSetImmediate = globalThis.setImmediate;
+
+/** One real event-loop turn: drains every pending microtask (a store's answer, say) without moving fake time. */
+export function flush(): Promise<void> {
+  return new Promise((resolve) => realSetImmediate(resolve));
+}
+
 /** Fake timers drive the scheduler; the injected clock reads the same fake time. */
 export function useFakeTime(): void {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'Date'], now: 0 });
