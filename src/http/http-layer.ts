@@ -267,7 +267,7 @@ export class HttpLayer {
     const signal = context.signal;
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
-    const limits = this.listen(response.headers, response.status, response.url, how.scheduling.weight ?? 1);
+    this.listen(response.headers, response.status, response.url, how.scheduling.weight ?? 1);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       // The redirect's body is of no use: drop it (and its connection) rather than wait for it.
