@@ -1,8 +1,8 @@
-import { type Clock, monotonicClock, timerDelay } from '../core/clock.js';
+import { type Clock, monotonicClock } from '../core/clock.js';
 import { publishTaskEnqueue, publishTaskStart } from '../core/diagnostics.js';
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
-import type { ClientStats, OverflowStrategy, RateWindow } from '../core/options.js';
+import type { ClientStats, RateWindow } from '../core/options.js';
 import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
@@ -10,13 +10,17 @@ import type { StoreError } from '../errors/store-error.js';
 import { Semaphore } from '../limit/semaphore.js';
 import { ServerBudget } from '../limit/server-budget.js';
 import { smallestLimit } from '../limit/sliding-window.js';
-import { PriorityQueue, runsBefore } from '../queue/priority-queue.js';
+import { RequestQueue } from '../queue/request-queue.js';
 import { MemoryStore } from '../stores/memory.js';
 import type { LimiterStore } from '../stores/store.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
+import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type JobOutcome, type Task } from './job.js';
+import { RetryWaits } from './retry-waits.js';
+import { RunTimeouts } from './run-timeouts.js';
 import { SizeWaiters } from './size-waiters.js';
+import { TaskCounts } from './task-counts.js';
 import { WakeTimer } from './wake-timer.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
 
@@ -24,13 +28,6 @@ import { type Worker, WorkerPool } from './worker-pool.js';
 const PRECISE_WAKE_SPIN_MS = 2;
 /** How deep a task's synchronous part may call back into the dispatcher before it defers. */
 const MAX_NESTED_DISPATCH = 8;
-
-/** A retry waiting out its delay; `reject` ends it early (an abort, a close without draining). */
-interface RetryWait {
-  readonly signal: AbortSignal | undefined;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  readonly reject: (reason: unknown) => void;
-}
 
 /**
  * The heart of the client. A task starts only when all of these hold: it is first in the priority
@@ -48,13 +45,8 @@ interface RetryWait {
  * nothing else starts: the order stays strict, and one process asks one question at a time.
  */
 export class Scheduler {
-  readonly #queue = new PriorityQueue<Job>();
-  /**
-   * Tasks waiting for room in a full queue (`overflow: 'block'`), best first. Every one of them runs
-   * after every task in `#queue` (see #block): the bound limits how many wait in the queue, not who
-   * goes first, so the queue's head is the best of all that wait.
-   */
-  readonly #blocked = new PriorityQueue<Job>();
+  /** Every job that has not started, the one awaiting its store answer included (see `#acquiring`). */
+  readonly #queue: RequestQueue<Job>;
   readonly #pool: WorkerPool;
   readonly #semaphore: Semaphore;
   /** Where the windows are kept and every start is granted. */
@@ -65,8 +57,8 @@ export class Scheduler {
   #maxWeight: number;
   /**
    * The job whose store answer is on its way, holding a worker and its permits until the answer comes.
-   * While its state is `acquiring` it counts as queued (it has not started); once it left (aborted,
-   * expired, discarded) it counts no more, but the worker stays held until the answer comes.
+   * While its state is `acquiring` it holds its place in `#queue` (it has not started); once it left
+   * (aborted, expired, discarded) it holds none, but the worker stays held until the answer comes.
    */
   #acquiring: Job | undefined = undefined;
   /**
@@ -78,13 +70,10 @@ export class Scheduler {
   /** The store called `wake()` while an answer was out: that answer may be stale already. */
   #wokenWhileAcquiring = false;
   readonly #deadlines: Deadlines;
+  readonly #runTimeouts: RunTimeouts;
   readonly #abortWatch: AbortWatch<Job>;
-  /** The callers' signals of retries waiting out their delay: one listener per signal, as for jobs. */
-  readonly #retryAbortWatch: AbortWatch<RetryWait>;
   readonly #clock: Clock;
   readonly #events: Emitter;
-  readonly #maxSize: number;
-  readonly #overflow: OverflowStrategy;
   /** The pool follows `setConcurrency()` unless its size was given. */
   readonly #poolFollowsConcurrency: boolean;
 
@@ -94,7 +83,7 @@ export class Scheduler {
   /** Closed with `drain: false`: nothing more starts, not even a retry of work accepted before. */
   #discarding = false;
   /** Retries waiting out their delay: accepted work, outside the queue until the delay ends. */
-  readonly #retryWaits = new Set<RetryWait>();
+  readonly #retryWaits: RetryWaits;
   /**
    * Work of the layers above that is not in the queue right now but is not done either: an HTTP
    * request between an attempt and its retry or its next redirect hop. The client is not idle meanwhile.
@@ -106,29 +95,20 @@ export class Scheduler {
   #dispatchAgain = false;
   /** Wakes the dispatcher when the windows next have room for the first task. */
   readonly #wake: WakeTimer;
-  /** Work was submitted since the last `idle` event. */
-  #busySinceIdle = false;
 
   /** Clock time until which nothing starts: the server asked every request to wait. */
   #cooldownUntil = -Infinity;
-  #retried = 0;
-  #submitted = 0;
-  #completed = 0;
-  #failed = 0;
-  #dropped = 0;
-  #aborted = 0;
-  #rejected = 0;
-
-  #idleWaiters: Array<() => void> = [];
-  #emptyWaiters: Array<() => void> = [];
-  readonly #sizeWaiters = new SizeWaiters(() => this.#waiting());
+  /** Counts every job once when accepted and once when it ends (see TaskCounts). */
+  readonly #counts = new TaskCounts();
+  /** Told after every dispatch pass that leaves nothing waiting. */
+  readonly #idleWaiters = new IdleWaiters(() => this.#events.emit('idle'));
+  readonly #sizeWaiters = new SizeWaiters(() => this.#queue.waiting);
 
   constructor(options: NormalizedClientOptions, events: Emitter) {
     this.#clock = options.clock;
     this.#wake = new WakeTimer(() => this.#dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
     this.#events = events;
-    this.#maxSize = options.maxSize;
-    this.#overflow = options.overflow;
+    this.#queue = new RequestQueue<Job>(options.maxSize, options.overflow);
     this.#poolFollowsConcurrency = options.workers === undefined;
     this.#semaphore = new Semaphore(options.concurrency);
     this.#windows = options.windows;
@@ -139,10 +119,9 @@ export class Scheduler {
       finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
     });
     this.#deadlines = new Deadlines(this.#clock, (job) => this.#waitExpired(job));
+    this.#runTimeouts = new RunTimeouts(this.#clock);
     this.#abortWatch = new AbortWatch<Job>((jobs, reason) => this.#abortJobs(jobs, reason));
-    this.#retryAbortWatch = new AbortWatch<RetryWait>((waits, reason) => {
-      for (const wait of waits) wait.reject(reason);
-    });
+    this.#retryWaits = new RetryWaits(this.#clock, () => this.#dispatch());
     this.#store = options.store ?? new MemoryStore();
     this.#store.open({
       limits: { windows: options.windows, concurrency: options.concurrency },
@@ -188,8 +167,8 @@ export class Scheduler {
       }
       deadline = now + maxWaitMs;
     }
-    if (this.#queued() >= this.#maxSize && this.#overflow === 'reject') {
-      return this.#refuse(new QueueFullError(this.#maxSize, 'reject'));
+    if (this.#queue.isFull && this.#queue.overflow === 'reject') {
+      return this.#refuse(new QueueFullError(this.#queue.maxSize, 'reject'));
     }
 
     const bounds =
@@ -199,24 +178,15 @@ export class Scheduler {
     const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight);
-    this.#submitted++;
-    this.#busySinceIdle = true;
+    this.#counts.submitted++;
+    this.#idleWaiters.busy();
     // A producer let in by onSizeLessThan() has brought its task (a retry, with its seq, is not one).
     if (seq === undefined) this.#sizeWaiters.arrived();
     this.#abortWatch.watch(job);
     if (job.deadline !== Infinity) this.#deadlines.add(job);
-    if (this.#queued() < this.#maxSize) {
-      this.#queue.push(job);
-    } else if (this.#overflow === 'block') {
-      this.#block(job);
-    } else {
-      // A drop strategy ('reject' was refused above). Push first, then drop the victim: with
-      // 'drop-lowest-priority' that may be the new job itself.
-      const strategy = this.#overflow as 'drop-oldest' | 'drop-lowest-priority';
-      this.#queue.push(job);
-      const victim = strategy === 'drop-oldest' ? this.#queue.oldest() : this.#queue.last();
-      if (victim !== undefined) this.#drop(victim, strategy);
-    }
+    // A full queue with a drop strategy ('reject' was refused above) names one to push out: maybe this job.
+    const victim = this.#queue.offer(job);
+    if (victim !== undefined) this.#drop(victim, this.#queue.overflow as 'drop-oldest' | 'drop-lowest-priority');
     this.#dispatch();
     return job.promise as Promise<T>;
   }
@@ -285,40 +255,8 @@ export class Scheduler {
   retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T> {
     if (this.#discarding) return Promise.reject(new ClientClosedError());
     if (signal?.aborted) return Promise.reject(signal.reason);
-    this.#retried++;
-    return new Promise<T>((resolve, reject) => {
-      const due = this.#clock.now() + delayMs;
-      let finished = false;
-      const finish = (error?: unknown) => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(wait.timer);
-        this.#retryAbortWatch.unwatch(wait);
-        this.#retryWaits.delete(wait);
-        if (error !== undefined) {
-          reject(error);
-        } else {
-          // `again` runs in a timer callback: a throw must reach the caller, not the process.
-          try {
-            resolve(again());
-          } catch (thrown) {
-            reject(thrown);
-          }
-        }
-        this.#dispatch();
-      };
-      // Node's longest timer is ~24.8 days: a longer delay waits in steps.
-      const arm = (): ReturnType<typeof setTimeout> =>
-        setTimeout(() => {
-          const left = due - this.#clock.now();
-          if (left >= 1) wait.timer = arm();
-          else finish();
-        }, timerDelay(due - this.#clock.now()));
-      const wait: RetryWait = { signal, timer: undefined, reject: (error: unknown) => finish(error) };
-      wait.timer = arm();
-      this.#retryWaits.add(wait);
-      this.#retryAbortWatch.watch(wait);
-    });
+    this.#counts.retried++;
+    return this.#retryWaits.wait(delayMs, signal, again);
   }
 
   /**
@@ -346,13 +284,11 @@ export class Scheduler {
   }
 
   onIdle(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return this.#idleWaiters.whenIdle(this.#queue.waiting === 0 && !this.#working());
   }
 
   onEmpty(): Promise<void> {
-    if (this.#waiting() === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#emptyWaiters.push(resolve));
+    return this.#idleWaiters.whenEmpty(this.#queue.waiting === 0);
   }
 
   /** See SizeWaiters#wait. Inside a dispatch pass, earlier callers are let in first, at its end. */
@@ -368,8 +304,8 @@ export class Scheduler {
       this.#discarding = true;
       const error = new ClientClosedError('The client was closed before this task started');
       if (this.#acquiring?.state === 'acquiring') this.#discard(this.#acquiring, error, 'failed');
-      for (const job of [...this.#blocked.clear(), ...this.#queue.clear()]) this.#discard(job, error, 'failed');
-      for (const wait of [...this.#retryWaits]) wait.reject(error);
+      for (const job of this.#queue.clear()) this.#discard(job, error, 'failed');
+      this.#retryWaits.rejectAll(error);
     }
     // Draining means finishing the queue, so a paused client resumes.
     this.#paused = false;
@@ -384,19 +320,19 @@ export class Scheduler {
 
   stats(): ClientStats {
     return {
-      queued: this.#queued(),
-      blocked: this.#blocked.size,
+      queued: this.#queue.queued,
+      blocked: this.#queue.blocked,
       // A worker held for a job awaiting its grant is not in flight: that job counts as queued.
       inFlight: this.#pool.busy - (this.#acquiring === undefined ? 0 : 1),
-      submitted: this.#submitted,
-      completed: this.#completed,
-      failed: this.#failed,
-      retried: this.#retried,
-      dropped: this.#dropped,
-      aborted: this.#aborted,
-      rejected: this.#rejected,
+      submitted: this.#counts.submitted,
+      completed: this.#counts.completed,
+      failed: this.#counts.failed,
+      retried: this.#counts.retried,
+      dropped: this.#counts.dropped,
+      aborted: this.#counts.aborted,
+      rejected: this.#counts.rejected,
       windows: this.#store.usage(this.#clock.now()),
-      queueUtilization: this.#maxSize === Infinity ? 0 : this.#queued() / this.#maxSize,
+      queueUtilization: this.#queue.maxSize === Infinity ? 0 : this.#queue.queued / this.#queue.maxSize,
       cooldownUntil: this.#cooldownEpoch(),
     };
   }
@@ -441,7 +377,7 @@ export class Scheduler {
     for (;;) {
       // One store answer at a time, for the first task: nothing overtakes it meanwhile.
       if (this.#acquiring !== undefined) return;
-      const job = this.#queue.peek();
+      const job = this.#queue.first;
       if (job === undefined || this.#paused) {
         this.#wake.cancel();
         return;
@@ -478,8 +414,7 @@ export class Scheduler {
         if (wait !== Infinity) this.#wake.arm(wait, now);
         return;
       }
-      this.#queue.remove(job);
-      this.#admitBlocked();
+      this.#queue.take(job);
       this.#semaphore.tryAcquire(job.weight);
       this.#run(job, this.#pool.acquire(), now);
     }
@@ -491,7 +426,7 @@ export class Scheduler {
     this.#budget.take(job.weight);
     job.slotPending = true;
     job.state = 'running';
-    if (job.timeoutMs !== Infinity) this.#armRunTimeout(job, now + job.timeoutMs, now);
+    if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);
     publishTaskStart(job);
     worker.run(job);
   }
@@ -501,8 +436,7 @@ export class Scheduler {
    * the answer can be used at once. It still counts as queued, for `maxSize` too.
    */
   #awaitGrant(job: Job, answer: Promise<number>): void {
-    this.#queue.remove(job);
-    job.state = 'acquiring';
+    this.#queue.holdPlace(job);
     this.#acquiring = job;
     this.#refusal = undefined;
     this.#wokenWhileAcquiring = false;
@@ -517,10 +451,12 @@ export class Scheduler {
   /** `wait` is the store's answer (0: granted), unless `failed`: the store failed the task with `error`. */
   #answered(job: Job, worker: Worker, wait: number, failed: boolean, error: unknown): void {
     this.#acquiring = undefined;
+    // Its place is free from now; a refused job takes it back below (`requeue`), else it is filled.
+    this.#queue.releasePlace();
     const now = this.#clock.now();
     const granted = !failed && wait === 0;
     if (granted && job.state === 'acquiring' && job.deadline >= now) {
-      this.#admitBlocked();
+      this.#queue.admitBlocked();
       this.#run(job, worker, now);
       this.#dispatch();
       return;
@@ -536,7 +472,7 @@ export class Scheduler {
         // Granted after its deadline (a late answer): too late to start.
         this.#expire(job);
       } else {
-        this.#requeue(job);
+        this.#queue.requeue(job);
         const tooHeavy = this.#weightProblem(job.weight);
         if (tooHeavy !== undefined) {
           this.#discard(job, tooHeavy, 'failed');
@@ -548,7 +484,7 @@ export class Scheduler {
       }
     }
     this.#wokenWhileAcquiring = false;
-    this.#admitBlocked();
+    this.#queue.admitBlocked();
     this.#dispatch();
   }
 
@@ -588,36 +524,17 @@ export class Scheduler {
     // the latest moment the server could have seen it.
     this.#settleSlot(job, now);
     this.#store.release(job, now);
-    const timer = job.bounds?.timer;
-    if (timer !== undefined) clearTimeout(timer);
+    this.#runTimeouts.ended(job);
     this.#abortWatch.unwatch(job);
     this.#semaphore.release(job.weight);
     this.#pool.release(worker);
     job.state = 'done';
     if (ok) job.fulfil(value);
     else job.fail(value, 'failed');
-    this.#count(job.outcome);
+    this.#counts.ended(job.outcome);
     this.#forgetUntimedRefusal();
     this.#dispatch(now);
   }
-
-  /** For a job with a finite `timeoutMs`, so with bounds. */
-  #armRunTimeout(job: Job, due: number, now: number): void {
-    (job.bounds as JobBounds).timer = setTimeout(this.#runTimedOut, timerDelay(due - now), job, due);
-  }
-
-  readonly #runTimedOut = (job: Job, due: number): void => {
-    (job.bounds as JobBounds).timer = undefined;
-    const now = this.#clock.now();
-    // A timeout longer than Node's longest timer (~24.8 days) fires early, clamped: wait on.
-    if (due - now >= 1) {
-      this.#armRunTimeout(job, due, now);
-      return;
-    }
-    const error = new TimeoutError(`Task timed out after ${job.timeoutMs} ms`, 'run', job.timeoutMs);
-    job.stop(error);
-    job.fail(error, 'failed');
-  };
 
   /** Every job of one signal leaves before anything else starts: none of them may start on the way. */
   #abortJobs(jobs: readonly Job[], reason: unknown): void {
@@ -648,75 +565,31 @@ export class Scheduler {
   }
 
   #drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority'): void {
-    const error = new QueueFullError(this.#maxSize, reason);
+    const error = new QueueFullError(this.#queue.maxSize, reason);
     this.#discard(job, error, 'dropped');
     this.#events.emit('drop', { reason, priority: job.priority, weight: job.weight, error });
   }
 
   /** Takes a job that has not started out of the scheduler and rejects its caller. */
   #discard(job: Job, reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
-    // An acquiring job is out of the queue already, but held a place in it until now.
-    const placeFreed = job.state === 'acquiring' || (job.state === 'queued' && this.#queue.remove(job));
-    if (job.state === 'blocked') this.#blocked.remove(job);
+    this.#queue.remove(job);
     this.#deadlines.delete(job);
     this.#abortWatch.unwatch(job);
     job.state = 'done';
-    if (placeFreed) this.#admitBlocked();
     job.fail(reason, outcome);
-    this.#count(outcome);
-  }
-
-  /**
-   * A task for a full queue (`'block'`) waits outside it, unless it runs before the queue's worst:
-   * then it takes that one's place, and that one waits outside instead. O(1) apart from a level of a
-   * new priority (see PriorityQueue).
-   */
-  #block(job: Job): void {
-    const worst = this.#queue.last();
-    if (worst !== undefined && runsBefore(job, worst)) {
-      this.#queue.remove(worst);
-      this.#queue.push(job);
-      job = worst;
-    }
-    job.state = 'blocked';
-    this.#blocked.push(job);
-  }
-
-  /**
-   * A task the store refused goes back in line. Its place in the queue was kept while its answer was
-   * out, but a better task may have been blocked meanwhile (it could not take the place of a task out
-   * of the queue): that one gets the place then. Every other queued task runs before every blocked
-   * one, so if the best blocked task runs before this one, this one is the queue's worst.
-   */
-  #requeue(job: Job): void {
-    const best = this.#blocked.peek();
-    if (best !== undefined && runsBefore(best, job)) {
-      this.#blocked.remove(best);
-      best.state = 'queued';
-      this.#queue.push(best);
-      job.state = 'blocked';
-      this.#blocked.push(job);
-    } else {
-      job.state = 'queued';
-      this.#queue.push(job);
-    }
-  }
-
-  /** Moves blocked tasks, best first, into the room the queue has. */
-  #admitBlocked(): void {
-    while (this.#blocked.size > 0 && this.#queued() < this.#maxSize) {
-      const job = this.#blocked.shift() as Job;
-      job.state = 'queued';
-      this.#queue.push(job);
-    }
+    this.#counts.ended(outcome);
   }
 
   /** After limits were lowered, a waiting task that no longer fits could never start: fail it now. */
   #failTooHeavy(): void {
-    for (const queue of [this.#blocked, this.#queue]) {
-      const doomed = [...queue].filter((job) => this.#weightProblem(job.weight) !== undefined);
-      for (const job of doomed) this.#discard(job, this.#weightProblem(job.weight), 'failed');
-    }
+    // The blocked first: failing a task in line lets a blocked one in, and that one must be checked too.
+    this.#failTooHeavyOf(this.#queue.blockedItems());
+    this.#failTooHeavyOf(this.#queue.queuedItems());
+  }
+
+  #failTooHeavyOf(jobs: Iterable<Job>): void {
+    const doomed = [...jobs].filter((job) => this.#weightProblem(job.weight) !== undefined);
+    for (const job of doomed) this.#discard(job, this.#weightProblem(job.weight), 'failed');
   }
 
   /** A RangeError when `weight` could never start under the current limits. */
@@ -738,48 +611,18 @@ export class Scheduler {
   }
 
   #refuse(reason: unknown): Promise<never> {
-    this.#rejected++;
+    this.#counts.rejected++;
     return Promise.reject(reason);
   }
 
-  #count(outcome: JobOutcome | null): void {
-    if (outcome === 'completed') this.#completed++;
-    else if (outcome === 'failed') this.#failed++;
-    else if (outcome === 'aborted') this.#aborted++;
-    else if (outcome === 'dropped') this.#dropped++;
-  }
-
-  /** Tasks in the queue, the one awaiting its grant included. */
-  #queued(): number {
-    return this.#queue.size + (this.#acquiring?.state === 'acquiring' ? 1 : 0);
-  }
-
-  #waiting(): number {
-    return this.#queued() + this.#blocked.size;
-  }
-
-  #isIdle(): boolean {
-    return this.#waiting() === 0 && this.#pool.busy === 0 && this.#retryWaits.size === 0 && this.#holds === 0;
+  /** Work started or owed that is not in the queue: the client is not idle while there is some. */
+  #working(): boolean {
+    return this.#pool.busy > 0 || this.#retryWaits.size > 0 || this.#holds > 0;
   }
 
   #notifyWaiters(): void {
-    const waiting = this.#waiting();
+    const waiting = this.#queue.waiting;
     if (this.#sizeWaiters.size > 0) this.#sizeWaiters.letIn(waiting);
-    if (waiting > 0) return;
-    if (this.#emptyWaiters.length > 0) {
-      const waiters = this.#emptyWaiters;
-      this.#emptyWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-    if (this.#pool.busy > 0 || this.#retryWaits.size > 0 || this.#holds > 0) return;
-    if (this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-    if (this.#busySinceIdle) {
-      this.#busySinceIdle = false;
-      this.#events.emit('idle');
-    }
+    if (waiting === 0) this.#idleWaiters.emptied(this.#working());
   }
 }
