@@ -451,6 +451,10 @@ export class Scheduler {
   /** `wait` is the store's answer (0: granted), unless `failed`: the store failed the task with `error`. */
   #answered(job: Job, worker: Worker, wait: number, failed: boolean, error: unknown): void {
     this.#acquiring = undefined;
+    // Taken first: a call below (the store's `release()`) may wake the scheduler, which then asks for
+    // the next job at once; a wake that comes while that new answer is out must stay flagged for it.
+    const woken = this.#wokenWhileAcquiring;
+    this.#wokenWhileAcquiring = false;
     // Its place is free from now; a refused job takes it back below (`requeue`), else it is filled.
     this.#queue.releasePlace();
     const now = this.#clock.now();
@@ -476,14 +480,13 @@ export class Scheduler {
         const tooHeavy = this.#weightProblem(job.weight);
         if (tooHeavy !== undefined) {
           this.#discard(job, tooHeavy, 'failed');
-        } else if (!this.#wokenWhileAcquiring) {
+        } else if (!woken) {
           // Not asked again before the wait is over (or the store wakes the scheduler).
           this.#refusal = { job, until: now + wait };
           if (wait !== Infinity) this.#wake.arm(wait, now);
         }
       }
     }
-    this.#wokenWhileAcquiring = false;
     this.#queue.admitBlocked();
     this.#dispatch();
   }

@@ -20,7 +20,8 @@ export interface StoreContext {
   readonly clock: Clock;
   /**
    * Tells the client that room may have freed in a way no earlier answer could predict (another
-   * process released a lease, a lost connection came back): the client asks again.
+   * process released a lease, a lost connection came back): the client asks again. Not from inside
+   * `acquire` itself: the client would ask again for the same task while that answer is still out.
    */
   wake(): void;
   /** A problem with no caller to reject (a lease lost, the shared state unreachable): an `error` event. */
