@@ -13,7 +13,7 @@ import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/events.js';
-import { readServerLimits, type ResetMode, type ServerLimits, usedUp } from '../retry/rate-limit-headers.js';
+import { readServerLimits, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
@@ -221,20 +221,22 @@ export class HttpLayer {
     });
   }
 
-  /** Reads what a response says about the server's limits and, when adaptive, acts on it. */
-  listen(headers: Headers, status: number, url: URL | string, weight: number): ServerLimits {
+  /**
+   * When adaptive, acts on what a response says about the server's limits. (A refused request's own
+   * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.)
+   */
+  listen(headers: Headers, status: number, url: URL | string, weight: number): void {
     const adaptive = this.#options.adaptive;
-    const limits = adaptive ? readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource) : readServerLimits(headers, Date.now());
+    if (!adaptive) return;
+    const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
     // Most responses say nothing about limits: then there is nothing to apply (and no URL to format).
-    if (adaptive && limits.sources.length > 0) {
-      applyServerLimits(this.#hooks, limits, {
-        status,
-        url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
-        weight,
-        maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
-      });
-    }
-    return limits;
+    if (limits.sources.length === 0) return;
+    applyServerLimits(this.#hooks, limits, {
+      status,
+      url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
+      weight,
+      maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
+    });
   }
 
   /**

@@ -125,8 +125,7 @@ export function refusesForRate(status: number): boolean {
  * that happened to take the last unit of quota also shows `remaining` 0, and must not be retried.
  */
 export function usedUp(status: number, limits: ServerLimits, bodyPreview: string): boolean {
-  if (limits.remaining !== 0) return false;
-  return status === 429 || status === 503 || (status === 403 && /rate limit/i.test(bodyPreview));
+  return limits.remaining === 0 && refusesForRate(status) && (status !== 403 || /rate limit/i.test(bodyPreview));
 }
 
 /** Every header `readServerLimits` reads; `get` there takes only these, so the list can not fall behind. */
