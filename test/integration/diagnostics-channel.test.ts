@@ -1,18 +1,8 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { DIAGNOSTICS_CHANNELS, RateLimitedClient, type RateLimitedMessage, type RetryMessage } from '../../src/index.js';
-
-function recording(names: readonly string[]): { seen: [string, unknown][]; stop: () => void } {
-  const seen: [string, unknown][] = [];
-  const stops = names.map((name) => {
-    const listener = (message: unknown) => seen.push([name, message]);
-    diagnosticsChannel.subscribe(name, listener);
-    return () => diagnosticsChannel.unsubscribe(name, listener);
-  });
-  return { seen, stop: () => stops.forEach((stop) => stop()) };
-}
+import { recordChannels } from '../support/diagnostics-recorder.js';
 
 describe('node:diagnostics_channel over HTTP', () => {
   it('mirrors retry and rate-limited from real HTTP answers', async () => {
@@ -25,7 +15,7 @@ describe('node:diagnostics_channel over HTTP', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const { seen, stop } = recording([DIAGNOSTICS_CHANNELS.retry, DIAGNOSTICS_CHANNELS.rateLimited]);
+    const { seen, stop } = recordChannels([DIAGNOSTICS_CHANNELS.retry, DIAGNOSTICS_CHANNELS.rateLimited]);
     const client = new RateLimitedClient({ baseUrl: url, headers: { authorization: 'Bearer secret-token' } });
     try {
       expect((await client.get('/x')).status).toBe(200);

@@ -1,4 +1,3 @@
-import diagnosticsChannel from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type ClientCreateMessage,
@@ -11,19 +10,7 @@ import {
   type TaskMessage,
   TimeoutError,
 } from '../../../src/index.js';
-
-type Name = (typeof DIAGNOSTICS_CHANNELS)[keyof typeof DIAGNOSTICS_CHANNELS];
-
-/** Records what is published on `names`, as [channel, message] in order, until `stop()`. */
-function record(names: readonly Name[]): { seen: [Name, unknown][]; stop: () => void } {
-  const seen: [Name, unknown][] = [];
-  const subscriptions = names.map((name) => {
-    const listener = (message: unknown) => seen.push([name, message]);
-    diagnosticsChannel.subscribe(name, listener);
-    return () => diagnosticsChannel.unsubscribe(name, listener);
-  });
-  return { seen, stop: () => subscriptions.forEach((unsubscribe) => unsubscribe()) };
-}
+import { type ChannelName as Name, recordChannels } from '../../support/diagnostics-recorder.js';
 
 const TASK_CHANNELS = [DIAGNOSTICS_CHANNELS.taskEnqueue, DIAGNOSTICS_CHANNELS.taskStart, DIAGNOSTICS_CHANNELS.taskEnd];
 let stops: (() => void)[] = [];
@@ -32,7 +19,7 @@ afterEach(() => {
   stops = [];
 });
 function recording(names: readonly Name[]): [Name, unknown][] {
-  const { seen, stop } = record(names);
+  const { seen, stop } = recordChannels(names);
   stops.push(stop);
   return seen;
 }

@@ -1,18 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Level, PriorityQueue, type QueueEntry } from '../../../src/queue/priority-queue.js';
+import { PriorityQueue, type QueueEntry } from '../../../src/queue/priority-queue.js';
+import { QueueItem } from './queue-item.js';
 
-class Item implements QueueEntry<Item> {
-  queuePrev: Item | null = null;
-  queueNext: Item | null = null;
-  agePrev: Item | null = null;
-  ageNext: Item | null = null;
-  queueLevel: Level<Item> | null = null;
-  constructor(
-    readonly priority: number,
-    readonly seq: number,
-  ) {}
-}
+class Item extends QueueItem<Item> implements QueueEntry<Item> {}
 
 function drain(queue: PriorityQueue<Item>): number[] {
   const seqs: number[] = [];

@@ -1,20 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OverflowStrategy } from '../../../src/core/options.js';
-import type { Level } from '../../../src/queue/priority-queue.js';
 import { RequestQueue, type RequestQueueEntry } from '../../../src/queue/request-queue.js';
+import { QueueItem } from './queue-item.js';
 
-class Item implements RequestQueueEntry<Item> {
+class Item extends QueueItem<Item> implements RequestQueueEntry<Item> {
   state = 'queued';
-  queuePrev: Item | null = null;
-  queueNext: Item | null = null;
-  agePrev: Item | null = null;
-  ageNext: Item | null = null;
-  queueLevel: Level<Item> | null = null;
-  constructor(
-    readonly priority: number,
-    readonly seq: number,
-  ) {}
 }
 
 /** A queue and a factory of items with increasing seqs, as the scheduler makes them. */
