@@ -73,6 +73,12 @@ export interface RedisStoreStats {
   syncRefusals: number;
   /** Commands sent to Redis (acquire, settle, release, renew; a NOSCRIPT retry counts twice). */
   roundTrips: number;
+  /**
+   * Starts that began later than `safetyMarginMs` after their acquire was sent (a stalled event loop, a
+   * slow Redis): each was moved in Redis's log to when it really began, at one more round trip. Many of
+   * them say the margin is too small for this machine or network.
+   */
+  restamps: number;
   /** Grants made while Redis was down, by `failureMode: 'local'` or `'open'`. */
   fallbackGrants: number;
   /** Whether Redis is treated as down now. */

@@ -272,6 +272,16 @@ touch(0)
 return lost
 `;
 
+/**
+ * ARGV: (id, weight) for each start that began in its process later than the safety margin allows:
+ * its units move in the log to now, the latest moment it can have begun (see RedisStore's `settle`).
+ */
+const RESTAMP = `${PRELUDE}
+for i = 1, #ARGV, 2 do logUnits(ARGV[i], tonumber(ARGV[i + 1]), now) end
+touch(0)
+return 1
+`;
+
 /** ARGV: leaseTtlMs, ids... Returns the ids whose lease was gone. */
 const RENEW = `${PRELUDE}
 reap()
@@ -342,6 +352,7 @@ const scripts = {
   acquire: script(ACQUIRE),
   settle: script(SETTLE),
   release: script(RELEASE),
+  restamp: script(RESTAMP),
   renew: script(RENEW),
   record: script(RECORD),
   probe: script(PROBE),
@@ -451,6 +462,12 @@ export class RedisScripts {
   async release(ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     return parseIds('release', await this.#run(scripts.release, [this.#channel, ...ids]));
+  }
+
+  /** Moves the logged starts of these grants to now (Redis's clock). */
+  async restamp(grants: ReadonlyArray<{ readonly id: string; readonly weight: number }>): Promise<void> {
+    if (grants.length === 0) return;
+    await this.#run(scripts.restamp, grants.flatMap((grant) => [grant.id, grant.weight]));
   }
 
   /** Extends leases to `leaseTtlMs` from now. Returns the ids whose lease was already gone. */

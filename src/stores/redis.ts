@@ -26,6 +26,11 @@ interface Grant {
   lost: boolean;
   /** Its start is recorded in this process's share (see `#settleShare`). */
   shareSettled: boolean;
+  /**
+   * For a Redis grant settled at once: when its acquire was sent (clock time). Redis logged the start
+   * no earlier; if the task begins more than the safety margin later, `settle` moves it (a restamp).
+   */
+  askedAt?: number;
   /** For a grant made without Redis: its start (clock time), once settled. */
   startedAt?: number;
   /** For a grant made without Redis: a RECORD carrying it was sent (a late Redis grant of its id is then left to RECORD). */
@@ -151,6 +156,7 @@ export class RedisStore implements LimiterStore {
   /** Grants waiting for the next flush, in the order they must reach Redis. */
   #toSettle: Grant[] = [];
   #toRelease: Grant[] = [];
+  #toRestamp: Grant[] = [];
   #flushQueued = false;
   /** Settle/release commands sent and not answered: `close()` waits for them. */
   readonly #flushes = new Set<Promise<void>>();
@@ -158,7 +164,7 @@ export class RedisStore implements LimiterStore {
   readonly #subscriber: FreedSubscriber;
   #closed = false;
 
-  readonly #stats = { acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0 };
+  readonly #stats = { acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0, restamps: 0 };
 
   constructor(options: RedisStoreOptions) {
     const resolved = resolveRedisStoreOptions(options);
@@ -228,7 +234,11 @@ export class RedisStore implements LimiterStore {
     const grant = slot.storeData as Grant | undefined;
     if (grant === undefined || grant.released) return;
     this.#settleShare(grant, now);
-    if (grant.by !== 'redis' || grant.settled) return;
+    if (grant.by !== 'redis') return;
+    if (grant.settled) {
+      this.#restampIfLate(grant, now);
+      return;
+    }
     grant.settled = true;
     if (grant.lost) return;
     if (!grant.holds) {
@@ -255,6 +265,21 @@ export class RedisStore implements LimiterStore {
     if (!grant.holds && !wasPending) return;
     this.#forgetRefusalFreedByRelease();
     this.#enqueue(this.#toRelease, grant);
+  }
+
+  /**
+   * Redis logged a start settled at once when it granted it, and the window's safety margin covers the
+   * time until the task begins. A task that began later than that (its event loop was stalled while the
+   * answer waited, or Redis was slow) would let another process start a whole window after the logged
+   * time but less than a window after the real start. Its log entry moves to Redis's now instead, which
+   * is no earlier than the real start: one more round trip, only for such a late start. It lands long
+   * before the entry could expire (that takes a window plus the margin), unless the stall lasted a window.
+   */
+  #restampIfLate(grant: Grant, now: number): void {
+    const askedAt = grant.askedAt;
+    if (askedAt === undefined || now - askedAt <= this.#marginMs) return;
+    this.#stats.restamps++;
+    this.#enqueue(this.#toRestamp, grant);
   }
 
   /**
@@ -329,6 +354,7 @@ export class RedisStore implements LimiterStore {
       // Starts made without Redis must be in its log before it grants anything more. Awaited, not just
       // sent first: a NOSCRIPT retry of one command could let the other overtake it.
       await this.#recordUnrecorded();
+      if (request.settle) grant.askedAt = this.#ctx.clock.now();
       return this.#scripts.acquire(request);
     };
     // The failure mode answered the acquire that timed out; a fallback grant takes the same id.
@@ -620,15 +646,27 @@ export class RedisStore implements LimiterStore {
     queueMicrotask(() => this.#flush());
   }
 
-  /** Sends the batched settles, then releases: one command each, fire-and-forget. */
+  /** Sends the batched restamps, settles, then releases: one command each, fire-and-forget. */
   #flush(): void {
     this.#flushQueued = false;
+    const restamps = this.#toRestamp;
     const settles = this.#toSettle;
     const releases = this.#toRelease;
+    this.#toRestamp = [];
     this.#toSettle = [];
     this.#toRelease = [];
+    if (restamps.length > 0) this.#restamp(restamps);
     if (settles.length > 0) this.#send('settle', settles);
     if (releases.length > 0) this.#send('release', releases);
+  }
+
+  /**
+   * Late starts are not kept for after an outage: while Redis is down no process gets a grant from it,
+   * and by its return a window has usually passed.
+   */
+  #restamp(grants: Grant[]): void {
+    if (this.#down || this.#redis.status !== 'ready') return;
+    this.#track(this.#timed(() => this.#scripts.restamp(grants)).then(ignore, (error: unknown) => this.#failed(error, 'settle')));
   }
 
   /**

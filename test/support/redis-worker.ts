@@ -7,7 +7,8 @@
  * - `{ "type": "ready" }`
  * - `{ "type": "start", "at": <epoch ms> }` as each task starts (so a parent knows leases are held)
  * - `{ "type": "error", "message": … }` for each `error` event of the client
- * - `{ "type": "done", "starts": [...], "ends": [...], "failures": [...] }` at the end
+ * - `{ "type": "done", "starts": [...], "ends": [...], "failures": [...], "restamps": n }` at the end
+ *   (`restamps`: starts that began later than the safety margin allows, see RedisStoreStats)
  * Times are `performance.timeOrigin + performance.now()`: epoch milliseconds with a fraction, which
  * processes on one machine share.
  */
@@ -78,7 +79,7 @@ await Promise.all(
       }),
   ),
 );
-print({ type: 'done', starts, ends, failures });
+print({ type: 'done', starts, ends, failures, restamps: store.stats().restamps });
 await client.close();
 lines.close();
 redis.disconnect();

@@ -8,6 +8,8 @@ export interface WorkerResult {
   starts: number[];
   ends: number[];
   failures: string[];
+  /** The store's `stats().restamps` at the end. */
+  restamps: number;
   errors: string[];
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -43,7 +45,7 @@ export function spawnRedisWorker(settings: WorkerSettings): RedisWorker {
   let buffered = '';
   let startCount = 0;
   const startWaiters: Array<{ count: number; resolve: () => void }> = [];
-  const result: WorkerResult = { starts: [], ends: [], failures: [], errors: [], exitCode: null, signal: null };
+  const result: WorkerResult = { starts: [], ends: [], failures: [], restamps: 0, errors: [], exitCode: null, signal: null };
   let markReady: () => void = () => {};
   let failReady: (error: Error) => void = () => {};
   const ready = new Promise<void>((resolve, reject) => {
@@ -69,6 +71,7 @@ export function spawnRedisWorker(settings: WorkerSettings): RedisWorker {
         result.starts = message.starts ?? [];
         result.ends = message.ends ?? [];
         result.failures = message.failures ?? [];
+        result.restamps = message.restamps ?? 0;
       }
     }
   });
