@@ -49,7 +49,7 @@ describeWithRedis('RedisStore across processes', () => {
     await server?.stop();
   });
 
-  it('3 processes, 30 per 500 ms, 60 tasks each: never more than 30 starts in any 500 ms, all 180 finish, utilisation >= 0.9', async () => {
+  it('3 processes, 30 per 500 ms, 60 tasks each: never more than 30 starts in any 500 ms, all 180 finish, utilisation >= 0.85', async () => {
     const key = nextKey();
     const settings = { url: server.url, key, tasks: 60, taskMs: 5, limit: 30, windowMs: 500, concurrency: 10 };
     const results = await runTogether([settings, settings, settings]);
@@ -64,10 +64,13 @@ describeWithRedis('RedisStore across processes', () => {
     expect(maxInAnyWindow([...starts], 500)).toBeLessThanOrEqual(30);
     // The ideal run takes 2 500 ms from the first start to the last (6 windows of 30). The default
     // safetyMarginMs (20 ms per window) alone costs 4 %; the rest is wake-up and round-trip time on a
-    // busy 2-core machine running three Node processes and Redis.
+    // busy 2-core machine running three Node processes and Redis. Quiet, it measures 0.93-0.95; with 8
+    // busy loops beside it, 0.90-0.91. The bound, 0.85, still fails a lost wake-up: one window waited
+    // for nothing makes it 2 500 / 3 000 = 0.83.
     const used = utilisation(starts, 30, 500);
-    console.info(`3 processes, 30 per 500 ms: utilisation ${used.toFixed(3)}`);
-    expect(used).toBeGreaterThanOrEqual(0.9);
+    const restamps = results.reduce((sum, result) => sum + result.restamps, 0);
+    console.info(`3 processes, 30 per 500 ms: utilisation ${used.toFixed(3)}, ${restamps} starts later than the margin`);
+    expect(used).toBeGreaterThanOrEqual(0.85);
   }, 60_000);
 
   it('shares the concurrency: 3 processes with concurrency 4 never run more than 4 tasks at once together', async () => {
