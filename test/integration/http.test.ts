@@ -129,11 +129,13 @@ for (const transport of ['fetch', 'undici'] as const) {
     });
 
     it('rejects with NetworkError (with the cause) when the socket is reset or the port refuses', async () => {
+      // Retried as usual (a GET), after short delays: the default ones add 2-3 s and test nothing here.
+      const retry = { minDelayMs: 10, maxDelayMs: 20 };
       const c = client();
-      const reset = await c.get('/reset').catch((e: unknown) => e);
+      const reset = await c.get('/reset', { retry }).catch((e: unknown) => e);
       expect(reset).toBeInstanceOf(NetworkError);
       expect((reset as NetworkError).cause).toBeDefined();
-      const refused = new RateLimitedClient({ baseUrl: `http://127.0.0.1:${closedPort}`, transport });
+      const refused = new RateLimitedClient({ baseUrl: `http://127.0.0.1:${closedPort}`, transport, retry });
       const error = (await refused.get('/x').catch((e: unknown) => e)) as NetworkError;
       expect(error).toBeInstanceOf(NetworkError);
       expect(error.causeCode).toBe('ECONNREFUSED');
@@ -142,7 +144,8 @@ for (const transport of ['fetch', 'undici'] as const) {
     });
 
     it('aborts a queued request at once with the signal reason', async () => {
-      const c = new RateLimitedClient({ baseUrl: base, transport, concurrency: 1 });
+      // The slow request holds the only slot; short retry delays keep its three attempts under a second.
+      const c = new RateLimitedClient({ baseUrl: base, transport, concurrency: 1, retry: { minDelayMs: 10, maxDelayMs: 20 } });
       const slow = c.get('/hang', { timeoutMs: 200 }).catch(() => 'timed out');
       const controller = new AbortController();
       const queued = c.get('/echo', { signal: controller.signal });
