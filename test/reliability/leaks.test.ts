@@ -212,31 +212,34 @@ describe('soak: heap back near baseline after close()', () => {
    * leak-signal.ts); bound 30 bytes a request (600 KB): less than one retained WeakRef or object per
    * request (the Node 20 AbortSignal.any() bug measured ~45), and above the measurement's noise: a path
    * that keeps nothing measured -11 to +15 bytes a request this way on Nodes 20 and 22 (taken from the
-   * baseline instead, -1.2 to +0.5 MB on Node 22).
+   * baseline instead, -1.2 to +0.5 MB on Node 22). Once, on Node 22, such a path measured 33 bytes:
+   * a growth over the bound is measured again over a third run, and the two growths are averaged (a
+   * leak shows in both; noise does not repeat).
    */
   const SIGNAL_REQUESTS = 20_000;
+  const SIGNAL_BOUND = 30 * SIGNAL_REQUESTS;
   for (const via of ['client.fetch', 'get-undici', 'get-fetch'] as const) {
     it(`${via}: a long-lived caller signal keeps nothing per request (${SIGNAL_REQUESTS} requests)`, async () => {
       const run = await runChild(
-        ['--expose-gc', '--import', 'tsx', supportFile('leak-signal.ts'), JSON.stringify({ base, requests: SIGNAL_REQUESTS, via })],
+        ['--expose-gc', '--import', 'tsx', supportFile('leak-signal.ts'), JSON.stringify({ base, requests: SIGNAL_REQUESTS, via, confirmAbove: SIGNAL_BOUND })],
         90_000,
       );
       expect(run.killed, `the run did not finish in time: ${run.stderr}`).toBe(false);
       expect(run.code, run.stderr).toBe(0);
-      const result = run.lines.at(-1) as { baseline: number; middle: number; after: number; perRequest: number; ms: number };
+      const result = run.lines.at(-1) as { baseline: number; middle: number; after: number; growths: number[]; growth: number; perRequest: number; ms: number };
       printFigures(`signal retention via ${via}`, {
         requests: SIGNAL_REQUESTS,
         baselineMB: +(result.baseline / MB).toFixed(2),
         middleMB: +(result.middle / MB).toFixed(2),
         afterMB: +(result.after / MB).toFixed(2),
-        growthKB: Math.round((result.after - result.middle) / 1024),
+        growthKB: result.growths.map((growth) => Math.round(growth / 1024)).join(' then '),
         perRequestBytes: +result.perRequest.toFixed(1),
         ms: result.ms,
       });
       expect(
-        result.after - result.middle,
+        result.growth,
         `the heap grew by ${result.perRequest.toFixed(1)} bytes a request while the caller's signal lived`,
-      ).toBeLessThanOrEqual(30 * SIGNAL_REQUESTS);
+      ).toBeLessThanOrEqual(SIGNAL_BOUND);
     }, 120_000);
   }
 });
