@@ -661,12 +661,21 @@ export class RedisStore implements LimiterStore {
   }
 
   /**
-   * Late starts are not kept for after an outage: while Redis is down no process gets a grant from it,
-   * and by its return a window has usually passed.
+   * Held back like a settle while this process counts Redis as down (others may still be granted
+   * starts), and sent once it is back: a later time is still no earlier than the real start.
    */
   #restamp(grants: Grant[]): void {
-    if (this.#down || this.#redis.status !== 'ready') return;
-    this.#track(this.#timed(() => this.#scripts.restamp(grants)).then(ignore, (error: unknown) => this.#failed(error, 'settle')));
+    if (!this.#down && this.#redis.status !== 'ready') this.#failed(this.#notReady(), 'settle');
+    if (this.#down) {
+      this.#toRestamp.push(...grants);
+      return;
+    }
+    this.#track(
+      this.#timed(() => this.#scripts.restamp(grants)).then(ignore, (error: unknown) => {
+        this.#failed(error, 'settle');
+        this.#toRestamp.push(...grants);
+      }),
+    );
   }
 
   /**
