@@ -349,11 +349,16 @@ export class RedisStore implements LimiterStore {
       clientTtlMs: this.#clientTtlMs,
       windows,
     };
+    // Set once the failure mode has answered this acquire (it timed out before its answer came).
+    let answeredDown = false;
     const send = async (): Promise<AcquireReply> => {
       if (this.#redis.status !== 'ready') await new Promise<void>((resolve) => this.#readyWaiters.push(resolve));
       // Starts made without Redis must be in its log before it grants anything more. Awaited, not just
       // sent first: a NOSCRIPT retry of one command could let the other overtake it.
       await this.#recordUnrecorded();
+      // Timed out while it waited to be sent: a fallback grant may hold its id, and a RECORD of it may
+      // already be ahead on the connection, where `late` could not undo a grant of the same id.
+      if (answeredDown) throw new Error('acquire not sent: the failure mode answered it first');
       if (request.settle) grant.askedAt = this.#ctx.clock.now();
       return this.#scripts.acquire(request);
     };
@@ -369,6 +374,7 @@ export class RedisStore implements LimiterStore {
     return this.#timed(send, late).then(
       (reply) => this.#answered(slot, grant, reply, epoch),
       (error: unknown) => {
+        answeredDown = true;
         this.#failed(error, 'acquire');
         const wait = this.#answerDown(slot, this.#ctx.clock.now(), grant.id);
         if (wait === 0) fallback = slot.storeData as Grant;

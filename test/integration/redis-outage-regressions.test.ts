@@ -7,10 +7,11 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
-import { delay, now, probe, slot, TIMED_OUT, useRedisServer, within } from '../support/redis-fixtures.js';
+import { delay, heldTask, now, probe, slot, TIMED_OUT, useRedisServer, within } from '../support/redis-fixtures.js';
 import { describeWithRedis } from '../support/redis-server.js';
 
 const answer = async (value: number | Promise<number>) => (typeof value === 'number' ? value : await value);
@@ -299,5 +300,44 @@ describeWithRedis('RedisStore outage regressions', () => {
       whileDown: true,
       afterRecovery: true,
     });
+  });
+
+  // H (a third review): an acquire that times out while it still waits to be sent (here for the first
+  // connection to become ready) is answered by the failure mode, whose fallback grant takes its id. Once
+  // ready, the fallback is recorded in Redis first, and the waiting ACQUIRE then went out behind it and
+  // granted the same id again: its weight counted twice in the shared concurrency while it ran.
+  it('an acquire answered by the failure mode before it was sent is not sent after all', async () => {
+    const key = `review3-${randomUUID()}`;
+    const proxy = new HoldingProxy(redis.server().port);
+    const url = await proxy.listen();
+    proxy.holdUp = true; // the connection opens, but Redis does not hear the ready check yet
+    const raw = new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
+    raw.on('error', () => {});
+    try {
+      const store = new RedisStore({ redis: raw, key, failureMode: 'local', commandTimeoutMs: 100 });
+      const c = new RateLimitedClient({ concurrency: 2, store });
+      const reports: unknown[] = [];
+      c.on('error', (error) => reports.push(error));
+      await new Promise<void>((resolve) => {
+        if (raw.status === 'connect') resolve();
+        else raw.once('connect', () => resolve());
+      });
+      const task = heldTask();
+      const running = c.schedule(task.task);
+      await task.started; // granted by the share after commandTimeoutMs: Redis was never asked
+      proxy.releaseHeld(); // ready: the store records the local start in Redis
+      const deadline = performance.now() + 3_000;
+      while (store.stats().down && performance.now() < deadline) await delay(20);
+      await delay(100); // whatever the store sends on recovery has been answered
+      // Expected: the running task holds 1 unit of the shared concurrency. Actual: 2.
+      expect(await redis.admin().hget(`rlc:{${key}}:state`, 'held')).toBe('1');
+      task.finish();
+      await running;
+      await c.close();
+      expect(reports).toHaveLength(1); // the outage, once
+    } finally {
+      raw.disconnect();
+      proxy.close();
+    }
   });
 });
