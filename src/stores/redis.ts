@@ -671,8 +671,7 @@ export class RedisStore implements LimiterStore {
    * starts), and sent once it is back: a later time is still no earlier than the real start.
    */
   #restamp(grants: Grant[]): void {
-    if (!this.#down && this.#redis.status !== 'ready') this.#failed(this.#notReady(), 'settle');
-    if (this.#down) {
+    if (this.#holdsBack('settle')) {
       this.#toRestamp.push(...grants);
       return;
     }
@@ -689,10 +688,7 @@ export class RedisStore implements LimiterStore {
    * short outage does not hold their concurrency until their leases expire.
    */
   #send(operation: 'settle' | 'release', grants: Grant[]): void {
-    if (!this.#down && this.#redis.status !== 'ready') {
-      this.#failed(this.#notReady(), operation);
-    }
-    if (this.#down) {
+    if (this.#holdsBack(operation)) {
       this.#defer(operation, grants);
       return;
     }
@@ -710,6 +706,15 @@ export class RedisStore implements LimiterStore {
         },
       ),
     );
+  }
+
+  /**
+   * Whether a fire-and-forget command must not go out now: Redis counts as down, or the connection is
+   * found not ready, which makes it count as down from here.
+   */
+  #holdsBack(operation: StoreOperation): boolean {
+    if (!this.#down && this.#redis.status !== 'ready') this.#failed(this.#notReady(), operation);
+    return this.#down;
   }
 
   /** Held back until Redis is back (`#recovered` flushes them); a lease that expired meanwhile is then no news. */
