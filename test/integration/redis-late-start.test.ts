@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import { expect, it } from 'vitest';
 import { RateLimitedClient, type RateWindow } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
-import { delay, now, useRedisServer } from '../support/redis-fixtures.js';
+import { delay, now, redisTime, useRedisServer } from '../support/redis-fixtures.js';
 import { describeWithRedis } from '../support/redis-server.js';
 
 /**
@@ -68,12 +68,6 @@ describeWithRedis('RedisStore: starts later than the safety margin', () => {
     };
   }
 
-  /** Redis's clock (TIME) in ms, as the scripts read it. */
-  const redisNow = async () => {
-    const [seconds, micros] = await admin().time();
-    return Number(seconds) * 1000 + Number(micros) / 1000;
-  };
-
   /**
    * A first late start on this server, so the scripts are loaded before a test measures: a command
    * answered NOSCRIPT is sent again behind later ones, and a restamp could then reach Redis after
@@ -112,7 +106,7 @@ describeWithRedis('RedisStore: starts later than the safety margin', () => {
       { commandTimeoutMs: 200, failureMode: 'closed' },
     );
     try {
-      const asked = await redisNow();
+      const asked = await redisTime(admin());
       // Granted and logged; while its answer is held back, Redis becomes a read-only replica (a
       // failover), so the move that follows the late start is refused.
       stallNext(100, readOnly);

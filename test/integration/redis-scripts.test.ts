@@ -5,6 +5,7 @@ import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { RedisScripts, type AcquireRequest, type RedisLike } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis-server.js';
+import { redisTime } from '../support/redis-fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -73,11 +74,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
     };
   }
 
-  /** Redis's clock, the one the scripts read, in ms. */
-  async function serverNow(): Promise<number> {
-    const [seconds, micros] = await redis.time();
-    return Number(seconds) * 1000 + Number(micros) / 1000;
-  }
+  const serverNow = () => redisTime(redis);
 
   /**
    * Runs `call` between two readings of Redis's clock on the same connection. Redis runs one command

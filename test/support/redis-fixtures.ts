@@ -19,6 +19,12 @@ export const TIMED_OUT: unique symbol = Symbol('still waiting');
 export const within = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> =>
   Promise.race([promise, delay(ms).then((): typeof TIMED_OUT => TIMED_OUT)]);
 
+/** Redis's clock (TIME), the one the scripts read, in ms. */
+export async function redisTime(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Number(micros) / 1000;
+}
+
 export const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
 
 /** A task that runs until `finish()` is called; `started` resolves once it runs. */
