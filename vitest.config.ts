@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^rate-limited-client$/, replacement: src('index.ts') },
       { find: /^rate-limited-client\/redis$/, replacement: src('redis.ts') },
       { find: /^rate-limited-client\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^rate-limited-client\/otel$/, replacement: src('otel/index.ts') },
     ],
   },
   test: {
