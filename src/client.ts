@@ -1,4 +1,4 @@
-import { publishClientCreate } from './core/diagnostics.js';
+import { publishClientClose, publishClientCreate } from './core/diagnostics.js';
 import { type ClientEventName, Emitter, type Listener } from './core/events.js';
 import {
   normalizeClientOptions,
@@ -31,9 +31,12 @@ import { Scheduler } from './scheduler/scheduler.js';
  * const user = await client.schedule(({ signal }) => fetch(url, { signal }).then((r) => r.json()));
  */
 export class RateLimitedClient {
-  readonly #events = new Emitter(this);
+  readonly #events: Emitter = new Emitter(this);
   readonly #scheduler: Scheduler;
   readonly #http: HttpLayer;
+  /** The `name` option: it labels this client's `stats()`, diagnostics messages, metrics and spans. */
+  readonly name: string | undefined;
+  #closeAnnounced = false;
 
   /**
    * A standard `fetch` that goes through the queue and the limits: hand it to SDKs that accept a custom
@@ -45,6 +48,7 @@ export class RateLimitedClient {
   constructor(options: RateLimitedClientOptions = {}) {
     const normalized = normalizeClientOptions(options);
     const http = normalizeHttpOptions(options);
+    this.name = normalized.name;
     this.#scheduler = new Scheduler(normalized, this.#events);
     const scheduleRequest: ScheduleRequest = (task, scheduleOptions, seq) => this[kScheduleRequest](task, scheduleOptions, seq);
     const scheduler = this.#scheduler;
@@ -197,7 +201,15 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.close(drain).then(() => this.#http.close());
+    return this.#scheduler
+      .close(drain)
+      .then(() => this.#http.close())
+      .then(() => {
+        // Once, however many times close() is called.
+        if (this.#closeAnnounced) return;
+        this.#closeAnnounced = true;
+        publishClientClose(this);
+      });
   }
 
   /** `await using client = new RateLimitedClient(...)` closes it, draining, at the end of the scope. */

@@ -12,7 +12,7 @@ export type {
 } from './core/options.js';
 export type { Clock } from './core/clock.js';
 export type { ClientEventName, ClientEvents, DropEvent, Listener, RateLimitedEvent, RetryEvent } from './core/events.js';
-export { CHANNEL_NAMES as DIAGNOSTICS_CHANNELS } from './core/diagnostics.js';
+export { CHANNEL_NAMES as DIAGNOSTICS_CHANNELS } from './diagnostics.js';
 export type {
   ClientCreateMessage,
   DropMessage,
@@ -22,7 +22,8 @@ export type {
   RateLimitedMessage,
   RetryMessage,
   TaskMessage,
-} from './core/diagnostics.js';
+  WaitReason,
+} from './diagnostics.js';
 export type { RetryOptions } from './retry/retry-options.js';
 export type { ResetMode } from './retry/rate-limit-headers.js';
 export { RateLimitedClientError } from './errors/rate-limited-client-error.js';

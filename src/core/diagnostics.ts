@@ -1,17 +1,36 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import type { RateLimitedClient } from '../client.js';
 import type { ClientEventName, ClientEvents, DropEvent, RateLimitedEvent, RetryEvent } from './events.js';
+import type { ClientStats } from './options.js';
 
 /*
  * Publishing to `node:diagnostics_channel`, as undici does, so that APM and OpenTelemetry tooling can
  * watch every client in a process without being handed one. Nothing is built and nothing is published
  * while a channel has no subscriber: each check is one `hasSubscribers` read.
+ *
+ * The message types take the client's type as a parameter: this floor (core/) can not name
+ * RateLimitedClient, which is built above it; `src/diagnostics.ts` names it for the public types.
  */
+
+/** What the diagnostics layer needs of a client: its name and its counters. */
+export interface ObservedClient {
+  readonly name: string | undefined;
+  stats(): ClientStats;
+}
+
+/**
+ * Why a task waited before it started, where the scheduler knows it: the reason its queue last stood
+ * still while it waited. `'window'`: a window (or the shared store) had no room; `'concurrency'`: every
+ * worker or permit was taken; `'cooldown'`: the server asked every request to wait (Retry-After, a
+ * refusal); `'server-budget'`: the server's remaining quota was used up until its reset; `'paused'`:
+ * `pause()`; `'store'`: a shared store's answer was on its way.
+ */
+export type WaitReason = 'window' | 'concurrency' | 'cooldown' | 'server-budget' | 'paused' | 'store';
 
 /** The channel names; stable, part of the public API. */
 export const CHANNEL_NAMES = {
   clientCreate: 'rate-limited-client:client:create',
+  clientClose: 'rate-limited-client:client:close',
   taskEnqueue: 'rate-limited-client:task:enqueue',
   taskStart: 'rate-limited-client:task:start',
   taskEnd: 'rate-limited-client:task:end',
@@ -22,9 +41,11 @@ export const CHANNEL_NAMES = {
   error: 'rate-limited-client:error',
 } as const;
 
-/** The message of `rate-limited-client:client:create`. */
-export interface ClientCreateMessage {
-  client: RateLimitedClient;
+/** The message of `rate-limited-client:client:create`, and of `client:close` once a client has closed. */
+export interface ClientCreateMessage<Client = ObservedClient> {
+  client: Client;
+  /** The client's `name` option. */
+  name: string | undefined;
 }
 
 /**
@@ -32,13 +53,20 @@ export interface ClientCreateMessage {
  * runs) to `task:start`, then once to `task:end`, so a subscriber can keep its own state on it (a span,
  * in a WeakMap). An HTTP retry is a task of its own. Times are `performance.now()` readings.
  */
-export interface TaskMessage {
-  readonly client: RateLimitedClient;
+export interface TaskMessage<Client = ObservedClient> {
+  readonly client: Client;
+  /** The client's `name` option. */
+  readonly name: string | undefined;
   readonly priority: number;
   readonly weight: number;
   readonly enqueuedAt: number;
   /** Set when it starts; it never starts when it left the queue another way (dropped, aborted, closed). */
   startedAt: number | undefined;
+  /**
+   * Why it waited, set when it starts (or ends without starting) after waiting; undefined when it
+   * started in the call that queued it, or when the scheduler does not know.
+   */
+  waitReason: WaitReason | undefined;
   /** Set when its promise settles. After a run timeout the task may still be running then. */
   endedAt: number | undefined;
   /** How its promise settled; set with `endedAt`. */
@@ -48,23 +76,28 @@ export interface TaskMessage {
 }
 
 /** The message of `retry`, `rate-limited` and `drop`: the event's own payload, and its client. */
-export interface EventMessage<Event> {
-  client: RateLimitedClient;
+export interface EventMessage<Event, Client = ObservedClient> {
+  client: Client;
+  /** The client's `name` option. */
+  name: string | undefined;
   event: Event;
 }
 
 /** The message of `rate-limited-client:error`. */
-export interface ErrorMessage {
-  client: RateLimitedClient;
+export interface ErrorMessage<Client = ObservedClient> {
+  client: Client;
+  /** The client's `name` option. */
+  name: string | undefined;
   error: unknown;
 }
 
-export type RetryMessage = EventMessage<RetryEvent>;
-export type RateLimitedMessage = EventMessage<RateLimitedEvent>;
-export type DropMessage = EventMessage<DropEvent>;
-export type IdleMessage = ClientCreateMessage;
+export type RetryMessage<Client = ObservedClient> = EventMessage<RetryEvent, Client>;
+export type RateLimitedMessage<Client = ObservedClient> = EventMessage<RateLimitedEvent, Client>;
+export type DropMessage<Client = ObservedClient> = EventMessage<DropEvent, Client>;
+export type IdleMessage<Client = ObservedClient> = ClientCreateMessage<Client>;
 
 const clientCreate = diagnosticsChannel.channel(CHANNEL_NAMES.clientCreate);
+const clientClose = diagnosticsChannel.channel(CHANNEL_NAMES.clientClose);
 const taskEnqueue = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnqueue);
 const taskStart = diagnosticsChannel.channel(CHANNEL_NAMES.taskStart);
 const taskEnd = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnd);
@@ -79,19 +112,26 @@ const eventChannels: { [E in ClientEventName]: diagnosticsChannel.Channel } = {
 /** Task messages by job. A job enqueued while nobody listened has none, and is not reported later. */
 const messages = new WeakMap<object, TaskMessage>();
 
-export function publishClientCreate(client: RateLimitedClient): void {
-  if (clientCreate.hasSubscribers) clientCreate.publish({ client } satisfies ClientCreateMessage);
+export function publishClientCreate(client: ObservedClient): void {
+  if (clientCreate.hasSubscribers) clientCreate.publish({ client, name: client.name } satisfies ClientCreateMessage);
+}
+
+/** The client has closed: everything it accepted has ended. A subscriber may let it go. */
+export function publishClientClose(client: ObservedClient): void {
+  if (clientClose.hasSubscribers) clientClose.publish({ client, name: client.name } satisfies ClientCreateMessage);
 }
 
 /** A task entered the queue (before an overflow strategy may drop it). */
-export function publishTaskEnqueue(job: object, client: RateLimitedClient, priority: number, weight: number): void {
+export function publishTaskEnqueue(job: object, client: ObservedClient, priority: number, weight: number): void {
   if (!taskEnqueue.hasSubscribers && !taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
   const message: TaskMessage = {
     client,
+    name: client.name,
     priority,
     weight,
     enqueuedAt: performance.now(),
     startedAt: undefined,
+    waitReason: undefined,
     endedAt: undefined,
     outcome: undefined,
     error: undefined,
@@ -100,19 +140,28 @@ export function publishTaskEnqueue(job: object, client: RateLimitedClient, prior
   if (taskEnqueue.hasSubscribers) taskEnqueue.publish(message);
 }
 
-export function publishTaskStart(job: object): void {
+/** `waitReason`: see TaskMessage; undefined for a task that did not wait. */
+export function publishTaskStart(job: object, waitReason: WaitReason | undefined): void {
   if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
   const message = messages.get(job);
   if (message === undefined) return;
   message.startedAt = performance.now();
+  message.waitReason = waitReason;
   if (taskStart.hasSubscribers) taskStart.publish(message);
 }
 
-export function publishTaskEnd(job: object, outcome: NonNullable<TaskMessage['outcome']>, error: unknown): void {
+/** `waitReason`: why a task that never started waited (see TaskMessage), when it is known. */
+export function publishTaskEnd(
+  job: object,
+  outcome: NonNullable<TaskMessage['outcome']>,
+  error: unknown,
+  waitReason?: WaitReason,
+): void {
   if (!taskEnd.hasSubscribers) return;
   const message = messages.get(job);
   if (message === undefined) return;
   messages.delete(job);
+  if (message.startedAt === undefined && waitReason !== undefined) message.waitReason = waitReason;
   message.endedAt = performance.now();
   message.outcome = outcome;
   message.error = error;
@@ -120,10 +169,11 @@ export function publishTaskEnd(job: object, outcome: NonNullable<TaskMessage['ou
 }
 
 /** Mirrors a client event. Called for every event; cheap when nobody subscribed. */
-export function publishEvent<E extends ClientEventName>(client: RateLimitedClient, event: E, args: ClientEvents[E]): void {
+export function publishEvent<E extends ClientEventName>(client: ObservedClient, event: E, args: ClientEvents[E]): void {
   const channel = eventChannels[event];
   if (!channel.hasSubscribers) return;
-  if (event === 'idle') channel.publish({ client } satisfies IdleMessage);
-  else if (event === 'error') channel.publish({ client, error: args[0] } satisfies ErrorMessage);
-  else channel.publish({ client, event: args[0] });
+  const name = client.name;
+  if (event === 'idle') channel.publish({ client, name } satisfies IdleMessage);
+  else if (event === 'error') channel.publish({ client, name, error: args[0] } satisfies ErrorMessage);
+  else channel.publish({ client, name, event: args[0] });
 }

@@ -1,5 +1,4 @@
-import type { RateLimitedClient } from '../client.js';
-import { publishEvent } from './diagnostics.js';
+import { type ObservedClient, publishEvent } from './diagnostics.js';
 import type { OverflowStrategy, RateWindow } from './options.js';
 
 /** Payload of the `drop` event: a task was pushed out of a full queue. */
@@ -61,9 +60,9 @@ export type Listener<E extends ClientEventName> = (...args: ClientEvents[E]) => 
 export class Emitter {
   readonly #listeners = new Map<ClientEventName, Set<(...args: never[]) => void>>();
   /** The client whose events these are, named in what is published to `node:diagnostics_channel`. */
-  readonly owner: RateLimitedClient | undefined;
+  readonly owner: ObservedClient | undefined;
 
-  constructor(owner?: RateLimitedClient) {
+  constructor(owner?: ObservedClient) {
     this.owner = owner;
   }
 

@@ -2,7 +2,21 @@
  * Entry points shared between this package's own modules (the HTTP layer, the undici interceptor,
  * `client.fetch`), keyed by symbols so they are not part of the public surface.
  */
-export { kSeq, kSettleSlot, type InternalTaskContext } from '../scheduler/job.js';
+import type { TaskContext } from './options.js';
+
+/**
+ * The context method that settles a running job's window slot now: the HTTP layer calls it when
+ * response headers arrive. A symbol, so it is not part of the public context.
+ */
+export const kSettleSlot = Symbol('rate-limited-client.settleSlot');
+/** The job's submission order, for a retry that must keep its place among equal priorities. */
+export const kSeq = Symbol('rate-limited-client.seq');
+
+/** The task context as the package's own layers see it. */
+export interface InternalTaskContext extends TaskContext {
+  [kSettleSlot](): void;
+  readonly [kSeq]: number;
+}
 
 /**
  * `client[kScheduleRequest](task, options, seq?)`: like `schedule()`, but the task's window slot stays

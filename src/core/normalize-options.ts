@@ -9,13 +9,14 @@ import {
   integerAtLeast,
   isAbortSignal,
   knownKeys,
+  nonEmptyString,
   oneOf,
   plainObject,
   positiveFinite,
 } from './validate.js';
 
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
-const SCHEDULER_KEYS = ['concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
+const SCHEDULER_KEYS = ['name', 'concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
 /** What makes an object a store (see src/stores/store.ts). */
 const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'release', 'usage', 'close'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
@@ -28,6 +29,7 @@ const WINDOW_KEYS = ['limit', 'windowMs'] as const;
 const SCHEDULE_KEYS = ['priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
 
 export interface NormalizedClientOptions {
+  name: string | undefined;
   concurrency: number;
   /** Undefined when the pool follows `concurrency`. */
   workers: number | undefined;
@@ -71,6 +73,7 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
   const options = plainObject('options', input ?? {}) as RateLimitedClientOptions & Record<string, unknown>;
   knownKeys('', options, CLIENT_KEYS);
 
+  const name = options.name === undefined ? undefined : nonEmptyString('name', options.name);
   const concurrency = options.concurrency === undefined ? 10 : normalizeConcurrency('concurrency', options.concurrency);
   const workers = options.workers === undefined ? undefined : integerAtLeast('workers', options.workers, 1);
   const windows = normalizeWindows('rateLimit', options.rateLimit);
@@ -116,7 +119,7 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
     store = candidate as LimiterStore;
   }
 
-  return { concurrency, workers, windows, maxSize, overflow, clock, store };
+  return { name, concurrency, workers, windows, maxSize, overflow, clock, store };
 }
 
 /** Shared by every call without options: no allocation on the hot path. */

@@ -35,6 +35,13 @@ export interface QueueOptions {
 
 export interface RateLimitedClientOptions extends HttpClientOptions {
   /**
+   * A name for this client, shown in `stats()`, in the diagnostics channels' messages and on every
+   * OpenTelemetry metric and span (`rate_limited_client.name`). A non-empty string.
+   * @default none
+   * @example 'github'
+   */
+  name?: string | undefined;
+  /**
    * Semaphore size: the most units of weight in flight at once.
    * @default 10
    */
@@ -125,6 +132,8 @@ export interface WindowUsage {
  * flight until it returns).
  */
 export interface ClientStats {
+  /** The client's `name` option. */
+  name: string | undefined;
   /** Tasks in the queue. */
   queued: number;
   /** Tasks waiting outside a full queue (`overflow: 'block'`). */

@@ -55,6 +55,13 @@ export function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
+/** A string with at least one character; any other type is a TypeError, the empty string a RangeError. */
+export function nonEmptyString(name: string, value: unknown): string {
+  if (typeof value !== 'string') fail(TypeError, name, 'a non-empty string', value);
+  if (value.length === 0) fail(RangeError, name, 'a non-empty string', value);
+  return value;
+}
+
 export function plainObject(name: string, value: unknown): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(TypeError, name, 'an object', value);
   return value as Record<string, unknown>;

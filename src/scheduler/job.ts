@@ -1,23 +1,11 @@
-import { publishTaskEnd } from '../core/diagnostics.js';
+import { AsyncResource } from 'node:async_hooks';
+import { publishTaskEnd, type WaitReason } from '../core/diagnostics.js';
+import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
 import type { StoreSlot } from '../stores/store.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
-
-/**
- * The context method, internal to this package, that settles a running job's window slot now: the
- * HTTP layer calls it when response headers arrive. A symbol, so it is not part of the public context.
- */
-export const kSettleSlot = Symbol('rate-limited-client.settleSlot');
-/** The job's submission order, for a retry that must keep its place among equal priorities. */
-export const kSeq = Symbol('rate-limited-client.seq');
-
-/** The task context as the package's own layers see it. */
-export interface InternalTaskContext extends TaskContext {
-  [kSettleSlot](): void;
-  readonly [kSeq]: number;
-}
 
 /**
  * Where a job is. It moves forward (blocked → queued → acquiring → running → done, or straight to
@@ -89,6 +77,14 @@ export class Job implements QueueEntry<Job>, StoreSlot {
   /** The store's own record of this job's grant (see StoreSlot). */
   storeData: unknown = undefined;
   outcome: JobOutcome | null = null;
+  /**
+   * The async context of the call that queued it (AsyncLocalStorage stores, the active span), taken
+   * when that call returns with the job still waiting; null when it started within that call, which
+   * already ran it in the caller's context (so a job that starts at once costs nothing here).
+   */
+  scope: AsyncResource | null = null;
+  /** Why it waited, as the scheduler last saw it while the job was waiting (see WaitReason). */
+  waitReason: WaitReason | undefined = undefined;
 
   queuePrev: Job | null = null;
   queueNext: Job | null = null;
@@ -125,6 +121,14 @@ export class Job implements QueueEntry<Job>, StoreSlot {
 
   get signal(): AbortSignal | undefined {
     return this.bounds === null ? undefined : this.bounds.signal;
+  }
+
+  /**
+   * Takes the async context of the running call as the one the task will run in. Called by the
+   * scheduler at the end of the caller's own `submit()` call, while that call's context is current.
+   */
+  keepCallerContext(): void {
+    this.scope = new AsyncResource('rate-limited-client.task');
   }
 
   get timeoutMs(): number {
@@ -164,7 +168,7 @@ export class Job implements QueueEntry<Job>, StoreSlot {
     if (this.outcome !== null) return;
     this.outcome = outcome;
     this.#reject(reason);
-    publishTaskEnd(this, outcome, reason);
+    publishTaskEnd(this, outcome, reason, this.waitReason);
   }
 }
 

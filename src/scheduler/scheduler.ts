@@ -1,5 +1,5 @@
 import { type Clock, monotonicClock } from '../core/clock.js';
-import { publishTaskEnqueue, publishTaskStart } from '../core/diagnostics.js';
+import { publishTaskEnqueue, publishTaskStart, type WaitReason } from '../core/diagnostics.js';
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
 import type { ClientStats, RateWindow } from '../core/options.js';
@@ -74,6 +74,8 @@ export class Scheduler {
   readonly #abortWatch: AbortWatch<Job>;
   readonly #clock: Clock;
   readonly #events: Emitter;
+  /** The client's `name` option, for `stats()`. */
+  readonly #name: string | undefined;
   /** The pool follows `setConcurrency()` unless its size was given. */
   readonly #poolFollowsConcurrency: boolean;
 
@@ -96,6 +98,12 @@ export class Scheduler {
   /** Wakes the dispatcher when the windows next have room for the first task. */
   readonly #wake: WakeTimer;
 
+  /**
+   * Why the queue last stood still with work in it (see WaitReason): the reason a task that waited
+   * behind others is given when it starts. Undefined once the queue ran empty.
+   */
+  #lastStall: WaitReason | undefined = undefined;
+
   /** Clock time until which nothing starts: the server asked every request to wait. */
   #cooldownUntil = -Infinity;
   /** Counts every job once when accepted and once when it ends (see TaskCounts). */
@@ -106,6 +114,7 @@ export class Scheduler {
 
   constructor(options: NormalizedClientOptions, events: Emitter) {
     this.#clock = options.clock;
+    this.#name = options.name;
     this.#wake = new WakeTimer(() => this.#dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
     this.#events = events;
     this.#queue = new RequestQueue<Job>(options.maxSize, options.overflow);
@@ -188,6 +197,9 @@ export class Scheduler {
     const victim = this.#queue.offer(job);
     if (victim !== undefined) this.#drop(victim, this.#queue.overflow as 'drop-oldest' | 'drop-lowest-priority');
     this.#dispatch();
+    // Still waiting as the caller's call returns: whatever starts it later (a timer, another task's
+    // end, a store's answer) runs it in this call's async context, taken here while it is current.
+    if (job.state !== 'running' && job.state !== 'done') job.keepCallerContext();
     return job.promise as Promise<T>;
   }
 
@@ -320,6 +332,7 @@ export class Scheduler {
 
   stats(): ClientStats {
     return {
+      name: this.#name,
       queued: this.#queue.queued,
       blocked: this.#queue.blocked,
       // A worker held for a job awaiting its grant is not in flight: that job counts as queued.
@@ -378,11 +391,20 @@ export class Scheduler {
       // One store answer at a time, for the first task: nothing overtakes it meanwhile.
       if (this.#acquiring !== undefined) return;
       const job = this.#queue.first;
-      if (job === undefined || this.#paused) {
+      if (job === undefined) {
         this.#wake.cancel();
+        this.#lastStall = undefined;
         return;
       }
-      if (!this.#pool.hasIdle || this.#semaphore.available < job.weight) return;
+      if (this.#paused) {
+        this.#wake.cancel();
+        this.#stalled(job, 'paused');
+        return;
+      }
+      if (!this.#pool.hasIdle || this.#semaphore.available < job.weight) {
+        this.#stalled(job, 'concurrency');
+        return;
+      }
       const now = fresh ?? this.#clock.now();
       fresh = undefined;
       if (job.deadline < now) {
@@ -391,7 +413,9 @@ export class Scheduler {
         continue;
       }
       // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
-      let wait = Math.max(this.#budget.wait(job.weight, now), this.#cooldownUntil - now);
+      const budgetWait = this.#budget.wait(job.weight, now);
+      const coolingWait = this.#cooldownUntil - now;
+      let wait = Math.max(budgetWait, coolingWait);
       if (this.#refusal?.job === job) wait = Math.max(wait, this.#refusal.until - now);
       if (wait <= 0) {
         let answer: number | Promise<number>;
@@ -412,6 +436,7 @@ export class Scheduler {
         // Infinity: room the store can not time (starts not yet settled hold it) frees on an event that
         // dispatches again: a settle, a task's end, or the store's wake().
         if (wait !== Infinity) this.#wake.arm(wait, now);
+        this.#stalled(job, coolingWait >= wait ? 'cooldown' : budgetWait >= wait ? 'server-budget' : 'window');
         return;
       }
       this.#queue.take(job);
@@ -427,7 +452,8 @@ export class Scheduler {
     job.slotPending = true;
     job.state = 'running';
     if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);
-    publishTaskStart(job);
+    // A job that started within the call that queued it did not wait (it has no scope of its own).
+    publishTaskStart(job, job.waitReason ?? (job.scope === null ? undefined : this.#lastStall));
     worker.run(job);
   }
 
@@ -436,6 +462,7 @@ export class Scheduler {
    * the answer can be used at once. It still counts as queued, for `maxSize` too.
    */
   #awaitGrant(job: Job, answer: Promise<number>): void {
+    this.#stalled(job, 'store');
     this.#queue.holdPlace(job);
     this.#acquiring = job;
     this.#refusal = undefined;
@@ -489,6 +516,12 @@ export class Scheduler {
     }
     this.#queue.admitBlocked();
     this.#dispatch();
+  }
+
+  /** The first job can not start yet, for `reason`. */
+  #stalled(job: Job, reason: WaitReason): void {
+    job.waitReason = reason;
+    this.#lastStall = reason;
   }
 
   /** The task's synchronous part has run: its start is now, for every window (unless it settles later). */

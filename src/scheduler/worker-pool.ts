@@ -27,6 +27,13 @@ export class Worker {
    */
   run(job: Job): void {
     this.job = job;
+    // The task runs in its caller's async context, whatever let it start (a timer, another task's end,
+    // a store's answer): what it does, and what it registers, belongs to the call that queued it.
+    if (job.scope === null) this.#start(job);
+    else job.scope.runInAsyncScope(this.#start, this, job);
+  }
+
+  #start(job: Job): void {
     let pending: unknown;
     try {
       pending = job.task(new JobContext(job, this.#hooks.settle));

@@ -32,6 +32,64 @@ describe('node:diagnostics_channel', () => {
     expect(seen.map(([, message]) => (message as ClientCreateMessage).client)).toEqual([a, b]);
   });
 
+  it('names the client in every message and in stats(), and publishes its close once', async () => {
+    const seen = recording([
+      DIAGNOSTICS_CHANNELS.clientCreate,
+      DIAGNOSTICS_CHANNELS.clientClose,
+      DIAGNOSTICS_CHANNELS.taskEnqueue,
+      DIAGNOSTICS_CHANNELS.idle,
+    ]);
+    const client = new RateLimitedClient({ name: 'github' });
+    expect(client.name).toBe('github');
+    expect(client.stats().name).toBe('github');
+    expect(new RateLimitedClient().stats().name).toBeUndefined();
+    await client.schedule(() => 'x');
+    await client.close();
+    await client.close();
+    const named = seen.filter(([, message]) => (message as { client: unknown }).client === client);
+    expect(named.map(([channel, message]) => [channel, (message as { name: unknown }).name])).toEqual([
+      [DIAGNOSTICS_CHANNELS.clientCreate, 'github'],
+      [DIAGNOSTICS_CHANNELS.taskEnqueue, 'github'],
+      [DIAGNOSTICS_CHANNELS.idle, 'github'],
+      [DIAGNOSTICS_CHANNELS.clientClose, 'github'],
+    ]);
+  });
+
+  it('tells why a task waited: none when it started at once, else the reason its queue stood still', async () => {
+    const seen = recording([DIAGNOSTICS_CHANNELS.taskStart, DIAGNOSTICS_CHANNELS.taskEnd]);
+    const reasons = () =>
+      seen.filter(([channel]) => channel === DIAGNOSTICS_CHANNELS.taskStart).map(([, m]) => (m as TaskMessage).waitReason);
+
+    const windowed = new RateLimitedClient({ concurrency: 5, rateLimit: { limit: 1, windowMs: 30 } });
+    await Promise.all([windowed.schedule(() => 'a'), windowed.schedule(() => 'b')]);
+    expect(reasons()).toEqual([undefined, 'window']);
+
+    seen.length = 0;
+    const narrow = new RateLimitedClient({ concurrency: 1 });
+    await Promise.all([narrow.schedule(() => 'a'), narrow.schedule(() => 'b'), narrow.schedule(() => 'c')]);
+    expect(reasons()).toEqual([undefined, 'concurrency', 'concurrency']);
+
+    seen.length = 0;
+    const paused = new RateLimitedClient();
+    paused.pause();
+    const work = paused.schedule(() => 'a');
+    paused.resume();
+    await work;
+    expect(reasons()).toEqual(['paused']);
+
+    seen.length = 0;
+    const expiring = new RateLimitedClient({ rateLimit: { limit: 1, windowMs: 60_000 } });
+    await expiring.schedule(() => 'a');
+    const late = expiring.schedule(() => 'b', { maxWaitMs: 60_000 });
+    await expiring.close({ drain: false });
+    await expect(late).rejects.toThrow();
+    const ended = seen.filter(([channel]) => channel === DIAGNOSTICS_CHANNELS.taskEnd).map(([, m]) => m as TaskMessage);
+    expect(ended.map((m) => [m.outcome, m.startedAt === undefined, m.waitReason])).toEqual([
+      ['completed', false, undefined],
+      ['failed', true, 'window'],
+    ]);
+  });
+
   it('follows every task from enqueue to exactly one end, with start in between when it ran', async () => {
     const seen = recording(TASK_CHANNELS);
     const client = new RateLimitedClient({ concurrency: 1, queue: { maxSize: 3, overflow: 'drop-oldest' } });

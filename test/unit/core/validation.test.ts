@@ -77,6 +77,16 @@ const constructorCases: ConstructorCase[] = [
   { name: 'concurrency null', options: { concurrency: null }, error: TypeError, has: ['`concurrency`', '`null` (null)'] },
   { name: 'concurrency true', options: { concurrency: true }, error: TypeError, has: ['`concurrency`', '`true` (boolean)'] },
   { name: 'concurrency [4] (array)', options: { concurrency: [4] }, error: TypeError, has: ['`concurrency`', '(array)'] },
+  // name
+  {
+    name: "name '' (empty)",
+    options: { name: '' },
+    error: RangeError,
+    has: ['`name`'],
+    exact: 'Expected `name` to be a non-empty string, got `""` (string)',
+  },
+  { name: 'name 42 (number)', options: { name: 42 }, error: TypeError, has: ['`name`', '`42` (number)'] },
+  { name: 'name null', options: { name: null }, error: TypeError, has: ['`name`', '`null` (null)'] },
   // workers
   { name: 'workers 0', options: { workers: 0 }, error: RangeError, has: ['`workers`', '`0` (number)'] },
   { name: 'workers 2.5', options: { workers: 2.5 }, error: RangeError, has: ['`workers`', '`2.5` (number)'] },
@@ -92,7 +102,7 @@ const constructorCases: ConstructorCase[] = [
     error: TypeError,
     has: ['`concurency`'],
     exact:
-      'Unknown option `concurency`; expected one of `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
+      'Unknown option `concurency`; expected one of `name`, `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },
