@@ -1,4 +1,4 @@
-import { publishClientClose, publishClientCreate } from './core/diagnostics.js';
+import { publishClientClose, publishClientCreate, publishResponseStatus } from './core/diagnostics.js';
 import { type ClientEventName, Emitter, type Listener } from './core/events.js';
 import {
   normalizeClientOptions,
@@ -63,6 +63,7 @@ export class RateLimitedClient {
       retryAfter: (delayMs, signal, again) => scheduler.retryAfter(delayMs, signal, again),
       retrying: (event) => events.emit('retry', event),
       hold: () => scheduler.hold(),
+      heard: (status) => publishResponseStatus(this, status),
     });
     const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response, weight) => {
       this.#http.listen(response.headers, response.status, response.url, weight);

@@ -12,6 +12,7 @@ export type ClientCreateMessage = core.ClientCreateMessage<RateLimitedClient>;
 export type TaskMessage = core.TaskMessage<RateLimitedClient>;
 export type EventMessage<Event> = core.EventMessage<Event, RateLimitedClient>;
 export type ErrorMessage = core.ErrorMessage<RateLimitedClient>;
+export type RefusalMessage = core.RefusalMessage<RateLimitedClient>;
 export type RetryMessage = EventMessage<RetryEvent>;
 export type RateLimitedMessage = EventMessage<RateLimitedEvent>;
 export type DropMessage = EventMessage<DropEvent>;

@@ -20,6 +20,7 @@ export type {
   EventMessage,
   IdleMessage,
   RateLimitedMessage,
+  RefusalMessage,
   RetryMessage,
   TaskMessage,
   WaitReason,

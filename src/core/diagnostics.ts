@@ -39,6 +39,7 @@ export const CHANNEL_NAMES = {
   drop: 'rate-limited-client:drop',
   idle: 'rate-limited-client:idle',
   error: 'rate-limited-client:error',
+  refusal: 'rate-limited-client:refusal',
 } as const;
 
 /** The message of `rate-limited-client:client:create`, and of `client:close` once a client has closed. */
@@ -83,6 +84,17 @@ export interface EventMessage<Event, Client = ObservedClient> {
   event: Event;
 }
 
+/**
+ * The message of `rate-limited-client:refusal`: a response refused for rate (429 or 503) reached the
+ * client, through any entry point (`request()`, `client.fetch`, the interceptor), retried or not.
+ */
+export interface RefusalMessage<Client = ObservedClient> {
+  client: Client;
+  /** The client's `name` option. */
+  name: string | undefined;
+  status: number;
+}
+
 /** The message of `rate-limited-client:error`. */
 export interface ErrorMessage<Client = ObservedClient> {
   client: Client;
@@ -98,6 +110,7 @@ export type IdleMessage<Client = ObservedClient> = ClientCreateMessage<Client>;
 
 const clientCreate = diagnosticsChannel.channel(CHANNEL_NAMES.clientCreate);
 const clientClose = diagnosticsChannel.channel(CHANNEL_NAMES.clientClose);
+const refusal = diagnosticsChannel.channel(CHANNEL_NAMES.refusal);
 const taskEnqueue = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnqueue);
 const taskStart = diagnosticsChannel.channel(CHANNEL_NAMES.taskStart);
 const taskEnd = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnd);
@@ -119,6 +132,18 @@ export function publishClientCreate(client: ObservedClient): void {
 /** The client has closed: everything it accepted has ended. A subscriber may let it go. */
 export function publishClientClose(client: ObservedClient): void {
   if (clientClose.hasSubscribers) clientClose.publish({ client, name: client.name } satisfies ClientCreateMessage);
+}
+
+/** Whether a response with `status` is a refusal for rate, as the `refusal` channel counts them. */
+export function isRefusal(status: number): boolean {
+  return status === 429 || status === 503;
+}
+
+/** A response with `status` reached the client; published when it is a refusal (see isRefusal). */
+export function publishResponseStatus(client: ObservedClient, status: number): void {
+  if (refusal.hasSubscribers && isRefusal(status)) {
+    refusal.publish({ client, name: client.name, status } satisfies RefusalMessage);
+  }
 }
 
 /** A task entered the queue (before an overflow strategy may drop it). */

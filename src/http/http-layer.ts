@@ -42,6 +42,8 @@ export interface HttpHooks extends FeedbackTarget {
   retrying(event: RetryEvent): void;
   /** Keeps the client from counting as idle until the returned function is called (see Scheduler#hold). */
   hold(): () => void;
+  /** Every response's status, for the diagnostics channels (see publishResponseStatus). */
+  heard(status: number): void;
 }
 
 interface AttemptOptions {
@@ -226,6 +228,7 @@ export class HttpLayer {
    * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.)
    */
   listen(headers: Headers, status: number, url: URL | string, weight: number): void {
+    this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
     if (!adaptive) return;
     const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);

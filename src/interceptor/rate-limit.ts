@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { RateLimitedClient } from '../client.js';
+import { publishResponseStatus } from '../core/diagnostics.js';
 import { type InternalTaskContext, kScheduleRequest, kSettleSlot } from '../core/internal.js';
 import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
 
@@ -146,6 +147,8 @@ class CallerController implements DispatchController {
 class LimitedRequest implements DispatchHandler {
   readonly #dispatch: Dispatcher['dispatch'];
   readonly #opts: DispatchOptions;
+  /** The client that queued it, told of every response's status (the diagnostics channels). */
+  #client: RateLimitedClient | null = null;
   readonly #handler: DispatchHandler;
   readonly #controller: CallerController;
   /** Aborting it takes the task out of the queue, or (running) aborts its context's signal. */
@@ -169,6 +172,7 @@ class LimitedRequest implements DispatchHandler {
     priority: number | ((opts: DispatchOptions) => number),
     weight: number | ((opts: DispatchOptions) => number),
   ): void {
+    this.#client = client;
     let options;
     try {
       // Now, not when the request leaves the queue: undici's request() and fetch() only learn how to
@@ -231,6 +235,7 @@ class LimitedRequest implements DispatchHandler {
   onResponseStart(_controller: DispatchController, statusCode: number, headers: Headers, statusMessage?: string): void {
     // The latest moment the server can have counted the request: its window slot is timed from here.
     this.#context?.[kSettleSlot]();
+    if (this.#client !== null) publishResponseStatus(this.#client, statusCode);
     if (this.#ended) return;
     this.#handler.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
   }
