@@ -64,7 +64,7 @@ afterEach(async () => {
 
 describe('README: a limited Octokit in five minutes', () => {
   it('runs as printed against a GitHub mock, every page going through the client', async () => {
-    const code = codeBlockUnder(readFileSync(README, 'utf8'), '## A limited Octokit in five minutes');
+    const code = codeBlockUnder(readFileSync(README, 'utf8'), '### A limited Octokit in five minutes');
     const pointed = code.replace('new Octokit({ auth: process.env.GITHUB_TOKEN,', 'new Octokit({ baseUrl: process.env.GITHUB_API_URL, auth: process.env.GITHUB_TOKEN,');
     expect(pointed, 'the snippet no longer makes its Octokit as this test expects: update the test with the README').not.toBe(code);
 
