@@ -1,5 +1,6 @@
 import { publishClientClose, publishClientCreate, publishResponseStatus } from './core/diagnostics.js';
-import { type ClientEventName, Emitter, type Listener } from './core/events.js';
+import type { ClientEventName, Listener } from './core/event-types.js';
+import { Emitter } from './core/events.js';
 import {
   normalizeClientOptions,
   normalizeConcurrency,
@@ -9,7 +10,6 @@ import {
 import type {
   ClientStats,
   CloseOptions,
-  RateLimitedClientOptions,
   RateWindow,
   ScheduleOptions,
   TaskContext,
@@ -21,6 +21,7 @@ import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/ht
 import type { MethodOptions, RequestOptions } from './http/options.js';
 import type { HttpResponse } from './http/response.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import type { RateLimitedClientOptions } from './client-options.js';
 
 /**
  * Runs work under rate limits: a priority queue, drained by a fixed pool of workers, through a

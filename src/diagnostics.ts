@@ -2,7 +2,7 @@
 // They are built in core/diagnostics.ts, a floor below the client, which only knows its shape.
 import type { RateLimitedClient } from './client.js';
 import type * as core from './core/diagnostics.js';
-import type { DropEvent, RateLimitedEvent, RetryEvent } from './core/events.js';
+import type { DropEvent, RateLimitedEvent, RetryEvent } from './core/event-types.js';
 
 export { CHANNEL_NAMES, type WaitReason } from './core/diagnostics.js';
 

@@ -1,17 +1,18 @@
 export { RateLimitedClient } from './client.js';
+export type { RateLimitedClientOptions } from './client-options.js';
 export type {
   ClientStats,
   CloseOptions,
   OverflowStrategy,
   QueueOptions,
-  RateLimitedClientOptions,
   RateWindow,
   ScheduleOptions,
+  SchedulerOptions,
   TaskContext,
   WindowUsage,
 } from './core/options.js';
 export type { Clock } from './core/clock.js';
-export type { ClientEventName, ClientEvents, DropEvent, Listener, RateLimitedEvent, RetryEvent } from './core/events.js';
+export type { ClientEventName, ClientEvents, DropEvent, Listener, RateLimitedEvent, RetryEvent } from './core/event-types.js';
 export { CHANNEL_NAMES as DIAGNOSTICS_CHANNELS } from './diagnostics.js';
 export type {
   ClientCreateMessage,
@@ -35,7 +36,7 @@ export { HttpError } from './errors/http-error.js';
 export { NetworkError } from './errors/network-error.js';
 export { StoreError, type StoreOperation } from './errors/store-error.js';
 export { MemoryStore } from './stores/memory.js';
-export type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './stores/store.js';
+export type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './core/store.js';
 export { HttpResponse } from './http/response.js';
 export type {
   BodyInit,

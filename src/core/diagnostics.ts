@@ -1,6 +1,6 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import type { ClientEventName, ClientEvents, DropEvent, RateLimitedEvent, RetryEvent } from './events.js';
+import type { ClientEventName, ClientEvents, DropEvent, RateLimitedEvent, RetryEvent } from './event-types.js';
 import type { ClientStats } from './options.js';
 
 /*

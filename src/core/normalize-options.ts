@@ -1,6 +1,6 @@
-import type { LimiterStore } from '../stores/store.js';
+import type { LimiterStore } from './store.js';
 import { type Clock, monotonicClock } from './clock.js';
-import type { OverflowStrategy, RateLimitedClientOptions, RateWindow, ScheduleOptions } from './options.js';
+import type { OverflowStrategy, RateWindow, ScheduleOptions, SchedulerOptions } from './options.js';
 import {
   countOrInfinity,
   describe,
@@ -17,7 +17,7 @@ import {
 
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
 const SCHEDULER_KEYS = ['name', 'concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
-/** What makes an object a store (see src/stores/store.ts). */
+/** What makes an object a store (see src/core/store.ts). */
 const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'release', 'usage', 'close'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
 const HTTP_KEYS = [
@@ -70,7 +70,7 @@ export function normalizeConcurrency(name: string, value: unknown): number {
 
 /** Checks every client option once, so that a client is either built whole or not at all. */
 export function normalizeClientOptions(input: unknown): NormalizedClientOptions {
-  const options = plainObject('options', input ?? {}) as RateLimitedClientOptions & Record<string, unknown>;
+  const options = plainObject('options', input ?? {}) as SchedulerOptions & Record<string, unknown>;
   knownKeys('', options, CLIENT_KEYS);
 
   const name = options.name === undefined ? undefined : nonEmptyString('name', options.name);

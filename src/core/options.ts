@@ -1,14 +1,8 @@
-import type { HttpClientOptions } from '../http/options.js';
-import type { LimiterStore } from '../stores/store.js';
 import type { Clock } from './clock.js';
+import type { RateWindow, WindowUsage } from './rate-window.js';
+import type { LimiterStore } from './store.js';
 
-/** One sliding window: at most `limit` units of weight start in any `windowMs` milliseconds. */
-export interface RateWindow {
-  /** Most units of weight that may start in any window. An integer >= 1. */
-  limit: number;
-  /** Length of the window in milliseconds. A finite number > 0. */
-  windowMs: number;
-}
+export type { RateWindow, WindowUsage } from './rate-window.js';
 
 /**
  * What happens when a task arrives at a full queue.
@@ -33,7 +27,8 @@ export interface QueueOptions {
   overflow?: OverflowStrategy | undefined;
 }
 
-export interface RateLimitedClientOptions extends HttpClientOptions {
+/** The options of the scheduling part of a client: its queue, pool, semaphore and windows. */
+export interface SchedulerOptions {
   /**
    * A name for this client, shown in `stats()`, in the diagnostics channels' messages and on every
    * OpenTelemetry metric and span (`rate_limited_client.name`). A non-empty string.
@@ -115,14 +110,6 @@ export interface CloseOptions {
    * @default true
    */
   drain?: boolean | undefined;
-}
-
-/** Usage of one window at the moment `stats()` was called. */
-export interface WindowUsage {
-  limit: number;
-  windowMs: number;
-  /** Units counted in the window now, including starts whose timestamp is not settled yet. */
-  used: number;
 }
 
 /**

@@ -12,7 +12,7 @@ import { DEFAULT_SECRET_HEADERS, displayUrl, displayUrlText, redactHeaders } fro
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
-import type { RetryEvent } from '../core/events.js';
+import type { RetryEvent } from '../core/event-types.js';
 import { readServerLimits, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
@@ -82,7 +82,8 @@ export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttp
     if (!Array.isArray(options.secretHeaders) || options.secretHeaders.some((name) => typeof name !== 'string')) {
       throw new TypeError(`Expected \`secretHeaders\` to be an array of header names, got ${describe(options.secretHeaders)}`);
     }
-    for (const name of options.secretHeaders) secretHeaders.add(name.toLowerCase());
+    // Checked above; the cast undoes Array.isArray's narrowing of a readonly array to `any[]`.
+    for (const name of options.secretHeaders as readonly string[]) secretHeaders.add(name.toLowerCase());
   }
   const transport = options.transport === undefined ? 'fetch' : oneOf('transport', options.transport, TRANSPORTS);
   const dispatcher = options.dispatcher;

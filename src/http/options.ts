@@ -1,8 +1,9 @@
 import type { Dispatcher } from 'undici';
 import type { ResetMode } from '../retry/rate-limit-headers.js';
 import type { RetryOptions } from '../retry/retry-options.js';
+import type { HttpMethod } from './method.js';
 
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+export type { HttpMethod } from './method.js';
 
 /** Header values as given: a value, or undefined to drop a default header for one request. */
 export type HeadersInit = Record<string, string | number | undefined>;

@@ -1,5 +1,5 @@
 import { describe, duration, integerAtLeast, knownKeys, oneOf, plainObject } from '../core/validate.js';
-import type { HttpMethod } from '../http/options.js';
+import type { HttpMethod } from '../http/method.js';
 
 export interface RetryOptions {
   /**

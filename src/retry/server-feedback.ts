@@ -1,4 +1,4 @@
-import type { RateLimitedEvent } from '../core/events.js';
+import type { RateLimitedEvent } from '../core/event-types.js';
 import type { RateWindow } from '../core/options.js';
 import { refusesForRate, type ServerLimits } from './rate-limit-headers.js';
 

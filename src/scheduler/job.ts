@@ -3,7 +3,7 @@ import { publishTaskEnd, type WaitReason } from '../core/diagnostics.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
-import type { StoreSlot } from '../stores/store.js';
+import type { StoreSlot } from '../core/store.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
 

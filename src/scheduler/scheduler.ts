@@ -12,7 +12,7 @@ import { ServerBudget } from '../limit/server-budget.js';
 import { smallestLimit } from '../limit/sliding-window.js';
 import { RequestQueue } from '../queue/request-queue.js';
 import { MemoryStore } from '../stores/memory.js';
-import type { LimiterStore } from '../stores/store.js';
+import type { LimiterStore } from '../core/store.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
 import { IdleWaiters } from './idle-waiters.js';

@@ -1,6 +1,6 @@
 import type { WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from '../limit/sliding-window.js';
-import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';
 
 /** `storeData` of a slot granted and not settled yet. */
 const PENDING = 1;

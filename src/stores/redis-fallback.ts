@@ -1,6 +1,6 @@
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from '../limit/sliding-window.js';
-import type { StoreLimits } from './store.js';
+import type { StoreLimits } from '../core/store.js';
 
 /** One process's part of a limit shared by `clients` live processes; never 0, so work can still move. */
 function share(limit: number, clients: number): number {

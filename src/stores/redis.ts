@@ -7,7 +7,7 @@ import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, re
 import { type AcquireReply, type RecordedStart, type RedisLike, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 import { withTimeout } from './redis-timeout.js';
-import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './store.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';
 
 /** What the store keeps per grant, in `slot.storeData`. */
 interface Grant {

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { monotonicClock } from '../../src/core/clock.js';
 import { StoreError } from '../../src/errors/store-error.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
-import type { StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import type { StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 import { watchStalls } from '../support/stalls.js';
 

@@ -1,6 +1,6 @@
 import type { WindowUsage } from '../../src/core/options.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 
 /** One call the scheduler made, with the `now` it passed. */
 export type StoreCall =

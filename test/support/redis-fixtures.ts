@@ -9,7 +9,7 @@ import { monotonicClock } from '../../src/core/clock.js';
 import type { StoreError } from '../../src/errors/store-error.js';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
-import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/stores/store.js';
+import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 import { type RedisServer, startRedis } from './redis-server.js';
 
 export const now = (): number => performance.now();

@@ -13,7 +13,7 @@ import {
   StoreError,
   TimeoutError,
 } from '../../../src/index.js';
-import type { StoreSlot } from '../../../src/stores/store.js';
+import type { StoreSlot } from '../../../src/core/store.js';
 import { FakeStore } from '../../support/fake-store.js';
 import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 

@@ -3,7 +3,7 @@
 // awaited its store answer, and in what order close({ drain: false }) rejects what waits.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ClientClosedError, StoreError, TimeoutError } from '../../../src/index.js';
-import type { StoreSlot } from '../../../src/stores/store.js';
+import type { StoreSlot } from '../../../src/core/store.js';
 import { FakeStore } from '../../support/fake-store.js';
 import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 

@@ -1,5 +1,5 @@
-import type { Clock } from '../core/clock.js';
-import type { RateWindow, WindowUsage } from '../core/options.js';
+import type { Clock } from './clock.js';
+import type { RateWindow, WindowUsage } from './rate-window.js';
 import type { StoreError } from '../errors/store-error.js';
 
 /** The limits a client asks its store to keep. */

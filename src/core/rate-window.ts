@@ -1,0 +1,18 @@
+// The window shape: what a client is configured with and what `stats()` reports of each window. Apart
+// from the options so that the store contract (store.ts), which the options name, can use it too.
+
+/** One sliding window: at most `limit` units of weight start in any `windowMs` milliseconds. */
+export interface RateWindow {
+  /** Most units of weight that may start in any window. An integer >= 1. */
+  limit: number;
+  /** Length of the window in milliseconds. A finite number > 0. */
+  windowMs: number;
+}
+
+/** Usage of one window at the moment `stats()` was called. */
+export interface WindowUsage {
+  limit: number;
+  windowMs: number;
+  /** Units counted in the window now, including starts whose timestamp is not settled yet. */
+  used: number;
+}
