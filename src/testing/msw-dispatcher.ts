@@ -1,7 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 import { stringify } from 'node:querystring';
 import { Agent, Dispatcher, errors } from 'undici';
-import { getResponse, type AnyHandler, type RequestHandler } from 'msw';
+import type { AnyHandler, RequestHandler } from 'msw';
+import { getResponse } from './msw.js';
 
 type DispatchOptions = Dispatcher.DispatchOptions;
 type DispatchHandler = Dispatcher.DispatchHandler;
