@@ -1,0 +1,460 @@
+// The dispatch loop: the one place a task starts. It holds the four parts of the card (the request
+// queue, the worker pool, the semaphore and the store's windows) and starts the first task whenever all
+// of them have room; the Scheduler around it takes work in and answers the client's calls.
+import { type Clock, monotonicClock } from '../core/clock.js';
+import { publishTaskStart, type WaitReason } from '../core/diagnostics.js';
+import type { Emitter } from '../core/events.js';
+import type { NormalizedClientOptions } from '../core/normalize-options.js';
+import type { RateWindow } from '../core/options.js';
+import type { LimiterStore } from '../core/store.js';
+import { QueueFullError } from '../errors/queue-full-error.js';
+import type { StoreError } from '../errors/store-error.js';
+import { TimeoutError } from '../errors/timeout-error.js';
+import { Semaphore } from '../limit/semaphore.js';
+import { ServerBudget } from '../limit/server-budget.js';
+import { smallestLimit } from '../limit/sliding-window.js';
+import { RequestQueue } from '../queue/request-queue.js';
+import { MemoryStore } from '../stores/memory.js';
+import { AbortWatch } from './abort-watch.js';
+import { Deadlines } from './deadlines.js';
+import type { Job, JobOutcome } from './job.js';
+import { RunTimeouts } from './run-timeouts.js';
+import { TaskCounts } from './task-counts.js';
+import { WakeTimer } from './wake-timer.js';
+import { type Worker, WorkerPool } from './worker-pool.js';
+
+/** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
+const PRECISE_WAKE_SPIN_MS = 2;
+/** How deep a task's synchronous part may call back into the dispatcher before it defers. */
+const MAX_NESTED_DISPATCH = 8;
+
+/**
+ * The heart of the client. A task starts only when all of these hold: it is first in the priority
+ * queue, a worker of the pool is idle, the semaphore has permits for its weight, and the store grants
+ * it (every sliding window has room for its weight). `dispatch()` starts tasks while they hold, and
+ * runs again on every event that can make them hold: a submission, a task finishing, the wake timer,
+ * resume, limit changes and the store's wake-ups. So work never waits while there is quota for it, and
+ * there is no polling.
+ *
+ * Priority is strict: when the first task can not start (its weight does not fit yet), nothing behind
+ * it starts either. Letting light tasks pass would starve heavy ones.
+ *
+ * The store answers at once (the in-memory default) or with a promise (a shared store, over the
+ * network). While a promise is out, the first task waits for it holding a worker and its permits, and
+ * nothing else starts: the order stays strict, and one process asks one question at a time.
+ *
+ * Its parts are public to the Scheduler, which owns it: the loop decides starts, the Scheduler
+ * changes limits and state and then calls `dispatch()`.
+ */
+export class DispatchLoop {
+  /** Every job that has not started, the one awaiting its store answer included (see `#acquiring`). */
+  readonly queue: RequestQueue<Job>;
+  readonly pool: WorkerPool;
+  readonly semaphore: Semaphore;
+  /** Where the windows are kept and every start is granted. */
+  readonly store: LimiterStore;
+  readonly budget = new ServerBudget();
+  /** Counts every job once when accepted and once when it ends (see TaskCounts). */
+  readonly counts = new TaskCounts();
+  readonly deadlines: Deadlines;
+  readonly abortWatch: AbortWatch<Job>;
+  /** Wakes the dispatcher when the windows next have room for the first task. */
+  readonly wake: WakeTimer;
+  readonly clock: Clock;
+  paused = false;
+  /** Clock time until which nothing starts: the server asked every request to wait. */
+  cooldownUntil = -Infinity;
+
+  #windows: readonly RateWindow[];
+  /** The smallest `limit` of `#windows`, or Infinity without windows. */
+  #maxWeight: number;
+  /**
+   * The job whose store answer is on its way, holding a worker and its permits until the answer comes.
+   * While its state is `acquiring` it holds its place in `queue` (it has not started); once it left
+   * (aborted, expired, discarded) it holds none, but the worker stays held until the answer comes.
+   */
+  #acquiring: Job | undefined = undefined;
+  /**
+   * The store's last promised refusal: `job` may not be granted before `until` (clock time; Infinity
+   * until a `wake()`), so it is not asked again before then. Without it every dispatch would send one
+   * more question. Cleared by the store's `wake()` and by limit changes.
+   */
+  #refusal: { job: Job; until: number } | undefined = undefined;
+  /** The store called `wake()` while an answer was out: that answer may be stale already. */
+  #wokenWhileAcquiring = false;
+  readonly #runTimeouts: RunTimeouts;
+  readonly #events: Emitter;
+  /** Called after every outermost dispatch pass (the Scheduler lets its waiters know). */
+  readonly #afterPass: () => void;
+  /** Depth of `dispatch` calls on the stack: a task's synchronous part can call back in. */
+  #dispatchDepth = 0;
+  #dispatchAgain = false;
+  /**
+   * Why the queue last stood still with work in it (see WaitReason): the reason a task that waited
+   * behind others is given when it starts. Undefined once the queue ran empty.
+   */
+  #lastStall: WaitReason | undefined = undefined;
+
+  constructor(options: NormalizedClientOptions, events: Emitter, afterPass: () => void) {
+    this.clock = options.clock;
+    this.#events = events;
+    this.#afterPass = afterPass;
+    this.wake = new WakeTimer(() => this.dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
+    this.queue = new RequestQueue<Job>(options.maxSize, options.overflow);
+    this.semaphore = new Semaphore(options.concurrency);
+    this.#windows = options.windows;
+    this.#maxWeight = smallestLimit(options.windows);
+    this.pool = new WorkerPool(options.workers ?? options.concurrency, {
+      started: (job) => this.#started(job),
+      settle: (job) => this.#settle(job),
+      finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
+    });
+    this.deadlines = new Deadlines(this.clock, (job) => this.#waitExpired(job));
+    this.#runTimeouts = new RunTimeouts(this.clock);
+    this.abortWatch = new AbortWatch<Job>((jobs, reason) => this.#abortJobs(jobs, reason));
+    this.store = options.store ?? new MemoryStore();
+    this.store.open({
+      limits: { windows: options.windows, concurrency: options.concurrency },
+      clock: this.clock,
+      wake: () => {
+        this.#refusal = undefined;
+        if (this.#acquiring !== undefined) this.#wokenWhileAcquiring = true;
+        this.wake.cancel();
+        this.dispatch();
+      },
+      report: (error: StoreError) => this.#events.emit('error', error),
+    });
+  }
+
+  get windows(): readonly RateWindow[] {
+    return this.#windows;
+  }
+
+  /** New windows for work not yet started: the store's last refusal was made under the old ones. */
+  set windows(windows: readonly RateWindow[]) {
+    this.#windows = windows;
+    this.#maxWeight = smallestLimit(windows);
+    this.#refusal = undefined;
+  }
+
+  /** The job awaiting its store answer, if any (it still counts as queued). */
+  get acquiring(): Job | undefined {
+    return this.#acquiring;
+  }
+
+  /** A limit changed: the store's last refusal no longer says when the first job may start. */
+  forgetRefusal(): void {
+    this.#refusal = undefined;
+  }
+
+  /** Inside a dispatch pass (a task's synchronous part is calling back in). */
+  get dispatching(): boolean {
+    return this.#dispatchDepth > 0;
+  }
+
+  /** Puts an accepted job in line (a drop strategy may push another out, or this one) and dispatches. */
+  enqueue(job: Job): void {
+    this.abortWatch.watch(job);
+    if (job.deadline !== Infinity) this.deadlines.add(job);
+    // A full queue with a drop strategy ('reject' was refused before) names one to push out: maybe this job.
+    const victim = this.queue.offer(job);
+    if (victim !== undefined) this.#drop(victim, this.queue.overflow as 'drop-oldest' | 'drop-lowest-priority');
+    this.dispatch();
+  }
+
+  /**
+   * `now`: a clock reading the caller has just taken, with only bookkeeping run since; it saves the
+   * first task of the pass a reading (each costs ~50 ns, several per task add up). Later tasks of the
+   * pass read the clock again: starting a task runs its code, and time moves.
+   */
+  dispatch(now?: number): void {
+    if (this.#dispatchDepth > 0) {
+      // Called back from a task's synchronous part (it scheduled more work, aborted, paused…). Start
+      // what can start right away, as a call from outside would: a task that would start at once must
+      // not be counted against a full queue. Past a few levels, leave it to the pass below, so a chain
+      // of tasks that each schedule the next can not grow the stack without bound.
+      this.#dispatchAgain = true;
+      if (this.#dispatchDepth < MAX_NESTED_DISPATCH) {
+        this.#dispatchDepth++;
+        try {
+          this.#startWhatCan(now);
+        } finally {
+          this.#dispatchDepth--;
+        }
+      }
+      return;
+    }
+    this.#dispatchDepth = 1;
+    try {
+      do {
+        this.#dispatchAgain = false;
+        this.#startWhatCan(now);
+        now = undefined;
+      } while (this.#dispatchAgain);
+    } finally {
+      this.#dispatchDepth = 0;
+    }
+    this.#afterPass();
+  }
+
+  /** `fresh`: see #dispatch. */
+  #startWhatCan(fresh?: number): void {
+    for (;;) {
+      // One store answer at a time, for the first task: nothing overtakes it meanwhile.
+      if (this.#acquiring !== undefined) return;
+      const job = this.queue.first;
+      if (job === undefined) {
+        this.wake.cancel();
+        this.#lastStall = undefined;
+        return;
+      }
+      if (this.paused) {
+        this.wake.cancel();
+        this.#stalled(job, 'paused');
+        return;
+      }
+      if (!this.pool.hasIdle || this.semaphore.available < job.weight) {
+        this.#stalled(job, 'concurrency');
+        return;
+      }
+      const now = fresh ?? this.clock.now();
+      fresh = undefined;
+      if (job.deadline < now) {
+        // Its deadline passed and its timer has not fired yet (timers can be late): it must not start.
+        this.#expire(job);
+        continue;
+      }
+      // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
+      const budgetWait = this.budget.wait(job.weight, now);
+      const coolingWait = this.cooldownUntil - now;
+      let wait = Math.max(budgetWait, coolingWait);
+      if (this.#refusal?.job === job) wait = Math.max(wait, this.#refusal.until - now);
+      if (wait <= 0) {
+        let answer: number | Promise<number>;
+        try {
+          answer = this.store.acquire(job, now);
+        } catch (error) {
+          // A store that throws has failed this task, as a rejected answer would.
+          this.discard(job, error, 'failed');
+          continue;
+        }
+        if (typeof answer !== 'number') {
+          this.#awaitGrant(job, answer);
+          return;
+        }
+        wait = answer;
+      }
+      if (wait > 0) {
+        // Infinity: room the store can not time (starts not yet settled hold it) frees on an event that
+        // dispatches again: a settle, a task's end, or the store's wake().
+        if (wait !== Infinity) this.wake.arm(wait, now);
+        this.#stalled(job, coolingWait >= wait ? 'cooldown' : budgetWait >= wait ? 'server-budget' : 'window');
+        return;
+      }
+      this.queue.take(job);
+      this.semaphore.tryAcquire(job.weight);
+      this.#run(job, this.pool.acquire(), now);
+    }
+  }
+
+  /** Starts a job the store granted, on a worker and permits already taken for it. */
+  #run(job: Job, worker: Worker, now: number): void {
+    this.deadlines.delete(job);
+    this.budget.take(job.weight);
+    job.slotPending = true;
+    job.state = 'running';
+    if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);
+    // A job that started within the call that queued it did not wait (it has no scope of its own).
+    publishTaskStart(job, job.waitReason ?? (job.scope === null ? undefined : this.#lastStall));
+    worker.run(job);
+  }
+
+  /**
+   * The first job waits for the store's answer out of the queue, holding a worker and its permits so
+   * the answer can be used at once. It still counts as queued, for `maxSize` too.
+   */
+  #awaitGrant(job: Job, answer: Promise<number>): void {
+    this.#stalled(job, 'store');
+    this.queue.holdPlace(job);
+    this.#acquiring = job;
+    this.#refusal = undefined;
+    this.#wokenWhileAcquiring = false;
+    this.semaphore.tryAcquire(job.weight);
+    const worker = this.pool.acquire();
+    answer.then(
+      (wait) => this.#answered(job, worker, wait, false, undefined),
+      (error: unknown) => this.#answered(job, worker, Infinity, true, error),
+    );
+  }
+
+  /** `wait` is the store's answer (0: granted), unless `failed`: the store failed the task with `error`. */
+  #answered(job: Job, worker: Worker, wait: number, failed: boolean, error: unknown): void {
+    this.#acquiring = undefined;
+    // Taken first: a call below (the store's `release()`) may wake the scheduler, which then asks for
+    // the next job at once; a wake that comes while that new answer is out must stay flagged for it.
+    const woken = this.#wokenWhileAcquiring;
+    this.#wokenWhileAcquiring = false;
+    // Its place is free from now; a refused job takes it back below (`requeue`), else it is filled.
+    this.queue.releasePlace();
+    const now = this.clock.now();
+    const granted = !failed && wait === 0;
+    if (granted && job.state === 'acquiring' && job.deadline >= now) {
+      this.queue.admitBlocked();
+      this.#run(job, worker, now);
+      this.dispatch();
+      return;
+    }
+    this.semaphore.release(job.weight);
+    this.pool.release(worker);
+    // A grant nobody can use (the job left meanwhile: aborted, or closed without draining) is given back.
+    if (granted) this.store.release(job, now);
+    if (job.state === 'acquiring') {
+      if (failed) {
+        this.discard(job, error, 'failed');
+      } else if (granted) {
+        // Granted after its deadline (a late answer): too late to start.
+        this.#expire(job);
+      } else {
+        this.queue.requeue(job);
+        const tooHeavy = this.weightProblem(job.weight);
+        if (tooHeavy !== undefined) {
+          this.discard(job, tooHeavy, 'failed');
+        } else if (!woken) {
+          // Not asked again before the wait is over (or the store wakes the scheduler).
+          this.#refusal = { job, until: now + wait };
+          if (wait !== Infinity) this.wake.arm(wait, now);
+        }
+      }
+    }
+    this.queue.admitBlocked();
+    this.dispatch();
+  }
+
+  /** The first job can not start yet, for `reason`. */
+  #stalled(job: Job, reason: WaitReason): void {
+    job.waitReason = reason;
+    this.#lastStall = reason;
+  }
+
+  /** The task's synchronous part has run: its start is now, for every window (unless it settles later). */
+  #started(job: Job): void {
+    if (job.settleAtStart) this.#settleSlot(job);
+  }
+
+  /** A task settles its own slot (an HTTP response arrived): room that frees from it needs a timer. */
+  #settle(job: Job): void {
+    if (job.state !== 'running' || !this.#settleSlot(job)) return;
+    this.#forgetUntimedRefusal();
+    this.dispatch();
+  }
+
+  /**
+   * A refusal no time could end (Infinity: this process's own running or unsettled work held the room)
+   * may be over once such work settles or ends: ask again.
+   */
+  #forgetUntimedRefusal(): void {
+    if (this.#refusal?.until === Infinity) this.#refusal = undefined;
+  }
+
+  /** Records the job's start now; false when it was already recorded. */
+  #settleSlot(job: Job, now?: number): boolean {
+    if (!job.slotPending) return false;
+    job.slotPending = false;
+    this.store.settle(job, now ?? this.clock.now());
+    return true;
+  }
+
+  #finished(worker: Worker, job: Job, ok: boolean, value: unknown): void {
+    // One reading serves the release and the next start: between them only bookkeeping runs, and a
+    // reading a little old is safe for the windows (by it, less has expired).
+    const now = this.clock.now();
+    // A task that ends without settling (a request that failed before any response) counts from now,
+    // the latest moment the server could have seen it.
+    this.#settleSlot(job, now);
+    this.store.release(job, now);
+    this.#runTimeouts.ended(job);
+    this.abortWatch.unwatch(job);
+    this.semaphore.release(job.weight);
+    this.pool.release(worker);
+    job.state = 'done';
+    if (ok) job.fulfil(value);
+    else job.fail(value, 'failed');
+    this.counts.ended(job.outcome);
+    this.#forgetUntimedRefusal();
+    this.dispatch(now);
+  }
+
+  /** Every job of one signal leaves before anything else starts: none of them may start on the way. */
+  #abortJobs(jobs: readonly Job[], reason: unknown): void {
+    for (const job of jobs) {
+      if (job.state === 'running') {
+        job.stop(reason);
+        job.fail(reason, 'aborted');
+      } else if (job.state !== 'done') {
+        this.discard(job, reason, 'aborted');
+      }
+    }
+    this.dispatch();
+  }
+
+  #waitExpired(job: Job): void {
+    // A task whose room comes exactly at its deadline may still start (as submit() allows a wait equal
+    // to maxWaitMs): the wake timer for that same moment may not have fired yet. A deadline timer that
+    // fired late must not let it start later than allowed, though.
+    if (this.clock.now() <= job.deadline) this.dispatch();
+    if (job.state !== 'queued' && job.state !== 'blocked' && job.state !== 'acquiring') return;
+    this.#expire(job);
+    this.dispatch();
+  }
+
+  #expire(job: Job): void {
+    const error = new TimeoutError(`Task did not start within maxWaitMs ${job.maxWaitMs}`, 'queue', job.maxWaitMs);
+    this.discard(job, error, 'failed');
+  }
+
+  #drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority'): void {
+    const error = new QueueFullError(this.queue.maxSize, reason);
+    this.discard(job, error, 'dropped');
+    this.#events.emit('drop', { reason, priority: job.priority, weight: job.weight, error });
+  }
+
+  /** Takes a job that has not started out of the scheduler and rejects its caller. */
+  discard(job: Job, reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
+    this.queue.remove(job);
+    this.deadlines.delete(job);
+    this.abortWatch.unwatch(job);
+    job.state = 'done';
+    job.fail(reason, outcome);
+    this.counts.ended(outcome);
+  }
+
+  /** After limits were lowered, a waiting task that no longer fits could never start: fail it now. */
+  failTooHeavy(): void {
+    // The blocked first: failing a task in line lets a blocked one in, and that one must be checked too.
+    this.#failTooHeavyOf(this.queue.blockedItems());
+    this.#failTooHeavyOf(this.queue.queuedItems());
+  }
+
+  #failTooHeavyOf(jobs: Iterable<Job>): void {
+    const doomed = [...jobs].filter((job) => this.weightProblem(job.weight) !== undefined);
+    for (const job of doomed) this.discard(job, this.weightProblem(job.weight), 'failed');
+  }
+
+  /** A RangeError when `weight` could never start under the current limits. */
+  weightProblem(weight: number): RangeError | undefined {
+    if (weight <= this.semaphore.capacity && weight <= this.#maxWeight) return undefined;
+    if (weight > this.semaphore.capacity) {
+      return new RangeError(
+        `Expected \`weight\` to be at most ${this.semaphore.capacity} (the \`concurrency\`), got \`${weight}\` (number): it could never start`,
+      );
+    }
+    for (const window of this.#windows) {
+      if (weight > window.limit) {
+        return new RangeError(
+          `Expected \`weight\` to be at most ${window.limit} (the \`limit\` of the ${window.windowMs} ms window), got \`${weight}\` (number): it could never start`,
+        );
+      }
+    }
+    return undefined;
+  }
+}
