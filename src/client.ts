@@ -113,7 +113,10 @@ export class RateLimitedClient {
     return this.#submit(task, options, true);
   }
 
-  /** For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest). */
+  /**
+   * For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest).
+   * @internal
+   */
   [kScheduleRequest]<T>(
     task: (context: InternalTaskContext) => T | PromiseLike<T>,
     options?: ScheduleOptions,
