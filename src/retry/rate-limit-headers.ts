@@ -19,7 +19,14 @@
  *   window with a larger `limit` is certainly too generous, so it is still worth knowing.
  */
 import { parseDictionary, parseItem, parseList, Token } from 'structured-headers';
-import type { BareItem, InnerList, Item } from 'structured-headers';
+import type { InnerList, Item } from 'structured-headers';
+
+/**
+ * A List's Item as this file reads it. structured-headers' own `BareItem` names the DOM's
+ * `BufferSource`, which our lib (ES2023 and Node) lacks, so it resolves to `any` here; every value is
+ * checked for its type before use, so `unknown` says what we know.
+ */
+type Member = [bare: unknown, params: Map<string, unknown>];
 
 export type ResetMode = 'auto' | 'epoch-seconds' | 'delta-seconds';
 
@@ -188,9 +195,7 @@ function readRateLimitField(value: string | null): CurrentLimit | undefined {
   const old = { name: undefined, remaining: bareCount(dictionary?.get('remaining')), resetMs: bareSeconds(dictionary?.get('reset')) };
   if (old.remaining !== undefined || old.resetMs !== undefined) return old;
   let lowest: CurrentLimit | undefined;
-  for (const member of attempt(() => parseList(value)) ?? []) {
-    if (isInnerList(member)) continue;
-    const [name, params] = member;
+  for (const [name, params] of listItems(value)) {
     const remaining = countOf(params.get('r'));
     if (remaining === undefined || (lowest?.remaining !== undefined && lowest.remaining <= remaining)) continue;
     lowest = { name: nameOf(name), remaining, resetMs: secondsOf(params.get('t')) };
@@ -207,10 +212,9 @@ function readRateLimitField(value: string | null): CurrentLimit | undefined {
 function readPolicyField(value: string | null, preferred: string | undefined, bareOnly = false): ServerLimits['policy'] {
   if (value === null) return undefined;
   let first: ServerLimits['policy'];
-  for (const member of attempt(() => parseList(value)) ?? []) {
-    if (isInnerList(member)) continue;
-    const [item, params] = member;
+  for (const [item, params] of listItems(value)) {
     const unit = params.get('qu');
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a Token or a String prints as its text; no other item equals these names
     if (unit !== undefined && !['request', 'requests'].includes(String(unit))) continue;
     const limit = bareOnly ? countOf(item) : (countOf(params.get('q')) ?? countOf(item));
     const windowMs = secondsOf(params.get('w'));
@@ -239,20 +243,26 @@ function bareSeconds(member: Item | InnerList | undefined): number | undefined {
   return member === undefined || isInnerList(member) ? undefined : secondsOf(member[0]);
 }
 
+/** A List's Items, its inner lists skipped; none on a structured field syntax error. */
+function listItems(value: string): Member[] {
+  // The cast only trades structured-headers' `any` (see `Member`) for `unknown`.
+  return (attempt(() => parseList(value)) ?? []).filter((member) => !isInnerList(member)) as Member[];
+}
+
 function isInnerList(member: Item | InnerList): member is InnerList {
   return Array.isArray(member[0]);
 }
 
 /** A policy's name: a String or a Token (draft-08 allows both). */
-function nameOf(item: BareItem): string | undefined {
+function nameOf(item: unknown): string | undefined {
   return typeof item === 'string' ? item : item instanceof Token ? item.toString() : undefined;
 }
 
-function countOf(item: BareItem | undefined): number | undefined {
+function countOf(item: unknown): number | undefined {
   return typeof item === 'number' && Number.isSafeInteger(item) && item >= 0 ? item : undefined;
 }
 
-function secondsOf(item: BareItem | undefined): number | undefined {
+function secondsOf(item: unknown): number | undefined {
   return typeof item === 'number' ? toMs(item, 1000) : undefined;
 }
 
@@ -349,7 +359,7 @@ const ASCTIME = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}
 
 /** Parsed by hand because Date.parse accepts almost anything (`"1"` is a date) and reads asctime as local time. */
 function httpDateMs(text: string): number | undefined {
-  let parts: (string | undefined)[];
+  let parts: Array<string | undefined>;
   const imf = IMF_OR_RFC850.exec(text);
   const asc = imf ? null : ASCTIME.exec(text);
   if (imf) parts = [imf[3], imf[2], imf[1], imf[4], imf[5], imf[6]];
