@@ -66,10 +66,11 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
   }
   const headers = init?.headers;
   if (headers === undefined || headers instanceof Headers) return; // a Headers object checked its values itself
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a JavaScript caller may pass null
   if (Array.isArray(headers) || (typeof headers === 'object' && headers !== null && !(Symbol.iterator in headers))) {
     const entries: unknown[] = Array.isArray(headers) ? headers : Object.entries(headers as Record<string, unknown>);
     for (const entry of entries) {
-      const [name, value] = Array.isArray(entry) ? entry : [];
+      const [name, value] = Array.isArray(entry) ? (entry as unknown[]) : [];
       if (FORBIDDEN_IN_VALUE.test(String(value))) {
         throw new TypeError(`Header \`${String(name).toLowerCase()}\` in \`init.headers\` contains CR, LF or NUL`);
       }
@@ -78,7 +79,7 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
   // Every other form fetch takes (a Map, any iterable of pairs) and every other flaw, as fetch would
   // judge it, but without its message, which shows the value.
   try {
-    new Headers(headers as ConstructorParameters<typeof Headers>[0]);
+    new Headers(headers);
   } catch {
     throw new TypeError('Expected `init.headers` to hold valid header names and values (the value is not shown: it may be a credential)');
   }
@@ -130,7 +131,7 @@ export function createLimitedFetch(
       if (callerSignal === undefined) {
         fetchInit.signal = context.signal;
         fetchInit.dispatcher ??= dispatcher();
-        response = await globalThis.fetch(input, fetchInit as RequestInit);
+        response = await globalThis.fetch(input, fetchInit);
       } else {
         const controller = new AbortController();
         const onTimeout = () => controller.abort(context.signal.reason);
@@ -140,7 +141,7 @@ export function createLimitedFetch(
         fetchInit.signal = controller.signal;
         fetchInit.dispatcher ??= dispatcher();
         try {
-          response = await globalThis.fetch(input, fetchInit as RequestInit);
+          response = await globalThis.fetch(input, fetchInit);
         } catch (error) {
           unlink();
           throw error;

@@ -21,6 +21,8 @@ export class FetchTransport implements Transport {
     const controller = new AbortController();
     if (signal.aborted) controller.abort(signal.reason);
     else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    // A record, not a RequestInit: `dispatcher` is undici's extension of RequestInit, and Node's own
+    // types name an older undici's.
     const init: Record<string, unknown> = {
       method: request.method,
       headers: request.headers,
@@ -30,8 +32,7 @@ export class FetchTransport implements Transport {
       redirect: 'manual',
     };
     if (request.body !== undefined) init.body = request.body;
-    // `dispatcher` is undici's extension of RequestInit; Node's own types name an older undici's.
-    const response = await globalThis.fetch(request.url, init as RequestInit);
+    const response = await globalThis.fetch(request.url, init);
     const body = response.body as AsyncIterable<Uint8Array> | null;
     return {
       status: response.status,

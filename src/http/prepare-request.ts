@@ -23,6 +23,7 @@ const CONTROL_OR_SPACE = /[\0-\x20]/;
 /** Lower-cases and checks header names and values; `undefined` drops a header. */
 export function normalizeHeaders(name: string, headers: HeadersInit | undefined, into: Record<string, string> = {}): Record<string, string> {
   if (headers === undefined) return into;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a JavaScript caller may pass null
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
     throw new TypeError(`Expected \`${name}\` to be an object of header names and values, got ${describe(headers)}`);
   }
@@ -30,6 +31,7 @@ export function normalizeHeaders(name: string, headers: HeadersInit | undefined,
     if (!HEADER_NAME.test(key)) throw new TypeError(`Invalid header name in \`${name}\`: ${JSON.stringify(key)}`);
     const lower = key.toLowerCase();
     if (value === undefined) {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- headers are a plain record, the form fetch and undici take
       delete into[lower];
       continue;
     }
@@ -130,6 +132,7 @@ export function appendQuery(url: URL, query: QueryInit | undefined): void {
     for (const [key, value] of query) url.searchParams.append(key, value);
     return;
   }
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a JavaScript caller may pass null
   if (typeof query !== 'object' || query === null || Array.isArray(query)) {
     throw new TypeError(`Expected \`query\` to be an object or URLSearchParams, got ${describe(query)}`);
   }
@@ -161,6 +164,7 @@ export interface RequestDefaults {
 }
 
 export function prepareRequest(options: RequestOptions, defaults: RequestDefaults): PreparedRequest {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- a JavaScript caller may pass a non-string
   const method = String(options.method ?? 'GET').toUpperCase() as HttpMethod;
   if (!METHODS.includes(method)) {
     throw new TypeError(`Expected \`method\` to be one of ${METHODS.join(', ')}, got ${describe(options.method)}`);

@@ -40,9 +40,11 @@ export function redirectTarget(request: PreparedRequest, response: TransportResp
   if (!options.allowAbsoluteUrls && options.baseUrl !== undefined && !isInsideBase(url, options.baseUrl)) return undefined;
 
   const headers = { ...request.headers };
+  // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- headers are a plain record, the form fetch and undici take
   if (url.origin !== request.url.origin) for (const name of options.secretHeaders) delete headers[name];
   const becomesGet = response.status === 303 || ((response.status === 301 || response.status === 302) && request.method === 'POST');
   if (becomesGet && request.method !== 'HEAD') {
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- as above
     for (const name of ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location']) delete headers[name];
     return { method: 'GET', url, headers, body: undefined };
   }

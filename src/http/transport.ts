@@ -76,6 +76,7 @@ export function watchedStream(
     start(controller) {
       onAbort = () => {
         controller.error(signal.reason);
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a hand-written iterator's return() may return nothing
         void iterator.return?.()?.catch(() => {});
         settle();
       };
@@ -101,6 +102,7 @@ export function watchedStream(
     cancel(reason) {
       settle();
       abort(reason ?? new DOMException('The response body was cancelled', 'AbortError'));
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- as above
       void iterator.return?.()?.catch(() => {});
     },
   });

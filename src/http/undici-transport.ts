@@ -31,6 +31,7 @@ export class UndiciTransport implements Transport {
     const { body } = response;
     return {
       status: response.statusCode,
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a custom or mock dispatcher may leave it out
       statusText: response.statusText ?? '',
       headers,
       url,

@@ -7,7 +7,9 @@ export interface RedisLike {
   readonly status: string;
   // `any[]`: Node's EventEmitter declares listeners so, and it lets a caller write a typed listener
   // such as `(channel: string, message: string) => void`, which `unknown[]` would refuse.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   on(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   off(event: string, listener: (...args: any[]) => void): unknown;
   /** A second connection to the same server(s), for the pub/sub subscriber. */
   duplicate(): RedisLike;
@@ -32,7 +34,7 @@ export interface AcquireRequest {
   /** How long this client counts as live after its last acquire. */
   clientTtlMs: number;
   /** May be empty. */
-  windows: readonly { limit: number; windowMs: number }[];
+  windows: ReadonlyArray<{ limit: number; windowMs: number }>;
 }
 
 /** A start made while Redis was down, for `record()`. */
@@ -391,7 +393,7 @@ function parseAcquire(reply: unknown): AcquireReply {
     granted: granted === 1,
     waitMs: wait,
     blockedBy: blockedBy === '' ? null : blockedBy,
-    used: used as number[],
+    used,
     clients,
   };
 }
@@ -423,6 +425,7 @@ export class RedisScripts {
   constructor(redis: RedisLike, key: string) {
     // An empty hash tag `{}` does not count as one: the keys would spread over several cluster slots.
     if (typeof key !== 'string' || key === '') {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-conversion -- a JavaScript caller may pass anything
       throw new TypeError(`Expected \`key\` to be a non-empty string, got \`${String(key)}\` (${typeof key})`);
     }
     this.#redis = redis;
