@@ -23,7 +23,7 @@ async function drain(contender: QueueContender, tasks: number, levels: number): 
  * of our own from it). No scheduler that hands back a promise per task can beat it.
  */
 async function floor(tasks: number): Promise<number> {
-  const all: Array<Promise<unknown>> = new Array(tasks);
+  const all = new Array<Promise<unknown>>(tasks);
   const begin = performance.now();
   for (let i = 0; i < tasks; i++) all[i] = new Promise((resolve, reject) => void noop().then(resolve, reject));
   await Promise.all(all);

@@ -97,7 +97,7 @@ export async function windowBench(results: Results): Promise<Map<string, number[
   const multi = await runCase(MULTI);
   print(MULTI, multi);
   const summary = (outcome: Map<string, { figures: WindowFigures } | null>) =>
-    Object.fromEntries([...outcome].map(([name, measured]) => [name, measured === null || measured === undefined ? null : { ...measured.figures, verdict: judge(name, measured.figures) }]));
+    Object.fromEntries([...outcome].map(([name, measured]) => [name, measured === null ? null : { ...measured.figures, verdict: judge(name, measured.figures) }]));
   results.record('window', {
     taskMs: TASK_MS,
     concurrency: CONCURRENCY,

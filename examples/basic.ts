@@ -19,13 +19,13 @@ const client = new RateLimitedClient({
   rateLimit: { limit: LIMIT, windowMs: WINDOW_MS },
 });
 
-const created = (await (await client.post('/users', { json: { name: 'Ada' } })).json()) as User;
+const created = await (await client.post('/users', { json: { name: 'Ada' } })).json<User>();
 console.log(`created user ${created.id}: ${created.name}`);
 
 // Ten at once: the client queues them and starts each as soon as the quota has room.
 const started = performance.now();
 const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, created.id];
-const users = await Promise.all(ids.map(async (id) => (await (await client.get(`/users/${id}`)).json()) as User));
+const users = await Promise.all(ids.map(async (id) => (await client.get(`/users/${id}`)).json<User>()));
 console.log(`fetched ${users.length} users in ${Math.round(performance.now() - started)} ms: ${users.map((user) => user.name).join(', ')}`);
 
 // A status outside 200-299 rejects with HttpError...

@@ -77,7 +77,7 @@ function progress(): void {
 }
 const ticker = setInterval(progress, 500);
 
-const pending: Promise<void>[] = [];
+const pending: Array<Promise<void>> = [];
 for (let i = 0; i < BACKGROUND; i++) pending.push(send('background', i, 10));
 await sleep(INTERACTIVE_AFTER_MS);
 const interactiveAt = performance.now();

@@ -51,7 +51,7 @@ class GitHubRepoService {
   async getRepo(owner: string, name: string): Promise<Repo> {
     try {
       const response = await this.#client.get(`/repos/${owner}/${name}`);
-      const body = (await response.json()) as { full_name: string; stargazers_count: number; archived: boolean };
+      const body = await response.json<{ full_name: string; stargazers_count: number; archived: boolean }>();
       return { fullName: body.full_name, stars: body.stargazers_count, archived: body.archived };
     } catch (error) {
       if (error instanceof HttpError && error.status === 404) throw new RepoNotFoundError(owner, name, { cause: error });

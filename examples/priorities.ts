@@ -55,7 +55,7 @@ function request(path: string, priority: number): Promise<number> {
 // The crawler's backpressure: it adds a page only when fewer than CRAWL_BACKLOG requests wait.
 let crawlSubmitted = 0;
 async function crawl(): Promise<number[]> {
-  const pages: Promise<number>[] = [];
+  const pages: Array<Promise<number>> = [];
   while (crawlSubmitted < PAGES) {
     await client.onSizeLessThan(CRAWL_BACKLOG);
     pages.push(request(`/crawl/${crawlSubmitted++}`, 10));

@@ -14,7 +14,7 @@ const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('memory-child needs --expose-gc');
 
 const noop: Task = async () => {};
-const promises: Array<Promise<unknown>> = new Array(size).fill(undefined);
+const promises = new Array<Promise<unknown> | undefined>(size).fill(undefined);
 const runner = contender.create(8, true);
 /**
  * Collects after a turn of the event loop: objects held by a WeakRef (module loading leaves some) are

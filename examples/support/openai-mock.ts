@@ -119,8 +119,10 @@ class Bucket {
 }
 
 function chatCompletion(model: string, body: Record<string, unknown>) {
-  const messages = Array.isArray(body.messages) ? (body.messages as { content?: unknown }[]) : [];
-  const question = String(messages.at(-1)?.content ?? '');
+  const messages = Array.isArray(body.messages) ? (body.messages as Array<{ content?: unknown }>) : [];
+  // A string, or an array of content parts, which this mock does not quote.
+  const last = messages.at(-1)?.content;
+  const question = typeof last === 'string' ? last : '';
   // The answer quotes the question, so a caller can tell that it got the answer to its own question.
   const content = `In short: ${question.slice(0, 60)}`;
   const promptTokens = tokenCount(JSON.stringify(messages));
