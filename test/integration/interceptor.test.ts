@@ -51,7 +51,7 @@ async function setup(client: RateLimitedClient, options?: Parameters<typeof rate
   return { server, dispatcher };
 }
 
-async function get(url: string, dispatcher: Dispatcher, init: Omit<Parameters<typeof request>[1], 'dispatcher'> = {}) {
+async function get(url: string, dispatcher: Dispatcher, init: Omit<NonNullable<Parameters<typeof request>[1]>, 'dispatcher'> = {}) {
   const res = await request(url, { ...init, dispatcher });
   return { status: res.statusCode, body: await res.body.text() };
 }
@@ -190,7 +190,7 @@ describe('rateLimit() undici interceptor', () => {
   it('checks its options, naming the option', () => {
     const client = new RateLimitedClient();
     cleanups.push(() => client.close());
-    expect(() => rateLimit({} as RateLimitedClient)).toThrow(/`client`/);
+    expect(() => rateLimit({} as never)).toThrow(/`client`/);
     expect(() => rateLimit(client, { priority: Number.NaN })).toThrow(RangeError);
     expect(() => rateLimit(client, { priority: '1' as unknown as number })).toThrow(/Expected `priority` to be a number or a function/);
     expect(() => rateLimit(client, { weight: 0 })).toThrow(/Expected `weight` to be an integer >= 1, got `0` \(number\)/);

@@ -33,7 +33,7 @@ function stallable(redis: Redis) {
         };
       }
       const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
+      return typeof value === 'function' ? (value.bind(target) as unknown) : value;
     },
   });
   return {

@@ -151,7 +151,7 @@ describeWithRedis('RedisStore outage regressions', () => {
     await delay(150);
     // A's next acquire (another task of A: its own semaphore would hold it, but the store is asked
     // once a permit is free; here, directly) finds Redis back and records A's outage start.
-    const probeWait = await probe(a.store);
+    await probe(a.store);
     await delay(50);
     expect(a.store.stats().down).toBe(false);
     const held = await redis.admin().hget(`rlc:{${key}}:state`, 'held');

@@ -131,7 +131,7 @@ describe('client.fetch listens too', () => {
 describe("GitHub's refusals and resources", () => {
   /** Answers each path's first request with `first` (status and headers), every later one with 200. */
   async function github(first: Record<string, [number, Record<string, string>]>) {
-    const arrivals: { path: string; at: number; status: number }[] = [];
+    const arrivals: Array<{ path: string; at: number; status: number }> = [];
     const server = createServer((req, res) => {
       req.resume();
       const path = req.url ?? '/';

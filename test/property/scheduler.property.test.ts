@@ -728,7 +728,7 @@ class Run {
     this.scenario.windows.forEach((window, index) => {
       const usage = stats.windows[index];
       const used = this.#usedAt(window, now);
-      if (usage === undefined || usage.used !== used || usage.limit !== window.limit || usage.windowMs !== window.windowMs) {
+      if (usage?.used !== used || usage.limit !== window.limit || usage.windowMs !== window.windowMs) {
         this.violate(`5: stats().windows[${index}] is ${JSON.stringify(usage)}, expected used ${used}`);
       }
     });

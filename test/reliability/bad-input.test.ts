@@ -18,7 +18,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request as undiciRequest } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MemoryStore, RateLimitedClient, type RateLimitedClientOptions, rateLimit } from '../../src/index.js';
+import { MemoryStore, RateLimitedClient, rateLimit } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 
 type ErrorKind = typeof TypeError | typeof RangeError;
@@ -177,14 +177,14 @@ describe('constructor options: a synchronous TypeError or RangeError naming the 
   });
 
   it.each(constructorCases)('$name', (c) => {
-    expectError(thrownBy(() => new RateLimitedClient(c.options as RateLimitedClientOptions)), c, c.name);
+    expectError(thrownBy(() => new RateLimitedClient(c.options)), c, c.name);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it.each(constructorCases)('nothing half-built, the store given beside it is left untouched: $name', (c) => {
     const store = new MemoryStore();
     const open = vi.spyOn(store, 'open');
-    expectError(thrownBy(() => new RateLimitedClient({ ...c.options, store } as RateLimitedClientOptions)), c, c.name);
+    expectError(thrownBy(() => new RateLimitedClient({ ...c.options, store })), c, c.name);
     expect(open).not.toHaveBeenCalled();
     expect(vi.getTimerCount()).toBe(0);
     // Still free for a client that is built whole.
@@ -586,7 +586,7 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
     expect(
       () =>
         new RedisStore({
-          redis: redis as never,
+          redis,
           key: 'a:b-c',
           failureMode: 'closed',
           safetyMarginMs: 0,
@@ -601,7 +601,7 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
 
   it('a client refused for another option leaves the RedisStore given beside it unopened and free', () => {
     const own = fakeRedis();
-    const store = new RedisStore({ redis: own as never, key: 'api' });
+    const store = new RedisStore({ redis: own, key: 'api' });
     expect(() => new RateLimitedClient({ store, concurrency: 0 })).toThrow(RangeError);
     expect(() => new RateLimitedClient({ store, timeoutMs: -1 })).toThrow(RangeError);
     expect(own.on).not.toHaveBeenCalled();

@@ -386,7 +386,9 @@ describe.each(['fetch', 'undici'] as const)("bugs found under faults, through th
   // (AbortWatch), precisely to avoid this.
   it('a signal shared by many requests waiting out retry delays adds no MaxListenersExceededWarning', async () => {
     const warnings: string[] = [];
-    const onWarning = (warning: Error) => void (warning.name === 'MaxListenersExceededWarning' && warnings.push(warning.message));
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning.message);
+    };
     process.on('warning', onWarning);
     try {
       const retry = { ...QUICK_RETRY, retries: 1, minDelayMs: 100, maxDelayMs: 100 };
@@ -579,7 +581,7 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
     let sharedAfterAbort = 0;
 
     const requests: MixRequest[] = [];
-    const settledAll: Promise<void>[] = [];
+    const settledAll: Array<Promise<void>> = [];
     const pendingRequests = () => requests.filter((r) => r.outcome === undefined).map(describeMixRequest);
     const started = performance.now();
     // Each 'idle' event must mean what it says: once the callbacks already due have run, no caller waits.
@@ -639,7 +641,7 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
         `${pendingRequests().length} callers pending: ${pendingRequests().slice(0, 5).join('; ')}`)
       .toBe('idle');
     if ((await Promise.race([idle, sleep(20_000)])) === 'late') {
-      expect.fail(`seed ${seed}: never idle; stats ${JSON.stringify(client.stats())}; pending: ${pendingRequests().slice(0, 20)}`);
+      expect.fail(`seed ${seed}: never idle; stats ${JSON.stringify(client.stats())}; pending: ${pendingRequests().slice(0, 20).join(',')}`);
     }
     const idleMs = performance.now() - started;
     // The watchdog: once onIdle() resolved, and the callbacks already due have run, no caller waits.

@@ -146,7 +146,6 @@ function route(self: Origin, req: IncomingMessage, res: ServerResponse, otherUrl
       res.writeHead(307, { location: `${otherUrl()}/echo-body/${second ?? '200'}` }).end();
       return;
     default:
-      void self;
       res.writeHead(404).end();
   }
 }

@@ -50,7 +50,7 @@ const client = new RateLimitedClient({
   concurrency: settings.concurrency ?? 100,
   ...(settings.limit === undefined ? {} : { rateLimit: { limit: settings.limit, windowMs: settings.windowMs as number } }),
 });
-client.on('error', (error) => print({ type: 'error', message: String((error as Error).message ?? error) }));
+client.on('error', (error) => print({ type: 'error', message: (error as Error).message ?? String(error) }));
 
 await new Promise<void>((resolve) => {
   if (redis.status === 'ready') resolve();
@@ -75,7 +75,7 @@ await Promise.all(
         ends.push(epochNow());
       })
       .catch((error: unknown) => {
-        failures.push(String((error as Error).message ?? error));
+        failures.push((error as Error).message ?? String(error));
       }),
   ),
 );

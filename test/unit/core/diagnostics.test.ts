@@ -13,12 +13,12 @@ import {
 import { type ChannelName as Name, recordChannels } from '../../support/diagnostics-recorder.js';
 
 const TASK_CHANNELS = [DIAGNOSTICS_CHANNELS.taskEnqueue, DIAGNOSTICS_CHANNELS.taskStart, DIAGNOSTICS_CHANNELS.taskEnd];
-let stops: (() => void)[] = [];
+let stops: Array<() => void> = [];
 afterEach(() => {
   stops.forEach((stop) => stop());
   stops = [];
 });
-function recording(names: readonly Name[]): [Name, unknown][] {
+function recording(names: readonly Name[]): Array<[Name, unknown]> {
   const { seen, stop } = recordChannels(names);
   stops.push(stop);
   return seen;
