@@ -45,7 +45,7 @@ function watchClients(intervalMs: number): { stop: () => void; totals: () => { e
     watched.ended++;
     if (task.outcome !== 'completed') watched.failed++;
   };
-  const subscriptions: [string, (message: unknown) => void][] = [
+  const subscriptions: Array<[string, (message: unknown) => void]> = [
     [DIAGNOSTICS_CHANNELS.clientCreate, onCreate],
     [DIAGNOSTICS_CHANNELS.taskEnqueue, onEnqueue],
     [DIAGNOSTICS_CHANNELS.taskStart, onStart],

@@ -190,6 +190,8 @@ export class DispatchLoop {
         this.#dispatchAgain = false;
         this.#startWhatCan(now);
         now = undefined;
+        // Set again by a nested call from a task's synchronous part, which the rule can not see.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       } while (this.#dispatchAgain);
     } finally {
       this.#dispatchDepth = 0;

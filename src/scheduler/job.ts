@@ -195,6 +195,8 @@ export class JobContext implements InternalTaskContext {
   }
 
   /** A job runs once: a retry (the HTTP layer's) is a job of its own. */
+  // A getter on the prototype, not a field: a field would cost every task's context a slot.
+  // eslint-disable-next-line @typescript-eslint/class-literal-property-style
   get attempt(): number {
     return 1;
   }

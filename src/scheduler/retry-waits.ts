@@ -49,6 +49,8 @@ export class RetryWaits {
         this.#abortWatch.unwatch(wait);
         this.#waits.delete(wait);
         if (error !== undefined) {
+          // The caller's abort reason or the close error, passed on as given (fetch does the same).
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
           reject(error);
         } else {
           // `again` runs in a timer callback: a throw must reach the caller, not the process.

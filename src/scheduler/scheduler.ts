@@ -91,7 +91,7 @@ export class Scheduler {
       signal === undefined && timeoutMs === Infinity && maxWaitMs === Infinity
         ? null
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
-    const job = new Job(task as Task<unknown>, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
+    const job = new Job(task, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight);
     this.#loop.counts.submitted++;

@@ -1,12 +1,14 @@
+// The fixed worker pool that drains the queue: each worker runs one job at a time, in its caller's context.
 import { JobContext, type Job } from './job.js';
 
+/** What the pool tells its owner; functions, not methods: a task's context holds `settle` on its own. */
 export interface WorkerHooks {
   /** Called right after the task's synchronous part, when it has really started. */
-  started(job: Job): void;
+  readonly started: (job: Job) => void;
   /** Called by the task (through its context) when its start should be recorded now. */
-  settle(job: Job): void;
+  readonly settle: (job: Job) => void;
   /** Called once the task's promise settled; the worker is free again after this. */
-  finished(worker: Worker, job: Job, ok: boolean, value: unknown): void;
+  readonly finished: (worker: Worker, job: Job, ok: boolean, value: unknown) => void;
 }
 
 /** One worker of the pool: it runs one job at a time, from start to settlement. */

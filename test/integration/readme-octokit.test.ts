@@ -25,7 +25,7 @@ function codeBlockUnder(markdown: string, heading: string): string {
 
 /** GET /repos/nodejs/node/issues, PAGES pages linked as GitHub links them, with GitHub's rate-limit headers. */
 async function gitHubMock() {
-  const seen: { url: string; headers: IncomingHttpHeaders }[] = [];
+  const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
   const server = createServer((req, res) => {
     req.resume();
     seen.push({ url: req.url ?? '', headers: req.headers });
@@ -56,7 +56,7 @@ async function gitHubMock() {
   };
 }
 
-let cleanup: (() => Promise<void> | void)[] = [];
+let cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const step of cleanup.reverse()) await step();
   cleanup = [];
@@ -85,7 +85,7 @@ describe('README: a limited Octokit in five minutes', () => {
 
     expect(api.seen.map((request) => new URL(request.url, 'http://mock').searchParams.get('page') ?? '1')).toEqual(['1', '2', '3']);
     expect(api.seen.every((request) => request.headers.authorization === 'token ghp_readme_test')).toBe(true);
-    const [count, stats] = printed[0] as [number, { completed: number; windows: { limit: number; used: number }[] }];
+    const [count, stats] = printed[0] as [number, { completed: number; windows: Array<{ limit: number; used: number }> }];
     expect(count).toBe(PAGES * PER_PAGE);
     expect(stats.completed).toBe(PAGES);
     expect(stats.windows.map((window) => [window.limit, window.used])).toEqual([
