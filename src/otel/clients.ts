@@ -1,0 +1,107 @@
+// The clients an instrument() handle reports on: found through the diagnostics channels, held weakly.
+import type { Attributes } from '@opentelemetry/api';
+import type { ObservedClient, TaskMessage } from '../core/diagnostics.js';
+import { ATTR } from './names.js';
+
+type Outcome = NonNullable<TaskMessage['outcome']>;
+
+/**
+ * One client as the metrics see it. It holds the client only through a WeakRef, and the attribute
+ * sets its metrics use, built once: a task's end must not build objects for the SDK to hash.
+ */
+export class ClientEntry {
+  readonly ref: WeakRef<ObservedClient>;
+  /** `rate_limited_client.name`, or nothing for a client without a name. */
+  readonly attributes: Attributes;
+  readonly #byOutcome = new Map<Outcome, Attributes>();
+  readonly #byStatus = new Map<number, Attributes>();
+  readonly #byCurrency = new Map<string, Attributes>();
+  /**
+   * `queue.maxSize`, once known (see `capacity()` in metrics.ts); undefined until then and for an
+   * unbounded queue.
+   */
+  capacity: number | undefined = undefined;
+
+  constructor(client: ObservedClient) {
+    this.ref = new WeakRef(client);
+    this.attributes = client.name === undefined ? {} : { [ATTR.name]: client.name };
+  }
+
+  withOutcome(outcome: Outcome): Attributes {
+    return cached(this.#byOutcome, outcome, () => ({
+      ...this.attributes,
+      [ATTR.outcome]: outcome,
+    }));
+  }
+
+  withStatus(status: number): Attributes {
+    return cached(this.#byStatus, status, () => ({
+      ...this.attributes,
+      [ATTR.httpStatus]: status,
+    }));
+  }
+
+  withCurrency(currency: string): Attributes {
+    return cached(this.#byCurrency, currency, () => ({
+      ...this.attributes,
+      [ATTR.currency]: currency,
+    }));
+  }
+}
+
+function cached<K>(map: Map<K, Attributes>, key: K, build: () => Attributes): Attributes {
+  let attributes = map.get(key);
+  if (attributes === undefined) map.set(key, (attributes = build()));
+  return attributes;
+}
+
+/**
+ * Every client seen and not yet closed or collected. A client is never kept alive from here: the
+ * WeakMap is keyed by it, the live set holds only entries (a WeakRef each), and a FinalizationRegistry
+ * takes a collected client's entry out of the set even when nothing reads it.
+ */
+export class ClientRegistry {
+  readonly #entries = new WeakMap<ObservedClient, ClientEntry>();
+  /** The entries the observable callbacks walk: exactly those of `#entries` whose client lives. */
+  readonly #live = new Set<ClientEntry>();
+  /** Closed clients: a message that arrives after `client:close` must not bring one back. */
+  readonly #closed = new WeakSet<ObservedClient>();
+  readonly #finalizer = new FinalizationRegistry<ClientEntry>((entry) => this.#live.delete(entry));
+
+  /** The client's entry, made on its first message. Undefined for a closed client. */
+  see(client: ObservedClient): ClientEntry | undefined {
+    let entry = this.#entries.get(client);
+    if (entry === undefined && !this.#closed.has(client)) {
+      entry = new ClientEntry(client);
+      this.#entries.set(client, entry);
+      this.#live.add(entry);
+      this.#finalizer.register(client, entry, entry);
+    }
+    return entry;
+  }
+
+  /** The client has closed: it is reported no more. */
+  forget(client: ObservedClient): void {
+    this.#closed.add(client);
+    const entry = this.#entries.get(client);
+    if (entry === undefined) return;
+    this.#entries.delete(client);
+    this.#live.delete(entry);
+    this.#finalizer.unregister(entry);
+  }
+
+  /** Calls `visit` for every live client (entries whose client was collected are dropped on the way). */
+  forEach(visit: (client: ObservedClient, entry: ClientEntry) => void): void {
+    for (const entry of this.#live) {
+      const client = entry.ref.deref();
+      if (client === undefined) this.#live.delete(entry);
+      else visit(client, entry);
+    }
+  }
+
+  /** Lets go of every client (stop()). */
+  clear(): void {
+    for (const entry of this.#live) this.#finalizer.unregister(entry);
+    this.#live.clear();
+  }
+}

@@ -1,0 +1,127 @@
+// The metrics: instruments made once per instrument() handle, fed by task and event messages and by
+// one batch callback that reads every live client's stats() at collection.
+import { type BatchObservableCallback, type Meter, type Observable, ValueType } from '@opentelemetry/api';
+import type { ObservedClient, RefusalMessage, RetryMessage, TaskMessage } from '../core/diagnostics.js';
+import type { ClientEntry, ClientRegistry } from './clients.js';
+import { ATTR, METRIC } from './names.js';
+
+/**
+ * Seconds a task waited, from a start in the same turn to a minute behind a full window: a queue wait
+ * spans more decades than a request's duration does (the SDK's default buckets stop at 10 s and lump
+ * everything under 5 ms together).
+ */
+export const TIME_IN_QUEUE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** Until currencies exist, every task costs its weight in requests. */
+const REQUESTS = 'requests';
+
+export interface Metrics {
+  taskStart(message: TaskMessage, entry: ClientEntry): void;
+  taskEnd(message: TaskMessage, entry: ClientEntry): void;
+  retry(message: RetryMessage, entry: ClientEntry): void;
+  refusal(message: RefusalMessage, entry: ClientEntry): void;
+  /** Removes the batch callback: the SDK no longer calls into this handle. */
+  stop(): void;
+}
+
+/**
+ * `queue.maxSize`: not in stats(), but `queueUtilization` is `queued / maxSize` for a bounded queue
+ * (0 for an unbounded one), so a queue that holds anything tells it. Kept once learnt: the size of a
+ * queue never changes. Undefined until then, and always for an unbounded queue.
+ */
+function capacity(entry: ClientEntry, queued: number, utilization: number): number | undefined {
+  if (entry.capacity === undefined && queued > 0 && utilization > 0) entry.capacity = Math.round(queued / utilization);
+  return entry.capacity;
+}
+
+/** What a window counts: `counts` when the stats say it (currencies), else requests. */
+function windowCounts(window: object): string {
+  const counts = (window as { counts?: unknown }).counts;
+  return typeof counts === 'string' ? counts : REQUESTS;
+}
+
+export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
+  const queueSize = meter.createObservableUpDownCounter(METRIC.queueSize, {
+    description: 'Tasks waiting to start: in the queue, and outside a full queue (overflow: block).',
+    unit: '{task}',
+    valueType: ValueType.INT,
+  });
+  const queueCapacity = meter.createObservableUpDownCounter(METRIC.queueCapacity, {
+    description: 'The most tasks the queue holds (queue.maxSize); not reported for an unbounded queue.',
+    unit: '{task}',
+    valueType: ValueType.INT,
+  });
+  const activeRequests = meter.createObservableUpDownCounter(METRIC.activeRequests, {
+    description: 'Tasks running (in flight).',
+    unit: '{request}',
+    valueType: ValueType.INT,
+  });
+  const windowUsage = meter.createObservableGauge(METRIC.windowUsage, {
+    description: 'Used over limit of each rate window, from 0 to 1.',
+    unit: '1',
+  });
+  const timeInQueue = meter.createHistogram(METRIC.timeInQueue, {
+    description: 'Time a task waited in the queue, from enqueue to start.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: TIME_IN_QUEUE_BUCKETS },
+  });
+  const requests = meter.createCounter(METRIC.requests, {
+    description: 'Tasks ended, by outcome (completed, failed, aborted, dropped).',
+    unit: '{request}',
+    valueType: ValueType.INT,
+  });
+  const retries = meter.createCounter(METRIC.retries, {
+    description: 'Retries scheduled.',
+    unit: '{retry}',
+    valueType: ValueType.INT,
+  });
+  const cost = meter.createCounter(METRIC.cost, {
+    description: 'Units of each currency spent by tasks that started (a task costs its weight in requests).',
+    unit: '{unit}',
+  });
+  const serverRefusals = meter.createCounter(METRIC.serverRefusals, {
+    description: 'Responses refused for rate (429, 503) that reached a client.',
+    unit: '{response}',
+    valueType: ValueType.INT,
+  });
+
+  const observables: Observable[] = [queueSize, queueCapacity, activeRequests, windowUsage];
+  const observe: BatchObservableCallback = (result) => {
+    registry.forEach((client: ObservedClient, entry) => {
+      const stats = client.stats();
+      const attributes = entry.attributes;
+      result.observe(queueSize, stats.queued + stats.blocked, attributes);
+      const max = capacity(entry, stats.queued, stats.queueUtilization);
+      if (max !== undefined) result.observe(queueCapacity, max, attributes);
+      result.observe(activeRequests, stats.inFlight, attributes);
+      for (const window of stats.windows) {
+        result.observe(windowUsage, window.used / window.limit, {
+          ...attributes,
+          [ATTR.windowCounts]: windowCounts(window),
+          [ATTR.windowMs]: window.windowMs,
+        });
+      }
+    });
+  };
+  meter.addBatchObservableCallback(observe, observables);
+
+  return {
+    taskStart(message, entry) {
+      if (message.startedAt === undefined) return;
+      timeInQueue.record((message.startedAt - message.enqueuedAt) / 1000, entry.attributes);
+    },
+    taskEnd(message, entry) {
+      if (message.outcome !== undefined) requests.add(1, entry.withOutcome(message.outcome));
+      if (message.startedAt !== undefined) cost.add(message.weight, entry.withCurrency(REQUESTS));
+    },
+    retry(_message, entry) {
+      retries.add(1, entry.attributes);
+    },
+    refusal(message, entry) {
+      serverRefusals.add(1, entry.withStatus(message.status));
+    },
+    stop() {
+      meter.removeBatchObservableCallback(observe, observables);
+    },
+  };
+}
