@@ -1,5 +1,5 @@
 import { describe, integerAtLeast, knownKeys, oneOf, plainObject, positiveFinite } from '../core/validate.js';
-import type { RedisLike } from './redis-scripts.js';
+import type { RedisLike } from './redis-like.js';
 
 /**
  * What a `RedisStore` does while Redis can not be reached (or answers errors):

@@ -1,4 +1,4 @@
-import type { RedisLike } from './redis-scripts.js';
+import type { RedisLike } from './redis-like.js';
 
 /** What an announcement on the channel (or a new subscription, `'unknown'`) may have freed. */
 export type FreedKind = 'settle' | 'release' | 'unknown';

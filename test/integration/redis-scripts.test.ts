@@ -3,7 +3,8 @@ import { once } from 'node:events';
 // whole module object, so `import Redis from 'ioredis'` does not typecheck (it does run).
 import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { RedisScripts, type AcquireRequest, type RedisLike } from '../../src/stores/redis-scripts.js';
+import type { RedisLike } from '../../src/stores/redis-like.js';
+import { RedisScripts, type AcquireRequest } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis-server.js';
 import { redisTime } from '../support/redis-fixtures.js';
 
