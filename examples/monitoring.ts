@@ -5,13 +5,18 @@
  * OpenTelemetry instrumentation would: `watchClients()` is never handed the client, and the code that
  * makes the client knows nothing about it.
  *
+ * With OpenTelemetry, `instrument()` from `rate-limited-client/otel` does all of this and more (see
+ * examples/observability.ts and docs/opentelemetry.md). This example stays for what it shows: the raw
+ * channels, with no dependency, for an agent of your own; and how such an agent lets a client go
+ * (`client:close`), so that watching clients never keeps one alive.
+ *
  * The workload: 150 requests to a local API that allows 40 per second, so the queue fills at once
  * and drains over about 3 seconds. A growing queue depth is the signal to alert on: work arrives
  * faster than the quota lets it out.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { DIAGNOSTICS_CHANNELS, RateLimitedClient, type TaskMessage } from 'rate-limited-client';
+import { type ClientCreateMessage, DIAGNOSTICS_CHANNELS, RateLimitedClient, type TaskMessage } from 'rate-limited-client';
 import { startMockApi } from './support/mock-api.js';
 
 interface Watched {
@@ -29,8 +34,15 @@ function watchClients(intervalMs: number): { stop: () => void; totals: () => { e
   let ended = 0;
 
   const onCreate = (message: unknown) => {
-    const { client } = message as { client: RateLimitedClient };
-    clients.set(client, { name: `client #${clients.size + 1}`, waits: [], ended: 0, failed: 0 });
+    const { client, name } = message as ClientCreateMessage;
+    clients.set(client, { name: name ?? `client #${clients.size + 1}`, waits: [], ended: 0, failed: 0 });
+  };
+  // A closed client gets its last line, then is let go: a map of every client ever made would leak.
+  const onClose = (message: unknown) => {
+    const { client } = message as ClientCreateMessage;
+    const watched = clients.get(client);
+    if (watched !== undefined) reportOne(client, watched);
+    clients.delete(client);
   };
   const onEnqueue = () => enqueued++;
   const onStart = (message: unknown) => {
@@ -47,6 +59,7 @@ function watchClients(intervalMs: number): { stop: () => void; totals: () => { e
   };
   const subscriptions: Array<[string, (message: unknown) => void]> = [
     [DIAGNOSTICS_CHANNELS.clientCreate, onCreate],
+    [DIAGNOSTICS_CHANNELS.clientClose, onClose],
     [DIAGNOSTICS_CHANNELS.taskEnqueue, onEnqueue],
     [DIAGNOSTICS_CHANNELS.taskStart, onStart],
     [DIAGNOSTICS_CHANNELS.taskEnd, onEnd],
@@ -55,19 +68,20 @@ function watchClients(intervalMs: number): { stop: () => void; totals: () => { e
 
   const t0 = performance.now();
   const report = () => {
-    for (const [client, watched] of clients) {
-      const stats = client.stats();
-      const windows = stats.windows.map((w) => `${w.used}/${w.limit} per ${w.windowMs} ms`).join(', ') || 'none';
-      const waits = watched.waits.sort((a, b) => a - b);
-      const p50 = waits.length === 0 ? '-' : `${Math.round(waits[Math.floor(waits.length / 2)] ?? 0)} ms`;
-      console.log(
-        `${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s  ${watched.name}: queued ${String(stats.queued).padStart(3)}` +
-          `  inFlight ${stats.inFlight}  window ${windows}  started ${String(waits.length).padStart(3)} (median wait ${p50})` +
-          `  done ${watched.ended}, failed ${watched.failed}`,
-      );
-      watched.waits = [];
-    }
+    for (const [client, watched] of clients) reportOne(client, watched);
   };
+  function reportOne(client: RateLimitedClient, watched: Watched): void {
+    const stats = client.stats();
+    const windows = stats.windows.map((w) => `${w.used}/${w.limit} per ${w.windowMs} ms`).join(', ') || 'none';
+    const waits = watched.waits.sort((a, b) => a - b);
+    const p50 = waits.length === 0 ? '-' : `${Math.round(waits[Math.floor(waits.length / 2)] ?? 0)} ms`;
+    console.log(
+      `${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s  ${watched.name}: queued ${String(stats.queued).padStart(3)}` +
+        `  inFlight ${stats.inFlight}  window ${windows}  started ${String(waits.length).padStart(3)} (median wait ${p50})` +
+        `  done ${watched.ended}, failed ${watched.failed}`,
+    );
+    watched.waits = [];
+  }
   // unref: a monitoring loop must never be what keeps a process alive.
   const timer = setInterval(report, intervalMs).unref();
   return {
@@ -83,7 +97,7 @@ function watchClients(intervalMs: number): { stop: () => void; totals: () => { e
 // --- The application: it creates a client and uses it, with no monitoring code of its own.
 const monitor = watchClients(1_000);
 const api = await startMockApi({ limit: 40, windowMs: 1_000 });
-const client = new RateLimitedClient({ baseUrl: api.url, concurrency: 5, rateLimit: { limit: 40, windowMs: 1_000 } });
+const client = new RateLimitedClient({ name: 'catalog', baseUrl: api.url, concurrency: 5, rateLimit: { limit: 40, windowMs: 1_000 } });
 const TOTAL = 150;
 const results = await Promise.allSettled(Array.from({ length: TOTAL }, (_, i) => client.get(`/items/${i}`)));
 await client.close();
