@@ -81,26 +81,36 @@ export class RateLimitedClient {
     return this.#http.request(options);
   }
 
+  /**
+   * Sends a GET request to `path`: {@link RateLimitedClient.request | request()} with `method: 'GET'`.
+   * @example
+   * const issues = await (await client.get('/repos/nodejs/node/issues', { query: { state: 'open', per_page: 10 } })).json();
+   */
   get(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'GET', path });
   }
 
+  /** Sends a POST request to `path`: {@link RateLimitedClient.request | request()} with `method: 'POST'`. */
   post(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'POST', path });
   }
 
+  /** Sends a PUT request to `path`: {@link RateLimitedClient.request | request()} with `method: 'PUT'`. */
   put(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'PUT', path });
   }
 
+  /** Sends a PATCH request to `path`: {@link RateLimitedClient.request | request()} with `method: 'PATCH'`. */
   patch(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'PATCH', path });
   }
 
+  /** Sends a DELETE request to `path`: {@link RateLimitedClient.request | request()} with `method: 'DELETE'`. */
   delete(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'DELETE', path });
   }
 
+  /** Sends a HEAD request to `path`: {@link RateLimitedClient.request | request()} with `method: 'HEAD'`. */
   head(path: string, options?: MethodOptions): Promise<HttpResponse> {
     return this.#http.request({ ...options, method: 'HEAD', path });
   }
@@ -172,10 +182,12 @@ export class RateLimitedClient {
     this.#scheduler.pause();
   }
 
+  /** Starts queued work again after `pause()`. */
   resume(): void {
     this.#scheduler.resume();
   }
 
+  /** True between `pause()` and `resume()`. */
   get isPaused(): boolean {
     return this.#scheduler.isPaused;
   }
@@ -222,15 +234,23 @@ export class RateLimitedClient {
     return this.close();
   }
 
+  /** A snapshot of the client's counters and of each window's usage, taken now. */
   stats(): ClientStats {
     return this.#scheduler.stats();
   }
 
+  /**
+   * Adds a listener for `event` (see {@link ClientEvents} for each one's arguments) and returns the client.
+   * A listener that throws never breaks the scheduler: the error becomes an `error` event, or a process
+   * warning when nobody listens for those.
+   * @example client.on('rate-limited', (event) => console.warn(`${event.reason}: waiting ${event.waitMs} ms`));
+   */
   on<E extends ClientEventName>(event: E, listener: Listener<E>): this {
     this.#events.on(event, listener);
     return this;
   }
 
+  /** Removes a listener added with `on()` and returns the client. */
   off<E extends ClientEventName>(event: E, listener: Listener<E>): this {
     this.#events.off(event, listener);
     return this;

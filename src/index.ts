@@ -1,3 +1,13 @@
+/**
+ * `rate-limited-client`: call rate-limited HTTP APIs without 429s. A {@link RateLimitedClient} runs tasks
+ * and HTTP requests through a priority queue, a fixed pool of workers, a semaphore and exact sliding
+ * windows, and keeps in step with the server's Retry-After and rate-limit headers.
+ *
+ * Beside this entry: `rate-limited-client/redis` shares the limits between processes (`RedisStore`),
+ * `rate-limited-client/testing` answers the undici transport with msw handlers, and
+ * `rate-limited-client/otel` reports metrics and traces to OpenTelemetry.
+ * @module
+ */
 export { RateLimitedClient } from './client.js';
 export type { RateLimitedClientOptions } from './client-options.js';
 export type {

@@ -29,21 +29,36 @@ export type WaitReason = 'window' | 'concurrency' | 'cooldown' | 'server-budget'
 
 /** The channel names; stable, part of the public API. */
 export const CHANNEL_NAMES = {
+  /** A client was constructed. Message: `ClientCreateMessage`. */
   clientCreate: 'rate-limited-client:client:create',
+  /** A client's `close()` has finished, once per client: everything it accepted has ended. Message: `ClientCreateMessage`. */
   clientClose: 'rate-limited-client:client:close',
+  /**
+   * A task entered the queue (before an overflow strategy may drop it). Message: `TaskMessage`. A task
+   * queued while no `task:*` channel had a subscriber is not reported on any of them later.
+   */
   taskEnqueue: 'rate-limited-client:task:enqueue',
+  /** A task started; its message now has `startedAt` and `waitReason`. Message: `TaskMessage`. */
   taskStart: 'rate-limited-client:task:start',
+  /** A task's promise settled; its message now has `endedAt`, `outcome` and `error`. Message: `TaskMessage`. */
   taskEnd: 'rate-limited-client:task:end',
+  /** Mirrors the client's `retry` event. Message: `RetryMessage`. */
   retry: 'rate-limited-client:retry',
+  /** Mirrors the client's `rate-limited` event. Message: `RateLimitedMessage`. */
   rateLimited: 'rate-limited-client:rate-limited',
+  /** Mirrors the client's `drop` event. Message: `DropMessage`. */
   drop: 'rate-limited-client:drop',
+  /** Mirrors the client's `idle` event. Message: `IdleMessage`. */
   idle: 'rate-limited-client:idle',
+  /** Mirrors the client's `error` event, and also carries a listener's error that no `error` listener heard. Message: `ErrorMessage`. */
   error: 'rate-limited-client:error',
+  /** A response refused for rate (429 or 503) reached the client, retried or not. Message: `RefusalMessage`. */
   refusal: 'rate-limited-client:refusal',
 } as const;
 
 /** The message of `rate-limited-client:client:create`, and of `client:close` once a client has closed. */
 export interface ClientCreateMessage<Client = ObservedClient> {
+  /** The client that was created (or closed, or went idle). */
   client: Client;
   /** The client's `name` option. */
   name: string | undefined;
@@ -55,11 +70,15 @@ export interface ClientCreateMessage<Client = ObservedClient> {
  * in a WeakMap). An HTTP retry is a task of its own. Times are `performance.now()` readings.
  */
 export interface TaskMessage<Client = ObservedClient> {
+  /** The client the task was scheduled on. */
   readonly client: Client;
   /** The client's `name` option. */
   readonly name: string | undefined;
+  /** The task's `priority`. */
   readonly priority: number;
+  /** The task's `weight`. */
   readonly weight: number;
+  /** When it entered the queue. */
   readonly enqueuedAt: number;
   /** Set when it starts; it never starts when it left the queue another way (dropped, aborted, closed). */
   startedAt: number | undefined;
@@ -78,9 +97,11 @@ export interface TaskMessage<Client = ObservedClient> {
 
 /** The message of `retry`, `rate-limited` and `drop`: the event's own payload, and its client. */
 export interface EventMessage<Event, Client = ObservedClient> {
+  /** The client that emitted the event. */
   client: Client;
   /** The client's `name` option. */
   name: string | undefined;
+  /** The event's payload, the same object the client's listeners get. */
   event: Event;
 }
 
@@ -89,17 +110,21 @@ export interface EventMessage<Event, Client = ObservedClient> {
  * client, through any entry point (`request()`, `client.fetch`, the interceptor), retried or not.
  */
 export interface RefusalMessage<Client = ObservedClient> {
+  /** The client that got the response. */
   client: Client;
   /** The client's `name` option. */
   name: string | undefined;
+  /** The response's status: 429 or 503. */
   status: number;
 }
 
 /** The message of `rate-limited-client:error`. */
 export interface ErrorMessage<Client = ObservedClient> {
+  /** The client whose `error` event this is. */
   client: Client;
   /** The client's `name` option. */
   name: string | undefined;
+  /** What the `error` event carries: a listener's error, a store's `StoreError`… */
   error: unknown;
 }
 

@@ -14,6 +14,10 @@ export type { RateWindow, WindowUsage } from './rate-window.js';
  */
 export type OverflowStrategy = 'block' | 'reject' | 'drop-oldest' | 'drop-lowest-priority';
 
+/**
+ * The `queue` option: how many tasks may wait, and what a full queue does with one more.
+ * @example { maxSize: 1_000, overflow: 'reject' }
+ */
 export interface QueueOptions {
   /**
    * Most tasks waiting in the queue (not counting those running).
@@ -76,6 +80,7 @@ export interface TaskContext {
   readonly attempt: number;
 }
 
+/** Options of one task: `schedule(task, options)`, and the same fields of a request. */
 export interface ScheduleOptions {
   /**
    * Lower runs first; equal priorities run first-in first-out. Any finite number.
@@ -103,6 +108,7 @@ export interface ScheduleOptions {
   maxWaitMs?: number | undefined;
 }
 
+/** Options of `close(options)`. */
 export interface CloseOptions {
   /**
    * `true`: finish everything queued and in flight first. `false`: reject what is queued with
@@ -129,6 +135,7 @@ export interface ClientStats {
   inFlight: number;
   /** Tasks accepted (not counting `rejected`). */
   submitted: number;
+  /** Ended with a result: the task's promise resolved. */
   completed: number;
   /** Rejected by the task, timed out, waited past `maxWaitMs`, or discarded by `close({ drain: false })`. */
   failed: number;
@@ -143,6 +150,10 @@ export interface ClientStats {
    * signal already aborted.
    */
   rejected: number;
+  /**
+   * Usage of each window in force (as configured, or as `adaptive` tightened it), as far as this process
+   * knows; empty when there is no rate limit.
+   */
   windows: WindowUsage[];
   /** `queued / queue.maxSize`, or 0 for an unbounded queue. */
   queueUtilization: number;

@@ -11,7 +11,9 @@ export interface RateWindow {
 
 /** Usage of one window at the moment `stats()` was called. */
 export interface WindowUsage {
+  /** The window's `limit`: most units of weight that may start in it. */
   limit: number;
+  /** The window's length in milliseconds. */
   windowMs: number;
   /** Units counted in the window now, including starts whose timestamp is not settled yet. */
   used: number;

@@ -15,6 +15,7 @@ export interface StoreLimits {
 
 /** What the client gives a store when it binds it. */
 export interface StoreContext {
+  /** The client's limits at the time it binds the store; later changes come through `setLimits`. */
   readonly limits: StoreLimits;
   /** The client's clock; `now` arguments of the store's methods are read from it. */
   readonly clock: Clock;
@@ -33,12 +34,14 @@ export interface StoreContext {
  * `acquire`, `settle` and `release`; `storeData` is the store's own, for whatever it keeps per grant.
  */
 export interface StoreSlot {
+  /** Units of every window and of the concurrency the task takes: its `weight` option, an integer >= 1. */
   readonly weight: number;
   /**
    * True: the start is now, at the grant. False: the start is recorded later by `settle()` (an HTTP
    * request counts from its response headers), and until then the weight holds room in every window.
    */
   readonly settleAtStart: boolean;
+  /** The store's own, per grant (undefined until the store sets it); the scheduler never reads or writes it. */
   storeData: unknown;
 }
 
@@ -66,13 +69,20 @@ export interface LimiterStore {
   open(context: StoreContext): void;
   /** Applies new limits to starts to come; starts already made count in them. */
   setLimits(limits: StoreLimits, now: number): void;
+  /**
+   * Asks for room for `slot` now, and takes it when there is: `0` for a grant, else the milliseconds
+   * until one could be possible, or `Infinity` (see the contract of `LimiterStore`). Synchronously or with
+   * a promise.
+   */
   acquire(slot: StoreSlot, now: number): number | Promise<number>;
   /**
    * A lower bound of the wait `acquire` would answer for `weight`, without asking anyone: a task with
    * `maxWaitMs` below it is refused at once. 0 when the store can not tell.
    */
   earliestWait(weight: number, now: number): number;
+  /** Records a granted slot's start at `now`: from here it counts in the windows as a start, not as held room. */
   settle(slot: StoreSlot, now: number): void;
+  /** The granted slot's task has ended: a shared store gives back its concurrency; a slot never settled counts from `now`. */
   release(slot: StoreSlot, now: number): void;
   /** How much of each window is used, as far as this process knows. */
   usage(now: number): WindowUsage[];

@@ -10,12 +10,16 @@ const kHttpError = Symbol.for('rate-limited-client.error.HttpError');
  * marks secret are redacted, and no request header is kept at all.
  */
 export class HttpError extends RateLimitedClientError {
+  /** `instanceof` that works across two copies of this package (CJS and ESM, or two versions): it checks the brand. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(value, kHttpError);
   }
 
+  /** `'HttpError'`; its `code` is `'RLC_ERR_HTTP'`. */
   override name = 'HttpError';
+  /** The response's status code, e.g. 404. */
   readonly status: number;
+  /** The request method, upper-case (`'GET'`). */
   readonly method: string;
   /** The request URL, without any user:password part. */
   readonly url: string;

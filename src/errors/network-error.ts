@@ -8,13 +8,22 @@ const kNetworkError = Symbol.for('rate-limited-client.error.NetworkError');
  * socket closed early. `cause` is the transport's own error; `causeCode` its code, e.g. `ECONNRESET`.
  */
 export class NetworkError extends RateLimitedClientError {
+  /** `instanceof` that works across two copies of this package (CJS and ESM, or two versions): it checks the brand. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(value, kNetworkError);
   }
 
+  /** `'NetworkError'`; its `code` is `'RLC_ERR_NETWORK'`. */
   override name = 'NetworkError';
+  /** The request method, upper-case (`'GET'`). */
   readonly method: string;
+  /** The request URL, without any user:password part. */
   readonly url: string;
+  /**
+   * The transport's error code, found on `cause` or up to three `cause`s below it (fetch wraps the
+   * socket's error): `'ECONNRESET'`, `'ENOTFOUND'`, `'UND_ERR_SOCKET'`… Undefined when none has one.
+   * `retry.errorCodes` is matched against it.
+   */
   readonly causeCode: string | undefined;
 
   constructor(method: string, url: string, cause: unknown) {

@@ -9,13 +9,21 @@ const kQueueFullError = Symbol.for('rate-limited-client.error.QueueFullError');
  * for another (`'drop-oldest'`, `'drop-lowest-priority'`; `dropped` is then true).
  */
 export class QueueFullError extends RateLimitedClientError {
+  /** `instanceof` that works across two copies of this package (CJS and ESM, or two versions): it checks the brand. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(value, kQueueFullError);
   }
 
+  /** `'QueueFullError'`; its `code` is `'RLC_ERR_QUEUE_FULL'`. */
   override name = 'QueueFullError';
+  /** The queue's `maxSize` option when this happened. */
   readonly maxSize: number;
+  /** The queue's `overflow` option that refused or dropped the task: never `'block'`, which waits instead. */
   readonly overflow: OverflowStrategy;
+  /**
+   * True when `'drop-oldest'` or `'drop-lowest-priority'` dropped the task (under the latter it may be the
+   * task just submitted, when it would run last); false when `'reject'` refused it on arrival.
+   */
   readonly dropped: boolean;
 
   constructor(maxSize: number, overflow: OverflowStrategy) {

@@ -11,12 +11,16 @@ export type TimeoutPhase = 'queue' | 'run';
  * When the run timed out, the task's `signal` was aborted with this error as its reason.
  */
 export class TimeoutError extends RateLimitedClientError {
+  /** `instanceof` that works across two copies of this package (CJS and ESM, or two versions): it checks the brand. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranded(value, kTimeoutError);
   }
 
+  /** `'TimeoutError'`; its `code` is `'RLC_ERR_TIMEOUT'`. */
   override name = 'TimeoutError';
+  /** `'queue'`: the task never started in time; `'run'`: it started and ran too long. */
   readonly phase: TimeoutPhase;
+  /** The limit that ran out, in milliseconds: the task's `maxWaitMs` (phase `'queue'`) or `timeoutMs` (phase `'run'`). */
   readonly timeoutMs: number;
 
   constructor(message: string, phase: TimeoutPhase, timeoutMs: number) {

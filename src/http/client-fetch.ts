@@ -91,6 +91,7 @@ export interface LimitedRequestInit extends RequestInit {
   rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'maxWaitMs'> | undefined;
 }
 
+/** The type of `client.fetch`: the standard `fetch` signature, with `init.rateLimit` to place the request in the queue. */
 export type LimitedFetch = (input: string | URL | Request, init?: LimitedRequestInit) => Promise<Response>;
 
 /**

@@ -8,7 +8,12 @@ export type { HttpMethod } from './method.js';
 /** Header values as given: a value, or undefined to drop a default header for one request. */
 export type HeadersInit = Record<string, string | number | undefined>;
 
+/** One query parameter's value: written as text; `undefined` and `null` leave the parameter out. */
 export type QueryValue = string | number | boolean | null | undefined;
+/**
+ * A request's `query`: a `URLSearchParams`, or an object of values where an array repeats the key.
+ * @example { state: 'open', labels: ['bug', 'help wanted'], page: 2 }
+ */
 export type QueryInit = URLSearchParams | Record<string, QueryValue | readonly QueryValue[]>;
 
 /** A request body the transports send as they are. */
@@ -50,30 +55,61 @@ export interface HttpClientOptions {
   retry?: RetryOptions | false | undefined;
   /**
    * Obey the server's Retry-After and rate-limit headers: a shared cooldown, a cap from `remaining`,
-   * and windows tightened to a smaller quota the server reveals. `resetMode` says how to read
-   * `X-RateLimit-Reset` (GitHub: epoch seconds; others: seconds from now; 'auto' decides by size).
-   * `resource`: GitHub names the quota each answer's `X-RateLimit-*` describe in `X-RateLimit-Resource`
-   * (`core`, `search`, `graphql`…); only answers about this one change the client's limits.
+   * and windows tightened to a smaller quota the server reveals. An object turns it on and tunes how the
+   * headers are read.
    * @default true (resetMode 'auto', resource 'core')
    */
-  adaptive?: boolean | { resetMode?: ResetMode | undefined; resource?: string | undefined } | undefined;
+  adaptive?:
+    | boolean
+    | {
+        /**
+         * How to read `X-RateLimit-Reset`: GitHub sends epoch seconds, others seconds from now; `'auto'`
+         * decides by size (see {@link ResetMode}).
+         * @default 'auto'
+         */
+        resetMode?: ResetMode | undefined;
+        /**
+         * GitHub names the quota each answer's `X-RateLimit-*` describe in `X-RateLimit-Resource` (`core`,
+         * `search`, `graphql`…): only answers about this one (any case), or that name none, change the
+         * client's limits.
+         * @default 'core'
+         */
+        resource?: string | undefined;
+      }
+    | undefined;
 }
 
+/** Options of `request(options)`: what to send, and how the request is scheduled. */
 export interface RequestOptions {
-  /** @default 'GET' */
+  /**
+   * The HTTP method, in either case.
+   * @default 'GET'
+   */
   method?: HttpMethod | Lowercase<HttpMethod> | undefined;
   /** Relative to `baseUrl` (or a full URL when there is no `baseUrl` or `allowAbsoluteUrls` is set). */
   path: string;
   /** Appended to the path's query; arrays repeat the key, `undefined` and `null` values are left out. */
   query?: QueryInit | undefined;
+  /** This request's headers, over the client's `headers`; a value of `undefined` drops a client header for this request. */
   headers?: HeadersInit | undefined;
   /** Sent as JSON with `content-type: application/json`. Not together with `body`. */
   json?: unknown;
+  /**
+   * Sent as it is; a `URLSearchParams` gets `content-type: application/x-www-form-urlencoded` unless the
+   * headers set one. Not together with `json`, and not on GET or HEAD.
+   */
   body?: BodyInit | undefined;
-  /** @default 0 */
+  /**
+   * Queue priority: lower runs first, equal priorities first-in first-out (a retry keeps its place among them).
+   * @default 0
+   */
   priority?: number | undefined;
-  /** @default 1 */
+  /**
+   * Units of every window and of the concurrency that each attempt (and each redirect hop) uses.
+   * @default 1
+   */
   weight?: number | undefined;
+  /** Aborts the request while it is queued, running (its body included) or waiting to retry; the promise rejects with the reason. */
   signal?: AbortSignal | undefined;
   /** Per attempt, covering headers and body. @default the client's `timeoutMs` */
   timeoutMs?: number | undefined;

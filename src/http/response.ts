@@ -9,9 +9,13 @@ const UTF8 = new TextDecoder();
  * `arrayBuffer()` reads it all.
  */
 export class HttpResponse {
+  /** The status code, e.g. 200. */
   readonly status: number;
+  /** The reason phrase the server sent, e.g. `'Not Found'`; empty when it sent none (HTTP/2 has none). */
   readonly statusText: string;
+  /** True for a status in 200-299. */
   readonly ok: boolean;
+  /** The response headers, as the server sent them. */
   readonly headers: Headers;
   /** The final URL, after redirects, without any user:password part. */
   readonly url: string;
@@ -31,10 +35,15 @@ export class HttpResponse {
   }
 
   // Bytes already read are used as they are: no await, so reading a buffered body costs no promise hop.
+  /** The body decoded as UTF-8 (a streamed body is read to its end first). */
   async text(): Promise<string> {
     return UTF8.decode(this.#bytes ?? (await this.#read()));
   }
 
+  /**
+   * The body parsed as JSON (UTF-8), typed as `T` without any check; rejects with a `SyntaxError` when it
+   * is not JSON (an empty body included).
+   */
   async json<T = unknown>(): Promise<T> {
     return JSON.parse(UTF8.decode(this.#bytes ?? (await this.#read()))) as T;
   }

@@ -11,6 +11,7 @@ type Headers = Parameters<NonNullable<DispatchHandler['onResponseStart']>>[2];
 type RawHeaders = NonNullable<DispatchController['rawHeaders']> | null;
 type Socket = Parameters<NonNullable<DispatchHandler['onRequestUpgrade']>>[3];
 
+/** Options of `rateLimit(client, options)`: where each request goes in the client's queue. */
 export interface RateLimitInterceptorOptions {
   /**
    * Queue priority of each request, or a function of its dispatch options. Lower runs first.
@@ -262,7 +263,10 @@ class LimitedRequest implements DispatchHandler {
     this.#handler.onResponseError?.(this.#controller, error);
   }
 
-  /** The connection now belongs to the caller: the request is over for the limits (a WebSocket would otherwise hold a worker for its life). */
+  /**
+   * The connection now belongs to the caller: the request is over for the limits (a WebSocket would
+   * otherwise hold a worker for its life).
+   */
   onRequestUpgrade(_controller: DispatchController, statusCode: number, headers: Headers, socket: Socket): void {
     this.#context?.[kSettleSlot]();
     try {

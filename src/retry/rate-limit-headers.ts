@@ -28,6 +28,11 @@ import type { InnerList, Item } from 'structured-headers';
  */
 type Member = [bare: unknown, params: Map<string, unknown>];
 
+/**
+ * How to read `X-RateLimit-Reset`: `'epoch-seconds'` (GitHub: the reset's time), `'delta-seconds'`
+ * (seconds from now), or `'auto'`: a value of at least 10^9 is epoch seconds, anything smaller delta
+ * seconds (10^9 s is 2001 as an epoch and 31 years as a delay: no server means either).
+ */
 export type ResetMode = 'auto' | 'epoch-seconds' | 'delta-seconds';
 
 export interface ServerLimits {

@@ -1,13 +1,24 @@
 import { describe, duration, integerAtLeast, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import type { HttpMethod } from '../http/method.js';
 
+/**
+ * When and how a failed request is sent again (the `retry` option). A retry goes back through the queue
+ * and counts in the windows; the delays are exponential from `minDelayMs`, capped at `maxDelayMs`, and a
+ * wait the server asks for (Retry-After, or the reset of a used-up quota) replaces them. Fields left out keep the defaults, and a request's `retry` keeps
+ * the client's for the fields it leaves out.
+ * @example { retries: 5, statusCodes: [429, 503], maxDelayMs: 10_000 }
+ */
 export interface RetryOptions {
   /**
    * Retries after the first attempt.
    * @default 2
    */
   retries?: number | undefined;
-  /** @default [429, 500, 502, 503, 504] */
+  /**
+   * Response statuses that are retried. A 403 that carries a wait (GitHub's rate-limit refusal) counts as
+   * a 429. A server's `x-should-retry: true` or `false` overrides this list.
+   * @default [429, 500, 502, 503, 504]
+   */
   statusCodes?: readonly number[] | undefined;
   /**
    * Methods retried without an `idempotencyKey` (with one, every method is).
@@ -19,9 +30,15 @@ export interface RetryOptions {
    * @default ECONNRESET, ECONNREFUSED, ENOTFOUND, ENETDOWN, ENETUNREACH, EHOSTDOWN, EHOSTUNREACH, EPIPE, UND_ERR_SOCKET
    */
   errorCodes?: readonly string[] | undefined;
-  /** @default 500 */
+  /**
+   * The shortest backoff delay in milliseconds. Retry n waits up to `minDelayMs * 2 ** n`, capped at `maxDelayMs`.
+   * @default 500
+   */
   minDelayMs?: number | undefined;
-  /** @default 30_000 */
+  /**
+   * The longest backoff delay in milliseconds, at least `minDelayMs`.
+   * @default 30_000
+   */
   maxDelayMs?: number | undefined;
   /**
    * A server that asks to wait longer than this (Retry-After) fails the request at once, with the

@@ -12,8 +12,14 @@ type ResponseHeaders = Record<string, string | string[]>;
  * Where the msw handlers come from: a fixed list, or a `setupServer()` instance whose current
  * handlers (including `server.use()` overrides and `server.boundary()` scopes) are read per request.
  */
-export type MswHandlerSource = readonly AnyHandler[] | { listHandlers(): readonly AnyHandler[] };
+export type MswHandlerSource =
+  | readonly AnyHandler[]
+  | {
+      /** The handlers in force now, `server.use()` overrides first (msw's `SetupServer` has it). */
+      listHandlers(): readonly AnyHandler[];
+    };
 
+/** Options of `createMswDispatcher(handlers, options)`. */
 export interface MswDispatcherOptions {
   /**
    * What to do with a request that no handler answers. `'error'` fails it with
@@ -33,13 +39,18 @@ const kUnhandled = Symbol.for('rate-limited-client.testing.UnhandledRequestError
 
 /** No msw handler answered the request and `onUnhandledRequest` is `'error'`. */
 export class UnhandledRequestError extends Error {
+  /** `instanceof` that works across two copies of this package (CJS and ESM, or two versions): it checks the brand. */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && kUnhandled in value;
   }
 
+  /** `'UnhandledRequestError'`. */
   override name = 'UnhandledRequestError';
+  /** `'RLC_ERR_MSW_UNHANDLED_REQUEST'`, stable across versions. */
   readonly code = 'RLC_ERR_MSW_UNHANDLED_REQUEST';
+  /** The request's method, as dispatched. */
   readonly method: string;
+  /** The request's full URL, query included. */
   readonly url: string;
 
   constructor(method: string, url: string) {
@@ -55,6 +66,12 @@ export function createMswDispatcher(handlers: MswHandlerSource, options: MswDisp
   return new MswDispatcher(handlers, options);
 }
 
+/**
+ * An undici Dispatcher that answers each request with msw request handlers, in this process, with no
+ * socket: for the `'undici'` transport, which msw's `setupServer()` can not see. Response bodies stream
+ * with backpressure; upgrade and CONNECT requests are refused. Made by {@link createMswDispatcher}.
+ * @example new RateLimitedClient({ transport: 'undici', dispatcher: createMswDispatcher(server) })
+ */
 export class MswDispatcher extends Dispatcher {
   readonly #source: MswHandlerSource;
   readonly #options: MswDispatcherOptions;
@@ -91,7 +108,12 @@ export class MswDispatcher extends Dispatcher {
     return true;
   }
 
+  /**
+   * Takes no new requests (they fail with undici's `ClientClosedError`) and resolves once the requests it
+   * answers itself have ended; then closes its private bypass Agent, if it made one.
+   */
   override close(): Promise<void>;
+  /** As `close()`, calling `callback` when done. */
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     if (this.#state === 'open') this.#state = 'closed';
@@ -100,11 +122,18 @@ export class MswDispatcher extends Dispatcher {
     void done.then(() => callback());
   }
 
+  /**
+   * Fails the requests it is answering, and every new one, with undici's `ClientDestroyedError`, and
+   * destroys its private bypass Agent, if it made one.
+   */
   override destroy(): Promise<void>;
+  /** As `destroy()`, failing the requests in progress with `err` (null: `ClientDestroyedError`). */
   // The overloads of undici's Dispatcher#destroy, one for one.
   // eslint-disable-next-line @typescript-eslint/unified-signatures
   override destroy(err: Error | null): Promise<void>;
+  /** As `destroy()`, calling `callback` when done. */
   override destroy(callback: () => void): void;
+  /** As `destroy(err)`, calling `callback` when done. */
   override destroy(err: Error | null, callback: () => void): void;
   override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
