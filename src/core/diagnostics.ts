@@ -139,7 +139,7 @@ const refusal = diagnosticsChannel.channel(CHANNEL_NAMES.refusal);
 const taskEnqueue = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnqueue);
 const taskStart = diagnosticsChannel.channel(CHANNEL_NAMES.taskStart);
 const taskEnd = diagnosticsChannel.channel(CHANNEL_NAMES.taskEnd);
-const eventChannels: { [E in ClientEventName]: diagnosticsChannel.Channel } = {
+const eventChannels: Record<ClientEventName, diagnosticsChannel.Channel> = {
   retry: diagnosticsChannel.channel(CHANNEL_NAMES.retry),
   'rate-limited': diagnosticsChannel.channel(CHANNEL_NAMES.rateLimited),
   drop: diagnosticsChannel.channel(CHANNEL_NAMES.drop),
