@@ -1,0 +1,157 @@
+// FallbackGrants: what answers an acquire while Redis is down (the failure mode), and the starts it
+// granted, logged in Redis once it is back (RECORD) so that they count for every process there too.
+import type { StoreLimits, StoreSlot } from '../core/store.js';
+import type { RedisConnection } from './redis-connection.js';
+import type { LocalShare } from './redis-fallback.js';
+import { type Grant, newGrant } from './redis-grant.js';
+import type { LeaseWriter } from './redis-lease-writer.js';
+import type { RedisFailureMode, RedisStoreStats } from './redis-options.js';
+import type { RecordedStart, RedisScripts } from './redis-scripts.js';
+
+function ignore(): void {}
+
+/** What `FallbackGrants` is given by its store: settings, collaborators, and reads of the store's state. */
+export interface FallbackGrantsOptions {
+  readonly failureMode: RedisFailureMode;
+  readonly leaseTtlMs: number;
+  readonly connection: RedisConnection;
+  readonly scripts: Pick<RedisScripts, 'record'>;
+  /** Takes over a `'local'` grant that RECORD gave a lease. */
+  readonly writer: LeaseWriter;
+  /** The store's counters: a fallback grant or refusal counts there. */
+  readonly stats: Pick<RedisStoreStats, 'grants' | 'refusals' | 'fallbackGrants'>;
+  /** This process's share of the limits (`failureMode: 'local'`). */
+  share(): LocalShare;
+  limits(): StoreLimits;
+  /** How long a start counts in Redis: the longest window, widened by the margin. */
+  longestSpan(): number;
+  now(): number;
+  /** A grant id no other grant of any process has. */
+  newId(): string;
+}
+
+/**
+ * The failure mode's side of a `RedisStore`: `'open'` grants everything, `'local'` grants within this
+ * process's share, `'closed'` refuses until Redis may be asked again. Each grant it makes waits here
+ * until RECORD has logged it in Redis, ahead of the next acquire.
+ */
+export class FallbackGrants {
+  readonly #options: FallbackGrantsOptions;
+  /**
+   * Starts granted without Redis (by the failure mode) and not yet logged in Redis: sent ahead of the
+   * next acquire, on the same connection, so Redis counts them before it grants anything more.
+   */
+  #unrecorded: Grant[] = [];
+  /** The last RECORD sent (settled either way): the next one, and every acquire, go after it. */
+  #recording: Promise<void> = Promise.resolve();
+  /** `#unrecorded` is pruned of starts older than every window when it reaches this length. */
+  #pruneUnrecordedAt = 1_024;
+
+  constructor(options: FallbackGrantsOptions) {
+    this.#options = options;
+  }
+
+  /** The failure mode's answer to an acquire. `id`: the id of an acquire that failed, for a fallback grant in its place. */
+  answer(slot: StoreSlot, now: number, id?: string): number {
+    const { failureMode, stats } = this.#options;
+    if (failureMode === 'open') {
+      this.#granted(slot, 'open', id);
+      return 0;
+    }
+    if (failureMode === 'local') {
+      const local = this.#options.share();
+      const wait = local.wait(slot.weight, now);
+      if (wait > 0) {
+        stats.refusals++;
+        return wait;
+      }
+      local.take(slot.weight);
+      this.#granted(slot, 'local', id);
+      return 0;
+    }
+    stats.refusals++;
+    return this.#options.connection.probeWait(now);
+  }
+
+  /**
+   * Logs in Redis the starts granted without it, each at its age; a `'local'` grant still running gets
+   * a lease there and is a Redis grant from then on (renewed, settled, released). Starts older than
+   * every window are dropped: they no longer count anywhere. On failure they are kept for the next try
+   * (RECORD undoes what an id had before, so sending one twice counts it once) and the error goes on.
+   */
+  record(): Promise<void> {
+    // One RECORD at a time, and every acquire after it: a NOSCRIPT retry must not let one overtake another.
+    const recorded = this.#recording.then(() => this.#recordNow());
+    this.#recording = recorded.then(ignore, ignore);
+    return recorded;
+  }
+
+  /** After an outage with nothing asking Redis: the outage's starts must reach it all the same. */
+  recordInBackground(): void {
+    if (this.#unrecorded.length === 0) return;
+    const { connection } = this.#options;
+    connection.track(connection.send(() => this.record()).then(ignore, ignore));
+  }
+
+  #granted(slot: StoreSlot, by: 'local' | 'open', id = this.#options.newId()): void {
+    const { stats } = this.#options;
+    stats.grants++;
+    stats.fallbackGrants++;
+    const grant = newGrant(id, by, slot.weight, false, false);
+    slot.storeData = grant;
+    this.#unrecorded.push(grant);
+    if (this.#unrecorded.length >= this.#pruneUnrecordedAt) {
+      this.#unrecorded = this.#stillCounting(this.#unrecorded, this.#options.now());
+      this.#pruneUnrecordedAt = Math.max(1_024, 2 * this.#unrecorded.length);
+    }
+  }
+
+  /** Grants still running, or whose start some window still counts. */
+  #stillCounting(grants: Grant[], now: number): Grant[] {
+    const longest = this.#options.longestSpan();
+    return grants.filter((grant) => grant.startedAt === undefined || !grant.released || now - grant.startedAt < longest);
+  }
+
+  async #recordNow(): Promise<void> {
+    if (this.#unrecorded.length === 0) return;
+    const now = this.#options.now();
+    const grants = this.#stillCounting(this.#unrecorded, now);
+    this.#unrecorded = [];
+    if (grants.length === 0) return;
+    const shared = this.#options.limits().concurrency !== Infinity;
+    const starts: RecordedStart[] = grants.map((grant) => {
+      grant.recordSent = true;
+      // An 'open' grant took nothing of the share, so it can not become a Redis grant: only its start counts.
+      const live = !grant.released && grant.by === 'local';
+      const pending = live && !grant.shareSettled;
+      return { id: grant.id, weight: grant.weight, ageMs: now - (grant.startedAt ?? now), live, holds: live && shared, pending };
+    });
+    try {
+      await this.#options.scripts.record(starts, this.#options.leaseTtlMs);
+    } catch (error) {
+      this.#unrecorded.unshift(...grants);
+      throw error;
+    }
+    starts.forEach((start, i) => {
+      if (start.live && (start.holds || start.pending)) this.#adopt(grants[i] as Grant, start);
+    });
+  }
+
+  /** A `'local'` grant RECORD gave a lease: a Redis grant now. What it did meanwhile is passed on. */
+  #adopt(grant: Grant, start: RecordedStart): void {
+    const { writer } = this.#options;
+    grant.by = 'redis';
+    grant.holds = start.holds;
+    grant.settled = !start.pending;
+    if (grant.released) {
+      // It ended while RECORD was on its way: its release, kept by the share alone, goes to Redis now.
+      writer.release(grant);
+      return;
+    }
+    if (start.pending && grant.shareSettled) {
+      grant.settled = true;
+      writer.settle(grant);
+    }
+    writer.lease(grant);
+  }
+}

@@ -1,0 +1,225 @@
+// LeaseWriter: what a RedisStore writes to Redis after a grant (settles, releases and restamps, batched
+// per tick and held back during an outage) and the renewal of its leases; a lost lease is reported once.
+import { StoreError } from '../errors/store-error.js';
+import type { RedisConnection } from './redis-connection.js';
+import { type Grant, hasLease } from './redis-grant.js';
+import type { RedisScripts } from './redis-scripts.js';
+
+const LOST: Record<'settle' | 'release' | 'renew', string> = {
+  settle: 'before its start was recorded: Redis counted the start when the lease expired',
+  release: 'before its task ended: other processes may have used its concurrency',
+  renew: 'while its task ran: other processes may have used its concurrency',
+};
+
+function ignore(): void {}
+
+/** Whether `operation` is the command that ends `grant`'s lease in Redis. */
+function endsLease(operation: 'settle' | 'release' | 'renew', grant: Grant): boolean {
+  return operation === 'release' || (operation === 'settle' && !grant.holds);
+}
+
+/** Whether the command that ends `grant`'s lease was issued: its release, or (holding no concurrency) its settle or release. */
+function leaseEndIssued(grant: Grant): boolean {
+  return grant.holds ? grant.released : grant.settled;
+}
+
+/**
+ * The store decides what a grant needs (`settle`, `release`, `restamp`); this sends it. Commands of one
+ * tick go out together, one per kind, fire-and-forget, through the connection (which `close()` of the
+ * store waits on). While Redis is down nothing is sent: the grants wait for its return (the store
+ * calls `flush()` then).
+ */
+export class LeaseWriter {
+  readonly #connection: RedisConnection;
+  readonly #scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'renew'>;
+  readonly #leaseTtlMs: number;
+  readonly #report: (error: StoreError) => void;
+
+  /** Live Redis grants whose lease needs renewing (holding concurrency, or not settled), by id. */
+  readonly #leases = new Map<string, Grant>();
+  /** Runs while `#leases` is not empty, and only then (never after `close()`). */
+  #renewTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  /** A renewal is on its way: the next tick of the timer sends none. */
+  #renewing = false;
+
+  /** Grants waiting for the next flush, in the order they must reach Redis. */
+  #toSettle: Grant[] = [];
+  #toRelease: Grant[] = [];
+  #toRestamp: Grant[] = [];
+  /** A flush is queued as a microtask: grants enqueued until then go with it. */
+  #flushQueued = false;
+  /** Set by `close()`: no renewal timer starts again. */
+  #closed = false;
+
+  constructor(
+    connection: RedisConnection,
+    scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'renew'>,
+    leaseTtlMs: number,
+    report: (error: StoreError) => void,
+  ) {
+    this.#connection = connection;
+    this.#scripts = scripts;
+    this.#leaseTtlMs = leaseTtlMs;
+    this.#report = report;
+  }
+
+  /** Renews `grant`'s lease from now on, if Redis keeps one for it (see `hasLease`). */
+  lease(grant: Grant): void {
+    if (!hasLease(grant)) return;
+    this.#leases.set(grant.id, grant);
+    this.#syncRenewTimer();
+  }
+
+  /** Renews `grant`'s lease no more: its settle or release, sent next, ends it or keeps it no longer needed. */
+  unlease(grant: Grant): void {
+    this.#leases.delete(grant.id);
+    this.#syncRenewTimer();
+  }
+
+  /** Records `grant`'s start in Redis with the next flush. */
+  settle(grant: Grant): void {
+    this.#enqueue(this.#toSettle, grant);
+  }
+
+  /** Ends `grant` in Redis with the next flush. */
+  release(grant: Grant): void {
+    this.#enqueue(this.#toRelease, grant);
+  }
+
+  /** Moves `grant`'s logged start to Redis's now with the next flush (see `RedisStore`'s `#restampIfLate`). */
+  restamp(grant: Grant): void {
+    this.#enqueue(this.#toRestamp, grant);
+  }
+
+  /** Sends the batched restamps, settles, then releases: one command each, fire-and-forget. */
+  flush(): void {
+    this.#flushQueued = false;
+    const restamps = this.#toRestamp;
+    const settles = this.#toSettle;
+    const releases = this.#toRelease;
+    this.#toRestamp = [];
+    this.#toSettle = [];
+    this.#toRelease = [];
+    if (restamps.length > 0) this.#restamp(restamps);
+    if (settles.length > 0) this.#send('settle', settles);
+    if (releases.length > 0) this.#send('release', releases);
+  }
+
+  /** Stops renewing: the leases left expire in Redis by themselves. What is batched still goes with `flush()`. */
+  close(): void {
+    this.#closed = true;
+    this.#leases.clear();
+    this.#syncRenewTimer();
+  }
+
+  #enqueue(batch: Grant[], grant: Grant): void {
+    batch.push(grant);
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  /**
+   * Held back like a settle while this process counts Redis as down (others may still be granted
+   * starts), and sent once it is back: a later time is still no earlier than the real start.
+   */
+  #restamp(grants: Grant[]): void {
+    if (this.#connection.holdsBack('settle')) {
+      this.#toRestamp.push(...grants);
+      return;
+    }
+    this.#connection.track(
+      this.#connection.send(() => this.#scripts.restamp(grants)).then(ignore, (error: unknown) => {
+        this.#connection.failed(error, 'settle');
+        this.#toRestamp.push(...grants);
+      }),
+    );
+  }
+
+  /**
+   * While Redis is down nothing is sent: the grants wait for its return (the store flushes them then), so
+   * a short outage does not hold their concurrency until their leases expire.
+   */
+  #send(operation: 'settle' | 'release', grants: Grant[]): void {
+    if (this.#connection.holdsBack(operation)) {
+      this.#defer(operation, grants);
+      return;
+    }
+    const ids = grants.map((grant) => grant.id);
+    const command = operation === 'settle' ? () => this.#scripts.settle(ids) : () => this.#scripts.release(ids);
+    const sentOn = this.#connection.connections;
+    this.#connection.track(
+      this.#connection.send(command).then(
+        // Resent by ioredis after a reconnection, it may reach a restarted server that never saw these
+        // leases: that is the restart's loss, not a lease that expired while its task ran.
+        (lost) => this.#lost(operation, sentOn === this.#connection.connections ? lost : [], grants),
+        (error: unknown) => {
+          this.#connection.failed(error, operation);
+          this.#defer(operation, grants);
+        },
+      ),
+    );
+  }
+
+  /** Held back until Redis is back (the store flushes them then); a lease that expired meanwhile is then no news. */
+  #defer(operation: 'settle' | 'release', grants: Grant[]): void {
+    for (const grant of grants) grant.deferred = true;
+    (operation === 'settle' ? this.#toSettle : this.#toRelease).push(...grants);
+  }
+
+  #renew(): void {
+    if (this.#renewing || this.#connection.down || this.#leases.size === 0) return;
+    if (!this.#connection.ready) {
+      this.#connection.failNotReady('renew');
+      return;
+    }
+    const grants = [...this.#leases.values()];
+    this.#renewing = true;
+    this.#connection
+      .send(() => this.#scripts.renew(grants.map((grant) => grant.id), this.#leaseTtlMs))
+      .then(
+        (lost) => this.#lost('renew', lost, grants),
+        (error: unknown) => this.#connection.failed(error, 'renew'),
+      )
+      .finally(() => {
+        this.#renewing = false;
+      });
+  }
+
+  /**
+   * Reports each lost lease once; a lost grant is not renewed, settled or released in Redis again.
+   *
+   * A command answered NOSCRIPT runs after those sent behind it (see `RedisScripts`), so a settle or a
+   * renewal may run after the command that ends the same lease, and find nothing. Its "gone" then
+   * proves nothing if that command was issued before the answer came: the end's own answer decides.
+   */
+  #lost(operation: 'settle' | 'release' | 'renew', ids: readonly string[], grants: readonly Grant[]): void {
+    if (ids.length === 0) return;
+    const byId = new Map(grants.map((grant) => [grant.id, grant]));
+    for (const id of ids) {
+      const grant = byId.get(id);
+      if (grant === undefined || grant.lost) continue;
+      if (!endsLease(operation, grant) && leaseEndIssued(grant)) {
+        if (operation === 'settle') grant.goneAtSettle = true;
+        continue;
+      }
+      grant.lost = true;
+      this.#leases.delete(id);
+      if (operation !== 'renew' && grant.deferred === true) continue;
+      // Both found nothing: the lease was gone before the start was recorded.
+      const told = grant.goneAtSettle === true ? 'settle' : operation;
+      this.#report(new StoreError(`Lease ${id} was lost ${LOST[told]}`, told));
+    }
+    this.#syncRenewTimer();
+  }
+
+  #syncRenewTimer(): void {
+    if (this.#leases.size > 0 && this.#renewTimer === undefined && !this.#closed) {
+      this.#renewTimer = setInterval(() => this.#renew(), Math.max(1, Math.floor(this.#leaseTtlMs / 3)));
+      this.#renewTimer.unref();
+    } else if (this.#leases.size === 0 && this.#renewTimer !== undefined) {
+      clearInterval(this.#renewTimer);
+      this.#renewTimer = undefined;
+    }
+  }
+}
