@@ -1,3 +1,5 @@
+// LocalShare: this process's share of the shared limits, which `failureMode: 'local'` answers from while
+// Redis is down; it records every start of this process, wherever it was granted.
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from '../limit/sliding-window.js';
 import type { StoreLimits } from '../core/store.js';

@@ -1,3 +1,4 @@
+// The options of `new RedisStore(...)`, its failure modes and its stats: their types, defaults and checks.
 import { describe, integerAtLeast, knownKeys, oneOf, plainObject, positiveFinite } from '../core/validate.js';
 import type { RedisLike } from './redis-like.js';
 
@@ -9,6 +10,11 @@ import type { RedisLike } from './redis-like.js';
  */
 export type RedisFailureMode = 'local' | 'closed' | 'open';
 
+/**
+ * The options of `new RedisStore(...)`: an ioredis client and the `key` that names the shared state are
+ * required; the rest have defaults. Every store given the same `key` on the same Redis shares its limits.
+ * @example new RedisStore({ redis: new Redis(url, { maxRetriesPerRequest: 1 }), key: 'github-api' })
+ */
 export interface RedisStoreOptions {
   /**
    * A connected ioredis client (`Redis` or `Cluster`). The store sends its scripts on it and calls
@@ -68,6 +74,7 @@ export interface RedisStoreStats {
   acquires: number;
   /** Acquires granted, by Redis or (while it was down) by the failure mode. */
   grants: number;
+  /** Acquires answered with a wait: by Redis, from memory of its last refusal (`syncRefusals`), or by the failure mode. */
   refusals: number;
   /** Refusals answered from memory of an earlier refusal, without asking Redis. */
   syncRefusals: number;

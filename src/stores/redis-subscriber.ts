@@ -1,3 +1,4 @@
+// FreedSubscriber: the pub/sub connection on which a RedisStore hears other processes' settles and releases.
 import type { RedisLike } from './redis-like.js';
 
 /** What an announcement on the channel (or a new subscription, `'unknown'`) may have freed. */

@@ -1,3 +1,4 @@
+// withTimeout: a Redis command bounded by commandTimeoutMs, whose outcome after the timeout is still heard.
 import { timerDelay } from '../core/clock.js';
 
 /** What happens to a command after its caller stopped waiting for it. */
