@@ -33,8 +33,9 @@ export interface ConnectionHooks {
 }
 
 /**
- * The store's one way to Redis. It owns the caller's client only as far as its `'ready'` listener
- * (added by `open()`, removed by `detach()`); `status` is read here and nowhere else in the store.
+ * The store's one way to Redis: every command goes through `send`. Of the caller's client it uses the
+ * `'ready'` event (listened to from `open()` until `detach()`) and `status`, read here only (the
+ * subscriber reads its own connection's).
  */
 export class RedisConnection {
   readonly #redis: RedisLike;

@@ -78,7 +78,7 @@ export interface RedisStoreStats {
   refusals: number;
   /** Refusals answered from memory of an earlier refusal, without asking Redis. */
   syncRefusals: number;
-  /** Commands sent to Redis (acquire, settle, release, renew, restamp; a NOSCRIPT retry counts twice). */
+  /** Commands sent to Redis (acquire, settle, release, renew, restamp, and an outage's record and probe; a NOSCRIPT retry counts twice). */
   roundTrips: number;
   /**
    * Starts that began later than `safetyMarginMs` after their acquire was sent (a stalled event loop, a

@@ -1,9 +1,7 @@
 // RefusalMemory: Redis's last refusal, kept so that the scheduler's next questions are answered without
 // a round trip, and forgotten as soon as something may have freed the room it was waiting for.
+import type { BlockedBy } from './redis-scripts.js';
 import type { FreedKind } from './redis-subscriber.js';
-
-/** What held the room, as the acquire script names it. */
-export type BlockedBy = 'window' | 'concurrency' | 'pending';
 
 /** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
 interface Refusal {

@@ -40,6 +40,9 @@ export interface RecordedStart {
   pending: boolean;
 }
 
+/** What held the room of a refused acquire, as the acquire script names it. */
+export type BlockedBy = 'window' | 'concurrency' | 'pending';
+
 /** What the acquire script answers, checked. */
 export interface AcquireReply {
   granted: boolean;
@@ -49,7 +52,7 @@ export interface AcquireReply {
    * settle earlier is announced on the channel).
    */
   waitMs: number;
-  blockedBy: 'window' | 'concurrency' | 'pending' | null;
+  blockedBy: BlockedBy | null;
   /** Units used in each window after this call (same order as request.windows), pending included. */
   used: number[];
   /** Live clients (distinct clientIds seen within clientTtlMs), this one included. */
