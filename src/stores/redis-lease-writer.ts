@@ -129,10 +129,12 @@ export class LeaseWriter {
       return;
     }
     this.#connection.track(
-      this.#connection.send(() => this.#scripts.restamp(grants)).then(ignore, (error: unknown) => {
-        this.#connection.failed(error, 'settle');
-        this.#toRestamp.push(...grants);
-      }),
+      this.#connection
+        .send(() => this.#scripts.restamp(grants))
+        .then(ignore, (error: unknown) => {
+          this.#connection.failed(error, 'settle');
+          this.#toRestamp.push(...grants);
+        }),
     );
   }
 
@@ -176,7 +178,12 @@ export class LeaseWriter {
     const grants = [...this.#leases.values()];
     this.#renewing = true;
     this.#connection
-      .send(() => this.#scripts.renew(grants.map((grant) => grant.id), this.#leaseTtlMs))
+      .send(() =>
+        this.#scripts.renew(
+          grants.map((grant) => grant.id),
+          this.#leaseTtlMs,
+        ),
+      )
       .then(
         (lost) => this.#lost('renew', lost, grants),
         (error: unknown) => this.#connection.failed(error, 'renew'),

@@ -188,7 +188,10 @@ export class RedisScripts {
   /** Moves the logged starts of these grants to now (Redis's clock). */
   async restamp(grants: ReadonlyArray<{ readonly id: string; readonly weight: number }>): Promise<void> {
     if (grants.length === 0) return;
-    await this.#run(scripts.restamp, grants.flatMap((grant) => [grant.id, grant.weight]));
+    await this.#run(
+      scripts.restamp,
+      grants.flatMap((grant) => [grant.id, grant.weight]),
+    );
   }
 
   /** Extends leases to `leaseTtlMs` from now. Returns the ids whose lease was already gone. */
