@@ -147,8 +147,14 @@ const eventChannels: Record<ClientEventName, diagnosticsChannel.Channel> = {
   error: diagnosticsChannel.channel(CHANNEL_NAMES.error),
 };
 
-/** Task messages by job. A job enqueued while nobody listened has none, and is not reported later. */
-const messages = new WeakMap<object, TaskMessage>();
+/**
+ * What the task channels need of a job: a place for its message. On the job itself, not in a WeakMap
+ * by job: with a subscriber, a WeakMap's set, gets and delete per task cost more than the rest of the
+ * publishing. A job enqueued while nobody listened has none, and is not reported later.
+ */
+export interface Reported {
+  taskMessage: TaskMessage | undefined;
+}
 
 export function publishClientCreate(client: ObservedClient): void {
   if (clientCreate.hasSubscribers) clientCreate.publish({ client, name: client.name } satisfies ClientCreateMessage);
@@ -172,7 +178,7 @@ export function publishResponseStatus(client: ObservedClient, status: number): v
 }
 
 /** A task entered the queue (before an overflow strategy may drop it). */
-export function publishTaskEnqueue(job: object, client: ObservedClient, priority: number, weight: number): void {
+export function publishTaskEnqueue(job: Reported, client: ObservedClient, priority: number, weight: number): void {
   if (!taskEnqueue.hasSubscribers && !taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
   const message: TaskMessage = {
     client,
@@ -186,14 +192,14 @@ export function publishTaskEnqueue(job: object, client: ObservedClient, priority
     outcome: undefined,
     error: undefined,
   };
-  messages.set(job, message);
+  job.taskMessage = message;
   if (taskEnqueue.hasSubscribers) taskEnqueue.publish(message);
 }
 
 /** `waitReason`: see TaskMessage; undefined for a task that did not wait. */
-export function publishTaskStart(job: object, waitReason: WaitReason | undefined): void {
+export function publishTaskStart(job: Reported, waitReason: WaitReason | undefined): void {
   if (!taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
-  const message = messages.get(job);
+  const message = job.taskMessage;
   if (message === undefined) return;
   message.startedAt = performance.now();
   message.waitReason = waitReason;
@@ -202,15 +208,15 @@ export function publishTaskStart(job: object, waitReason: WaitReason | undefined
 
 /** `waitReason`: why a task that never started waited (see TaskMessage), when it is known. */
 export function publishTaskEnd(
-  job: object,
+  job: Reported,
   outcome: NonNullable<TaskMessage['outcome']>,
   error: unknown,
   waitReason?: WaitReason,
 ): void {
   if (!taskEnd.hasSubscribers) return;
-  const message = messages.get(job);
+  const message = job.taskMessage;
   if (message === undefined) return;
-  messages.delete(job);
+  job.taskMessage = undefined;
   if (message.startedAt === undefined && waitReason !== undefined) message.waitReason = waitReason;
   message.endedAt = performance.now();
   message.outcome = outcome;

@@ -1,5 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
-import { publishTaskEnd, type WaitReason } from '../core/diagnostics.js';
+import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from '../core/diagnostics.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
@@ -55,7 +55,7 @@ export class JobBounds {
 }
 
 /** One unit of work and the caller's promise for its result. It is its own queue node. */
-export class Job implements QueueEntry<Job>, StoreSlot {
+export class Job implements QueueEntry<Job>, StoreSlot, Reported {
   readonly task: Task<unknown>;
   readonly priority: number;
   readonly seq: number;
@@ -85,6 +85,8 @@ export class Job implements QueueEntry<Job>, StoreSlot {
   scope: AsyncResource | null = null;
   /** Why it waited, as the scheduler last saw it while the job was waiting (see WaitReason). */
   waitReason: WaitReason | undefined = undefined;
+  /** Its diagnostics message from enqueue to end, while a task channel has a subscriber (see Reported). */
+  taskMessage: TaskMessage | undefined = undefined;
 
   queuePrev: Job | null = null;
   queueNext: Job | null = null;
