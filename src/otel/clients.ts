@@ -1,6 +1,7 @@
 // The clients an instrument() handle reports on: found through the diagnostics channels, held weakly.
 import type { Attributes } from '@opentelemetry/api';
 import type { ObservedClient, TaskMessage } from '../core/diagnostics.js';
+import type { ClientStats } from '../core/options.js';
 import { ATTR } from './names.js';
 
 type Outcome = NonNullable<TaskMessage['outcome']>;
@@ -21,10 +22,16 @@ export class ClientEntry {
    * unbounded queue.
    */
   capacity: number | undefined = undefined;
+  /** Units of each currency spent by this client's tasks that started since it was first seen. */
+  readonly spent = new Map<string, number>();
 
   constructor(client: ObservedClient) {
     this.ref = new WeakRef(client);
     this.attributes = client.name === undefined ? {} : { [ATTR.name]: client.name };
+  }
+
+  spend(currency: string, amount: number): void {
+    this.spent.set(currency, (this.spent.get(currency) ?? 0) + amount);
   }
 
   withOutcome(outcome: Outcome): Attributes {
@@ -67,9 +74,15 @@ export class ClientRegistry {
   /** Closed clients: a message that arrives after `client:close` must not bring one back. */
   readonly #closed = new WeakSet<ObservedClient>();
   readonly #finalizer = new FinalizationRegistry<ClientEntry>((entry) => this.#live.delete(entry));
+  /** The entry `see()` returned last (a live client's), or undefined. */
+  #last: ClientEntry | undefined = undefined;
+  /** Closed since the last collection: their stats at close, not their clients. */
+  #closing: Array<{ entry: ClientEntry; stats: ClientStats }> = [];
 
   /** The client's entry, made on its first message. Undefined for a closed client. */
   see(client: ObservedClient): ClientEntry | undefined {
+    // Three messages a task, mostly of one client: the last entry answers them without a WeakMap lookup.
+    if (this.#last?.ref.deref() === client) return this.#last;
     let entry = this.#entries.get(client);
     if (entry === undefined && !this.#closed.has(client)) {
       entry = new ClientEntry(client);
@@ -77,17 +90,31 @@ export class ClientRegistry {
       this.#live.add(entry);
       this.#finalizer.register(client, entry, entry);
     }
+    this.#last = entry;
     return entry;
   }
 
-  /** The client has closed: it is reported no more. */
+  /**
+   * The client has closed: it is reported no more, but for its counters' last values, which the next
+   * collection takes (see `takeClosed`): work it finished since the last collection still counts.
+   */
   forget(client: ObservedClient): void {
     this.#closed.add(client);
     const entry = this.#entries.get(client);
     if (entry === undefined) return;
+    if (this.#last === entry) this.#last = undefined;
     this.#entries.delete(client);
     this.#live.delete(entry);
     this.#finalizer.unregister(entry);
+    this.#closing.push({ entry, stats: client.stats() });
+  }
+
+  /** The clients closed since the last call, with their stats at close; each is handed out once. */
+  takeClosed(visit: (entry: ClientEntry, stats: ClientStats) => void): void {
+    if (this.#closing.length === 0) return;
+    const closing = this.#closing;
+    this.#closing = [];
+    for (const { entry, stats } of closing) visit(entry, stats);
   }
 
   /** Calls `visit` for every live client (entries whose client was collected are dropped on the way). */
@@ -103,5 +130,7 @@ export class ClientRegistry {
   clear(): void {
     for (const entry of this.#live) this.#finalizer.unregister(entry);
     this.#live.clear();
+    this.#last = undefined;
+    this.#closing = [];
   }
 }

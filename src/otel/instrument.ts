@@ -6,7 +6,6 @@ import {
   type ClientCreateMessage,
   type ObservedClient,
   type RefusalMessage,
-  type RetryMessage,
   type TaskMessage,
 } from '../core/diagnostics.js';
 import { ClientRegistry } from './clients.js';
@@ -51,7 +50,7 @@ export function instrument(options?: InstrumentOptions): InstrumentHandle {
   const { meterProvider, tracerProvider } = normalizeInstrumentOptions(options);
   const registry = new ClientRegistry();
   const metrics = createMetrics(meterProvider.getMeter(SCOPE), registry);
-  const traces = createTraces(tracerProvider.getTracer(SCOPE));
+  const traces = createTraces(tracerProvider);
 
   const handlers: Record<string, (message: never) => void> = {
     [CHANNEL_NAMES.clientCreate]: (message: ClientCreateMessage) => registry.see(message.client),
@@ -70,15 +69,13 @@ export function instrument(options?: InstrumentOptions): InstrumentHandle {
       if (entry !== undefined) metrics.taskEnd(message, entry);
       traces.taskEnd(message);
     },
-    [CHANNEL_NAMES.retry]: (message: RetryMessage) => {
-      const entry = registry.see(message.client);
-      if (entry !== undefined) metrics.retry(message, entry);
-    },
+
     [CHANNEL_NAMES.refusal]: (message: RefusalMessage) => {
       const entry = registry.see(message.client);
       if (entry !== undefined) metrics.refusal(message, entry);
     },
-    // Heard only to find clients created before instrument().
+    // Heard only to find clients created before instrument() (retries are counted from stats()).
+    [CHANNEL_NAMES.retry]: (message: ClientMessage) => registry.see(message.client),
     [CHANNEL_NAMES.rateLimited]: (message: ClientMessage) => registry.see(message.client),
     [CHANNEL_NAMES.drop]: (message: ClientMessage) => registry.see(message.client),
     [CHANNEL_NAMES.idle]: (message: ClientMessage) => registry.see(message.client),

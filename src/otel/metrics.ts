@@ -1,7 +1,13 @@
 // The metrics: instruments made once per instrument() handle, fed by task and event messages and by
 // one batch callback that reads every live client's stats() at collection.
-import { type BatchObservableCallback, type Meter, type Observable, ValueType } from '@opentelemetry/api';
-import type { ObservedClient, RefusalMessage, RetryMessage, TaskMessage } from '../core/diagnostics.js';
+//
+// Per task, only the time in queue is recorded as it happens (a histogram has no observable form). The
+// counters of ended tasks, retries and cost are observed at collection from counts the client keeps
+// anyway (stats()) or that a task's end adds to: each synchronous recording makes the SDK hash its
+// attributes, which for a short task costs more than scheduling it.
+import { type BatchObservableCallback, type BatchObservableResult, type Meter, type Observable, ValueType } from '@opentelemetry/api';
+import type { ObservedClient, RefusalMessage, TaskMessage } from '../core/diagnostics.js';
+import type { ClientStats } from '../core/options.js';
 import type { ClientEntry, ClientRegistry } from './clients.js';
 import { ATTR, METRIC } from './names.js';
 
@@ -18,7 +24,6 @@ const REQUESTS = 'requests';
 export interface Metrics {
   taskStart(message: TaskMessage, entry: ClientEntry): void;
   taskEnd(message: TaskMessage, entry: ClientEntry): void;
-  retry(message: RetryMessage, entry: ClientEntry): void;
   refusal(message: RefusalMessage, entry: ClientEntry): void;
   /** Removes the batch callback: the SDK no longer calls into this handle. */
   stop(): void;
@@ -65,17 +70,17 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
     unit: 's',
     advice: { explicitBucketBoundaries: TIME_IN_QUEUE_BUCKETS },
   });
-  const requests = meter.createCounter(METRIC.requests, {
+  const requests = meter.createObservableCounter(METRIC.requests, {
     description: 'Tasks ended, by outcome (completed, failed, aborted, dropped).',
     unit: '{request}',
     valueType: ValueType.INT,
   });
-  const retries = meter.createCounter(METRIC.retries, {
+  const retries = meter.createObservableCounter(METRIC.retries, {
     description: 'Retries scheduled.',
     unit: '{retry}',
     valueType: ValueType.INT,
   });
-  const cost = meter.createCounter(METRIC.cost, {
+  const cost = meter.createObservableCounter(METRIC.cost, {
     description: 'Units of each currency spent by tasks that started (a task costs its weight in requests).',
     unit: '{unit}',
   });
@@ -85,7 +90,17 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
     valueType: ValueType.INT,
   });
 
-  const observables: Observable[] = [queueSize, queueCapacity, activeRequests, windowUsage];
+  const observables: Observable[] = [queueSize, queueCapacity, activeRequests, windowUsage, requests, retries, cost];
+  /** The counters; counts since the client was made (a cumulative counter starts where its source does). */
+  const observeCounters = (result: BatchObservableResult, stats: ClientStats, entry: ClientEntry) => {
+    // An outcome appears once a task has had it, as a counter incremented then would.
+    if (stats.completed > 0) result.observe(requests, stats.completed, entry.withOutcome('completed'));
+    if (stats.failed > 0) result.observe(requests, stats.failed, entry.withOutcome('failed'));
+    if (stats.aborted > 0) result.observe(requests, stats.aborted, entry.withOutcome('aborted'));
+    if (stats.dropped > 0) result.observe(requests, stats.dropped, entry.withOutcome('dropped'));
+    if (stats.retried > 0) result.observe(retries, stats.retried, entry.attributes);
+    for (const [currency, spent] of entry.spent) result.observe(cost, spent, entry.withCurrency(currency));
+  };
   const observe: BatchObservableCallback = (result) => {
     registry.forEach((client: ObservedClient, entry) => {
       const stats = client.stats();
@@ -94,6 +109,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       const max = capacity(entry, stats.queued, stats.queueUtilization);
       if (max !== undefined) result.observe(queueCapacity, max, attributes);
       result.observe(activeRequests, stats.inFlight, attributes);
+      observeCounters(result, stats, entry);
       for (const window of stats.windows) {
         result.observe(windowUsage, window.used / window.limit, {
           ...attributes,
@@ -102,6 +118,8 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
         });
       }
     });
+    // A client closed since the last collection: its gauges are gone, its counters' last values are not.
+    registry.takeClosed((entry, stats) => observeCounters(result, stats, entry));
   };
   meter.addBatchObservableCallback(observe, observables);
 
@@ -111,11 +129,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       timeInQueue.record((message.startedAt - message.enqueuedAt) / 1000, entry.attributes);
     },
     taskEnd(message, entry) {
-      if (message.outcome !== undefined) requests.add(1, entry.withOutcome(message.outcome));
-      if (message.startedAt !== undefined) cost.add(message.weight, entry.withCurrency(REQUESTS));
-    },
-    retry(_message, entry) {
-      retries.add(1, entry.attributes);
+      if (message.startedAt !== undefined) entry.spend(REQUESTS, message.weight);
     },
     refusal(message, entry) {
       serverRefusals.add(1, entry.withStatus(message.status));

@@ -157,6 +157,25 @@ for (const [managerName, makeManager] of Object.entries(MANAGERS)) {
         expect(started[0]?.status.code).toBe(SpanStatusCode.UNSET);
       });
 
+      it('with the global provider: no span before an SDK registers, the SDK\'s spans once it has', async () => {
+        const globalHandle = instrument(); // the global TracerProvider, with no SDK behind it yet
+        cleanups.push(() => globalHandle.stop());
+        const ownExporter = new InMemorySpanExporter();
+        const sdk = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(ownExporter)] });
+        cleanups.push(() => {
+          trace.disable();
+          return sdk.shutdown();
+        });
+        const client = newClient({ name: 'global' });
+        await client.schedule(() => 'before');
+        expect(ownExporter.getFinishedSpans()).toEqual([]);
+        trace.setGlobalTracerProvider(sdk);
+        await client.schedule(() => 'after');
+        const waits = ownExporter.getFinishedSpans().filter((span) => span.name === WAIT);
+        expect(waits).toHaveLength(1);
+        expect(waits[0]?.attributes['rate_limited_client.name']).toBe('global');
+      });
+
       it('no span is made once stop() was called', async () => {
         const handle = instrument({ tracerProvider: provider });
         handle.stop();
