@@ -5,12 +5,13 @@
  * bench/results/window-chart.svg.
  *
  * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
- * redis); the results file then holds only those.
+ * redis, context); the results file then holds only those.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { windowChart } from './chart.js';
 import { OURS } from './contenders.js';
+import { contextBench } from './context.js';
 import { httpBench } from './http.js';
 import { Results } from './lib/report.js';
 import { memoryBench } from './memory.js';
@@ -44,6 +45,7 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
   },
   http: httpBench,
   redis: redisBench,
+  context: contextBench,
 };
 
 const asked = process.argv.slice(2);
