@@ -157,6 +157,8 @@ export interface ClientStats {
   windows: WindowUsage[];
   /** `queued / queue.maxSize`, or 0 for an unbounded queue. */
   queueUtilization: number;
+  /** `queue.maxSize`: the most tasks the queue holds; Infinity when unbounded. */
+  queueMaxSize: number;
   /** Epoch milliseconds until which a server-requested cooldown holds, or null. */
   cooldownUntil: number | null;
 }

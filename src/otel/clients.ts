@@ -17,11 +17,6 @@ export class ClientEntry {
   readonly #byOutcome = new Map<Outcome, Attributes>();
   readonly #byStatus = new Map<number, Attributes>();
   readonly #byCurrency = new Map<string, Attributes>();
-  /**
-   * `queue.maxSize`, once known (see `capacity()` in metrics.ts); undefined until then and for an
-   * unbounded queue.
-   */
-  capacity: number | undefined = undefined;
   /** Units of each currency spent by this client's tasks that started since it was first seen. */
   readonly spent = new Map<string, number>();
 

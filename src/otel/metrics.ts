@@ -29,15 +29,6 @@ export interface Metrics {
   stop(): void;
 }
 
-/**
- * `queue.maxSize`: not in stats(), but `queueUtilization` is `queued / maxSize` for a bounded queue
- * (0 for an unbounded one), so a queue that holds anything tells it. Kept once learnt: the size of a
- * queue never changes. Undefined until then, and always for an unbounded queue.
- */
-function capacity(entry: ClientEntry, queued: number, utilization: number): number | undefined {
-  if (entry.capacity === undefined && queued > 0 && utilization > 0) entry.capacity = Math.round(queued / utilization);
-  return entry.capacity;
-}
 
 /** What a window counts: `counts` when the stats say it (currencies), else requests. */
 function windowCounts(window: object): string {
@@ -106,8 +97,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       const stats = client.stats();
       const attributes = entry.attributes;
       result.observe(queueSize, stats.queued + stats.blocked, attributes);
-      const max = capacity(entry, stats.queued, stats.queueUtilization);
-      if (max !== undefined) result.observe(queueCapacity, max, attributes);
+      if (stats.queueMaxSize !== Infinity) result.observe(queueCapacity, stats.queueMaxSize, attributes);
       result.observe(activeRequests, stats.inFlight, attributes);
       observeCounters(result, stats, entry);
       for (const window of stats.windows) {

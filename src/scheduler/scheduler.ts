@@ -251,6 +251,7 @@ export class Scheduler {
       rejected: counts.rejected,
       windows: this.#loop.store.usage(clock.now()),
       queueUtilization: queue.maxSize === Infinity ? 0 : queue.queued / queue.maxSize,
+      queueMaxSize: queue.maxSize,
       cooldownUntil: this.#cooldownEpoch(),
     };
   }

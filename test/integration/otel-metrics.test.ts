@@ -193,6 +193,14 @@ describe('otel metrics with the real SDK', () => {
     ]);
   });
 
+  it('a bounded queue reports its capacity from the start, before it ever held a task', async () => {
+    const reader = new TestReader();
+    setUp(reader);
+    newClient({ name: 'fresh', queue: { maxSize: 25, overflow: 'reject' } });
+    const metrics = await reader.read();
+    expect(valueOf(metrics, 'rate_limited_client.queue.capacity', 'fresh')).toBe(25);
+  });
+
   it('requests by outcome (completed, failed, aborted, dropped) and cost of the tasks that started', async () => {
     const reader = new TestReader();
     setUp(reader);
