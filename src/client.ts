@@ -1,3 +1,4 @@
+// RateLimitedClient: the public class, which wires the scheduler, the HTTP layer, `client.fetch` and the events together.
 import { publishClientClose, publishClientCreate, publishResponseStatus } from './core/diagnostics.js';
 import type { ClientEventName, Listener } from './core/event-types.js';
 import { Emitter } from './core/events.js';

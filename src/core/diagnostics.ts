@@ -1,3 +1,4 @@
+// Publishing to `node:diagnostics_channel`: the channel names, the message types and the publish functions.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { ClientEventName, ClientEvents, DropEvent, RateLimitedEvent, RetryEvent } from './event-types.js';

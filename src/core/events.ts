@@ -1,3 +1,4 @@
+// The client's typed event emitter, which also mirrors each event to its diagnostics channel.
 import { type ObservedClient, publishEvent } from './diagnostics.js';
 import type { ClientEventName, ClientEvents, Listener } from './event-types.js';
 

@@ -1,3 +1,4 @@
+// Checking the scheduling options once (the constructor's and each schedule()'s) into their normalized form.
 import type { LimiterStore } from './store.js';
 import { type Clock, monotonicClock } from './clock.js';
 import type { OverflowStrategy, RateWindow, ScheduleOptions, SchedulerOptions } from './options.js';

@@ -1,3 +1,4 @@
+// The scheduling options and what a client reports: queue, windows, task context, schedule options, stats.
 import type { Clock } from './clock.js';
 import type { RateWindow, WindowUsage } from './rate-window.js';
 import type { LimiterStore } from './store.js';

@@ -1,3 +1,4 @@
+// The LimiterStore contract: where windows and concurrency are kept and every start is granted (memory, Redis).
 import type { Clock } from './clock.js';
 import type { RateWindow, WindowUsage } from './rate-window.js';
 import type { StoreError } from '../errors/store-error.js';

@@ -1,3 +1,4 @@
+// ClientClosedError: work refused or discarded because the client was closed.
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';
 

@@ -1,3 +1,4 @@
+// HttpError: a response outside 200-299, with its status, method, URL, redacted headers and a body preview.
 import type { HttpResponse } from '../http/response.js';
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';

@@ -1,3 +1,4 @@
+// NetworkError: a request that got no response (connection refused or reset, DNS), with the cause's code.
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';
 

@@ -1,3 +1,4 @@
+// QueueFullError: a task refused or dropped by a full queue's overflow strategy.
 import type { OverflowStrategy } from '../core/options.js';
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';

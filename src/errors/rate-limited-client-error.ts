@@ -1,3 +1,4 @@
+// RateLimitedClientError: the base of every error of the package, with its stable `code`.
 import { isBranded } from './brand.js';
 
 const kRateLimitedClientError = Symbol.for('rate-limited-client.error');

@@ -1,3 +1,4 @@
+// StoreError: a shared store (Redis) that failed an operation, and which one.
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';
 

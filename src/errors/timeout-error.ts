@@ -1,3 +1,4 @@
+// TimeoutError: a task that did not start within maxWaitMs ('queue') or did not end within timeoutMs ('run').
 import { isBranded } from './brand.js';
 import { RateLimitedClientError } from './rate-limited-client-error.js';
 

@@ -1,3 +1,4 @@
+// `client.fetch`: a standard fetch whose every call goes through the client's queue and limits.
 import type { ScheduleOptions } from '../core/options.js';
 import { kSettleSlot } from '../core/internal.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';

@@ -1,3 +1,4 @@
+// The 'fetch' transport: requests through the global fetch (so msw sees them), on the client's dispatcher.
 import type { Dispatcher } from 'undici';
 import type { PreparedRequest } from './prepare-request.js';
 import type { Transport, TransportResponse } from './transport.js';

@@ -1,3 +1,4 @@
+// The HTTP layer: a request as scheduled attempts, with retries, redirects, timeouts and server feedback.
 import { Agent, type Dispatcher } from 'undici';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { ScheduleOptions } from '../core/options.js';

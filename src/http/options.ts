@@ -1,3 +1,4 @@
+// The HTTP options: of the client (base URL, headers, transport, retry, adaptive) and of each request.
 import type { Dispatcher } from 'undici';
 import type { ResetMode } from '../retry/rate-limit-headers.js';
 import type { RetryOptions } from '../retry/retry-options.js';

@@ -1,3 +1,4 @@
+// Preparing a request: URL resolution inside baseUrl, query strings, headers and bodies, checked once.
 import { describe } from '../core/validate.js';
 import { displayUrlText } from './secrets.js';
 import type { BodyInit, HeadersInit, HttpMethod, QueryInit, RequestOptions } from './options.js';

@@ -1,3 +1,4 @@
+// Following redirects: which answer is one, where it may lead, and what a hop keeps of the request.
 import type { PreparedRequest, RequestDefaults } from './prepare-request.js';
 import { isInsideBase } from './prepare-request.js';
 import type { TransportResponse } from './transport.js';

@@ -1,3 +1,4 @@
+// The transport contract both transports implement, and the body helpers they share.
 import type { PreparedRequest } from './prepare-request.js';
 
 /** What a transport returns once the response headers have arrived. */

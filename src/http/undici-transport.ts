@@ -1,3 +1,4 @@
+// The 'undici' transport: requests through undici's Dispatcher API, the fastest path.
 import type { Dispatcher } from 'undici';
 import type { PreparedRequest } from './prepare-request.js';
 import type { Transport, TransportResponse } from './transport.js';

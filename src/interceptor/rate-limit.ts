@@ -1,3 +1,4 @@
+// rateLimit(client): an undici interceptor that sends each request through the client's queue and limits.
 import type { Dispatcher } from 'undici';
 import type { RateLimitedClient } from '../client.js';
 import { publishResponseStatus } from '../core/diagnostics.js';

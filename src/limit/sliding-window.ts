@@ -1,3 +1,4 @@
+// The sliding-window timestamp limiter: at most `limit` units start in any `windowMs`, for every window at once.
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { TimestampLog } from './timestamp-log.js';
 

@@ -1,3 +1,4 @@
+// The priority queue: lower priority first, first in first out among equals; O(1) per operation plus O(log L) in levels.
 import { IndexedHeap } from './indexed-heap.js';
 
 /**

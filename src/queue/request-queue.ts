@@ -1,3 +1,4 @@
+// The request queue: the priority queue with its bound (maxSize), the blocked line and the overflow strategies.
 import type { OverflowStrategy } from '../core/options.js';
 import { PriorityQueue, type QueueEntry, runsBefore } from './priority-queue.js';
 

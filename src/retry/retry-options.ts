@@ -1,3 +1,4 @@
+// The retry options, checked into their normalized form, and the exponential backoff with jitter.
 import { describe, duration, integerAtLeast, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import type { HttpMethod } from '../http/method.js';
 

@@ -1,3 +1,4 @@
+// Whether a failed attempt is retried, and after how long (backoff, Retry-After, a quota's reset).
 import { HttpError } from '../errors/http-error.js';
 import { NetworkError } from '../errors/network-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';

@@ -1,3 +1,4 @@
+// Acting on what a server says of its limits: a cooldown, the remaining budget, tightened windows.
 import type { RateLimitedEvent } from '../core/event-types.js';
 import type { RateWindow } from '../core/options.js';
 import { refusesForRate, type ServerLimits } from './rate-limit-headers.js';

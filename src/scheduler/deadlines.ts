@@ -1,3 +1,4 @@
+// The maxWaitMs deadlines of queued jobs: one heap and one timer for all of them.
 import { type Clock, timerDelay } from '../core/clock.js';
 import { IndexedHeap } from '../queue/indexed-heap.js';
 import type { Job, JobBounds } from './job.js';

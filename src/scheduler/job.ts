@@ -1,3 +1,4 @@
+// A job: one task, its caller's promise, its bounds and its caller's async context; and the context a task sees.
 import { AsyncResource } from 'node:async_hooks';
 import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from '../core/diagnostics.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';

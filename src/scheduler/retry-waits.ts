@@ -1,3 +1,4 @@
+// Retries waiting out their delay: accepted work the client still owes, outside the queue.
 import { type Clock, timerDelay } from '../core/clock.js';
 import { AbortWatch } from './abort-watch.js';
 

@@ -1,3 +1,4 @@
+// The timeoutMs of running jobs: aborts a task's signal and fails its promise when its time is up.
 import { type Clock, timerDelay } from '../core/clock.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Job, JobBounds } from './job.js';

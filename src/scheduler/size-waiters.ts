@@ -1,3 +1,4 @@
+// The callers of onSizeLessThan(n): producer backpressure, one waiting producer let in per free place.
 interface SizeWaiter {
   readonly below: number;
   readonly resolve: () => void;

@@ -1,3 +1,4 @@
+// The task counters behind stats(): each accepted job counted once, and once more by how it ended.
 import type { JobOutcome } from './job.js';
 
 /**

@@ -1,3 +1,4 @@
+// The one timer for the next moment a window has room, precise to the last millisecond.
 import { MAX_TIMER_DELAY_MS, timerDelay } from '../core/clock.js';
 
 /**

@@ -1,3 +1,4 @@
+// MemoryStore: the default store, the windows and concurrency of one process kept in memory.
 import type { WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from '../limit/sliding-window.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';

@@ -1,3 +1,4 @@
+// MswDispatcher: an undici Dispatcher that answers from msw handlers, for testing code on the 'undici' transport.
 import { STATUS_CODES } from 'node:http';
 import { stringify } from 'node:querystring';
 import { Agent, Dispatcher, errors } from 'undici';
