@@ -1,7 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts', 'redis/index': 'src/redis.ts', 'otel/index': 'src/otel/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'testing/index': 'src/testing/index.ts',
+    'redis/index': 'src/redis.ts',
+    'otel/index': 'src/otel/index.ts',
+  },
   // Optional peer dependencies of the subpaths: the user's own copies, never bundled.
   external: ['msw', 'ioredis', '@opentelemetry/api'],
   format: ['esm', 'cjs'],

@@ -145,8 +145,7 @@ export function windowChart(options: WindowChartOptions): string {
     parts.push(
       `<path class="limit" d="M${PLOT_LEFT} ${num(limitY)}H${PLOT_RIGHT}" stroke="${COLOUR.text}" stroke-width="1.25" stroke-dasharray="6 4" fill="none"/>`,
     );
-    if (curve !== '')
-      parts.push(`<path d="${curve}" fill="none" stroke="${COLOUR.curve}" stroke-width="1.25" stroke-linejoin="miter"/>`);
+    if (curve !== '') parts.push(`<path d="${curve}" fill="none" stroke="${COLOUR.curve}" stroke-width="1.25" stroke-linejoin="miter"/>`);
     // The limit's label sits just above its line, or below it when the line is at the top of the plot;
     // a white halo keeps it readable where the curve or the red area runs behind it.
     const limitLabelY = limitY - plotTop < 16 ? limitY + 14 : limitY - 5;
@@ -235,14 +234,16 @@ function num(value: number): string {
 
 /** Escapes text for XML content and attributes, and drops the control characters XML 1.0 forbids. */
 export function escapeXml(text: string): string {
-  return text
-    // eslint-disable-next-line no-control-regex -- matching the control characters is the point
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- matching the control characters is the point
+      .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g, '')
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      .replace(/'/g, '&apos;')
+  );
 }
 
 function validate(options: WindowChartOptions): void {

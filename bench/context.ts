@@ -66,7 +66,12 @@ export async function contextBench(results: Results): Promise<void> {
     check('instrument() metrics on >= 0.9x off', figure('otel-metrics'), figure('otel-off'), 0.9);
     check('instrument() metrics and spans on >= 0.9x off', figure('otel-all'), figure('otel-off'), 0.9);
   }
-  console.log(`\n${table(['target', 'measured', 'verdict'], checks.map(({ target, ok, value }) => [target, value, verdict(ok)]))}`);
+  console.log(
+    `\n${table(
+      ['target', 'measured', 'verdict'],
+      checks.map(({ target, ok, value }) => [target, value, verdict(ok)]),
+    )}`,
+  );
   results.record('context', {
     tasks: TASKS,
     tasksPerSecond: figures,

@@ -122,8 +122,18 @@ export async function httpBench(results: Results): Promise<void> {
     const fetchInit = { dispatcher: rawFetch } as unknown as RequestInit;
     // In run order: each of ours right after the raw case it is compared with.
     const cases: Case[] = [
-      { name: 'raw undici.request', against: undefined, one: async () => (await request(url, { dispatcher: rawUndici })).body.json(), rounds: [] },
-      { name: "client, transport 'undici'", against: 'raw undici.request', one: async () => (await viaUndici.get('/item')).json(), rounds: [] },
+      {
+        name: 'raw undici.request',
+        against: undefined,
+        one: async () => (await request(url, { dispatcher: rawUndici })).body.json(),
+        rounds: [],
+      },
+      {
+        name: "client, transport 'undici'",
+        against: 'raw undici.request',
+        one: async () => (await viaUndici.get('/item')).json(),
+        rounds: [],
+      },
       { name: 'raw fetch', against: undefined, one: async () => (await fetch(url, fetchInit)).json(), rounds: [] },
       { name: "client, transport 'fetch'", against: 'raw fetch', one: async () => (await viaFetch.get('/item')).json(), rounds: [] },
       { name: 'client.fetch', against: 'raw fetch', one: async () => (await viaClientFetch.fetch(url)).json(), rounds: [] },

@@ -52,7 +52,12 @@ export async function memoryBench(results: Results): Promise<void> {
   console.log(`\ntarget: heap per task <= half of p-queue's: ${ratio(ours.heapBytes, pQueue.heapBytes)} → ${verdict(ok)}`);
   results.record('memory', {
     tasks: TASKS,
-    perTask: Object.fromEntries(LIBRARIES.map((library) => [library, { heap: perTask((figures[library] as Measured).heapBytes), rss: perTask((figures[library] as Measured).rssBytes) }])),
+    perTask: Object.fromEntries(
+      LIBRARIES.map((library) => [
+        library,
+        { heap: perTask((figures[library] as Measured).heapBytes), rss: perTask((figures[library] as Measured).rssBytes) },
+      ]),
+    ),
     heapRatioToPQueue: ours.heapBytes / pQueue.heapBytes,
     verdict: verdict(ok),
   });

@@ -79,7 +79,12 @@ export async function overheadBench(results: Results): Promise<void> {
     { target: '>= 5x p-queue, one priority', ok: ours.one >= 5 * pQueue.one, value: ratio(ours.one, pQueue.one) },
     { target: '>= 20x p-queue, 10 priorities', ok: ours.ten >= 20 * pQueue.ten, value: ratio(ours.ten, pQueue.ten) },
   ];
-  console.log(`\n${table(['target', 'measured', 'verdict'], checks.map(({ target, ok, value }) => [target, value, verdict(ok)]))}`);
+  console.log(
+    `\n${table(
+      ['target', 'measured', 'verdict'],
+      checks.map(({ target, ok, value }) => [target, value, verdict(ok)]),
+    )}`,
+  );
   results.record('overhead', {
     tasks,
     bottleneckTasks: 2_000,

@@ -25,7 +25,7 @@ export async function redisBench(results: Results): Promise<void> {
   heading(
     'Redis store: one client on a local redis-server',
     'Target: 1 round trip per granted acquire in the common case (no limit binds).',
-    "A task also releases its shared-concurrency lease: one more command, sent after it ends, off the start path;",
+    'A task also releases its shared-concurrency lease: one more command, sent after it ends, off the start path;',
     'a start later than safetyMarginMs after its acquire was sent is moved in Redis, one more command each.',
   );
   const available = redisServerAvailable();
@@ -41,7 +41,11 @@ export async function redisBench(results: Results): Promise<void> {
     for (const [index, each] of CASES.entries()) {
       const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
       const store = new RedisStore({ redis, key: `bench-${index}` });
-      const client = new RateLimitedClient({ store, concurrency: each.concurrency, ...(each.rateLimit ? { rateLimit: each.rateLimit } : {}) });
+      const client = new RateLimitedClient({
+        store,
+        concurrency: each.concurrency,
+        ...(each.rateLimit ? { rateLimit: each.rateLimit } : {}),
+      });
       const noop = async () => {};
       const begin = performance.now();
       await Promise.all(Array.from({ length: each.tasks }, () => client.schedule(noop)));
@@ -56,11 +60,22 @@ export async function redisBench(results: Results): Promise<void> {
       // Grants made locally while Redis was unreachable would cost no round trip: they must not pass.
       const judged = common ? verdict(acquireTrips <= 1.001 && stats.fallbackGrants === 0 && !stats.down) : 'info';
       rows.push([each.label, count(each.tasks / seconds), acquireTrips.toFixed(3), allTrips.toFixed(3), stats.restamps, judged]);
-      figures.push({ case: each.label, tasksPerSecond: each.tasks / seconds, acquireRoundTripsPerGrant: acquireTrips, roundTripsPerTask: allTrips, restamps: stats.restamps, fallbackGrants: stats.fallbackGrants, down: stats.down, verdict: judged });
+      figures.push({
+        case: each.label,
+        tasksPerSecond: each.tasks / seconds,
+        acquireRoundTripsPerGrant: acquireTrips,
+        roundTripsPerTask: allTrips,
+        restamps: stats.restamps,
+        fallbackGrants: stats.fallbackGrants,
+        down: stats.down,
+        verdict: judged,
+      });
     }
   } finally {
     await server.stop();
   }
-  console.log(table(['case', 'tasks/s', 'acquire round trips per grant', 'all round trips per task', 'starts moved (late)', 'verdict'], rows));
+  console.log(
+    table(['case', 'tasks/s', 'acquire round trips per grant', 'all round trips per task', 'starts moved (late)', 'verdict'], rows),
+  );
   results.record('redis', { cases: figures });
 }

@@ -54,7 +54,9 @@ if (unknown.length > 0) throw new Error(`Unknown section ${unknown.join(', ')}; 
 
 const results = new Results();
 const { machine } = results;
-console.log(`# rate-limited-client benchmark: node ${machine.node}, ${machine.platform}, ${machine.cores} × ${machine.cpus}, ${machine.memoryGiB} GiB`);
+console.log(
+  `# rate-limited-client benchmark: node ${machine.node}, ${machine.platform}, ${machine.cores} × ${machine.cpus}, ${machine.memoryGiB} GiB`,
+);
 const begin = performance.now();
 for (const [name, section] of Object.entries(SECTIONS)) {
   if (asked.length === 0 || asked.includes(name)) await section(results);

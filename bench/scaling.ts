@@ -54,7 +54,7 @@ export async function scalingBench(results: Results): Promise<void> {
   heading(
     'Scaling: time per task with 1k to 1M tasks queued (queued while paused, then drained)',
     'Target: ours at 1M within 2x of ours at 1k, for one priority and for 10.',
-    'Each cell: wall-clock ns per task / the same outside the garbage collector\'s pauses.',
+    "Each cell: wall-clock ns per task / the same outside the garbage collector's pauses.",
   );
   const contenders = QUEUES.filter((each) => each.name === OURS || each.name === 'p-queue');
   type Series = Record<number, PerTask | null>;
@@ -88,7 +88,9 @@ export async function scalingBench(results: Results): Promise<void> {
     }
   }
   console.log(table(['library', ...SIZES.map((size) => `${size.toLocaleString('en-US')} queued, ns`), '1M / 1k', 'verdict'], rows));
-  console.log(`\np-queue with 10 priorities is skipped past ${P_QUEUE_PRIORITY_MAX.toLocaleString('en-US')}: each insert splices an array, O(n).`);
+  console.log(
+    `\np-queue with 10 priorities is skipped past ${P_QUEUE_PRIORITY_MAX.toLocaleString('en-US')}: each insert splices an array, O(n).`,
+  );
   const judged = Object.fromEntries(
     (['one', 'ten'] as const).map((levels) => {
       const series = (figures[OURS] as { one: Series; ten: Series })[levels];

@@ -53,8 +53,16 @@ async function runCase(each: Case): Promise<Map<string, { figures: WindowFigures
     for (let run = 0; run < runs; run++) {
       const starts = await startsThrough(keeper, each);
       if (starts === null) break;
-      const figures = windowFigures(starts, { limits: each.limits, concurrency: keeper.capsConcurrency ? CONCURRENCY : Infinity, taskMs: TASK_MS });
-      if (worst === null || figures.over > worst.figures.over || (figures.over === worst.figures.over && figures.utilisation < worst.figures.utilisation)) {
+      const figures = windowFigures(starts, {
+        limits: each.limits,
+        concurrency: keeper.capsConcurrency ? CONCURRENCY : Infinity,
+        taskMs: TASK_MS,
+      });
+      if (
+        worst === null ||
+        figures.over > worst.figures.over ||
+        (figures.over === worst.figures.over && figures.utilisation < worst.figures.utilisation)
+      ) {
         worst = { figures, starts };
       }
     }
@@ -78,7 +86,12 @@ function print(each: Case, outcome: Map<string, { figures: WindowFigures } | nul
     const { most, over, overBy1msOrMore, utilisation } = measured.figures;
     return [keeper.name, keeper.how, most.join(' / '), over, overBy1msOrMore, utilisation.toFixed(3), judge(keeper.name, measured.figures)];
   });
-  console.log(table(['library', 'set up as', `most starts in any window (${describe(each.limits)})`, 'over', 'over by >= 1 ms', 'utilisation', 'verdict'], rows));
+  console.log(
+    table(
+      ['library', 'set up as', `most starts in any window (${describe(each.limits)})`, 'over', 'over by >= 1 ms', 'utilisation', 'verdict'],
+      rows,
+    ),
+  );
 }
 
 /** Returns the single-window runs' start times by library, for the chart. */
@@ -93,11 +106,19 @@ export async function windowBench(results: Results): Promise<Map<string, number[
   );
   const single = await runCase(SINGLE);
   print(SINGLE, single);
-  heading(`Two windows at once: ${describe(MULTI.limits)}, ${MULTI.tasks} tasks`, 'Same target; "over" adds up the excess in both windows.');
+  heading(
+    `Two windows at once: ${describe(MULTI.limits)}, ${MULTI.tasks} tasks`,
+    'Same target; "over" adds up the excess in both windows.',
+  );
   const multi = await runCase(MULTI);
   print(MULTI, multi);
   const summary = (outcome: Map<string, { figures: WindowFigures } | null>) =>
-    Object.fromEntries([...outcome].map(([name, measured]) => [name, measured === null ? null : { ...measured.figures, verdict: judge(name, measured.figures) }]));
+    Object.fromEntries(
+      [...outcome].map(([name, measured]) => [
+        name,
+        measured === null ? null : { ...measured.figures, verdict: judge(name, measured.figures) },
+      ]),
+    );
   results.record('window', {
     taskMs: TASK_MS,
     concurrency: CONCURRENCY,

@@ -37,7 +37,9 @@ client.on('error', (error) => console.error('client error:', error));
 
 console.log(`Mock API at ${api.url}: ${LIMIT} requests per ${WINDOW_MS} ms, counted on arrival; 429 beyond that.`);
 console.log(`Client: concurrency 8, rateLimit ${LIMIT} per ${WINDOW_MS} ms (the same quota, no margin).`);
-console.log(`Sending ${BACKGROUND} background requests (priority 10), then ${INTERACTIVE} interactive (priority 0) after ${INTERACTIVE_AFTER_MS} ms.\n`);
+console.log(
+  `Sending ${BACKGROUND} background requests (priority 10), then ${INTERACTIVE} interactive (priority 0) after ${INTERACTIVE_AFTER_MS} ms.\n`,
+);
 
 const outcomes: Outcome[] = [];
 let done = 0;

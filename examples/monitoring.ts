@@ -107,7 +107,9 @@ await api.close();
 const refused = api.statuses().filter((status) => status !== 200).length;
 const rejected = results.filter((result) => result.status === 'rejected').length;
 const { enqueued, ended } = monitor.totals();
-console.log(`\n${TOTAL} requests: ${rejected} rejected, ${refused} refused by the API; the monitor saw ${enqueued} tasks queued and ${ended} ended.`);
+console.log(
+  `\n${TOTAL} requests: ${rejected} rejected, ${refused} refused by the API; the monitor saw ${enqueued} tasks queued and ${ended} ended.`,
+);
 // The claim: every request ran within the quota, and the monitor saw each one from queue to end.
 const ok = rejected === 0 && refused === 0 && enqueued === TOTAL && ended === TOTAL;
 console.log(ok ? 'OK' : 'FAILED');

@@ -139,7 +139,9 @@ async function parent(): Promise<void> {
     const key = `example-mock-api-${process.pid}-${Date.now()}`;
     console.log(`Mock API at ${api.url}: ${LIMIT} requests per ${WINDOW_MS} ms, counted on arrival; 429 beyond that.`);
     console.log(`Redis at ${redisUrl}${redisServer ? ' (started by this example)' : ' (REDIS_URL)'}, key '${key}'.`);
-    console.log(`${PROCESSES} processes, each with rateLimit ${LIMIT} per ${WINDOW_MS} ms on a RedisStore, each sending ${REQUESTS_PER_PROCESS} requests at once.\n`);
+    console.log(
+      `${PROCESSES} processes, each with rateLimit ${LIMIT} per ${WINDOW_MS} ms on a RedisStore, each sending ${REQUESTS_PER_PROCESS} requests at once.\n`,
+    );
 
     // fork() runs this file again with the parent's execArgv, which under tsx holds its loader, so
     // the worker is TypeScript too and resolves 'rate-limited-client' the same way.
@@ -164,7 +166,9 @@ async function parent(): Promise<void> {
 
     console.log('Per process (as the API saw it, and as the worker did)');
     results.forEach((result, index) => {
-      const mine = paths.map((path, i) => (path.startsWith(`/worker-${index}/`) ? statuses[i] : undefined)).filter((status) => status !== undefined);
+      const mine = paths
+        .map((path, i) => (path.startsWith(`/worker-${index}/`) ? statuses[i] : undefined))
+        .filter((status) => status !== undefined);
       const ok = result.statuses.filter((status) => status === 200).length;
       console.log(
         `  #${index} pid ${children[index]?.pid}: ${mine.length} arrived, ${mine.filter((status) => status === 429).length} refused with 429; ` +
@@ -186,7 +190,10 @@ async function parent(): Promise<void> {
     line('429s answered:', String(refused));
     line('granted without Redis:', String(withoutRedis));
     line(`busiest ${WINDOW_MS} ms window:`, `${busiest} arrivals across all processes (limit ${LIMIT})`);
-    line('without the store:', `each process would allow itself ${LIMIT}: up to ${PROCESSES * LIMIT} in one window, ${PROCESSES}x the quota`);
+    line(
+      'without the store:',
+      `each process would allow itself ${LIMIT}: up to ${PROCESSES * LIMIT} in one window, ${PROCESSES}x the quota`,
+    );
 
     const failed = busiest > LIMIT || refused > 0 || ok !== expected || arrivals.length !== expected || withoutRedis > 0;
     console.log(`\n${failed ? 'FAILED' : 'OK'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -269,7 +276,9 @@ async function startRedisServer(): Promise<LocalRedis | null> {
   });
   const problem = await ready;
   if (problem !== null) {
-    console.error(`${problem}.\nThis example needs Redis: install redis-server (e.g. apt-get install redis-server, brew install redis), or set REDIS_URL=redis://host:port to use a running one.`);
+    console.error(
+      `${problem}.\nThis example needs Redis: install redis-server (e.g. apt-get install redis-server, brew install redis), or set REDIS_URL=redis://host:port to use a running one.`,
+    );
     return null;
   }
   return {

@@ -131,8 +131,7 @@ const failures: string[] = [];
 const has = (prefix: string, label = '') => lines.some((line) => line.startsWith(prefix) && line.includes(label));
 for (const name of EXPECTED) if (!has(name)) failures.push(`missing metric ${name}`);
 for (const client of ['catalog', 'eager']) {
-  if (!has('rate_limited_client_requests_total', `rate_limited_client_name="${client}"`))
-    failures.push(`no requests for ${client}`);
+  if (!has('rate_limited_client_requests_total', `rate_limited_client_name="${client}"`)) failures.push(`no requests for ${client}`);
 }
 const midRunQueued = midRun
   .filter((line) => line.includes('rate_limited_client_name="catalog"') && line.startsWith('rate_limited_client_queue_size'))

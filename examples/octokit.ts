@@ -81,7 +81,10 @@ try {
   console.log(`${seconds()}  repos.get: ${repo.full_name}, ${repo.open_issues_count} open issues`);
 
   const issues = await octokit.paginate(octokit.rest.issues.listForRepo, { owner: OWNER, repo: REPO, state: 'open', per_page: PER_PAGE });
-  check(issues.map((issue) => issue.number).join() === Array.from({ length: ISSUE_COUNT }, (_, i) => i + 1).join(), 'paginate missed or repeated issues');
+  check(
+    issues.map((issue) => issue.number).join() === Array.from({ length: ISSUE_COUNT }, (_, i) => i + 1).join(),
+    'paginate missed or repeated issues',
+  );
   console.log(`${seconds()}  paginate issues.listForRepo: ${issues.length} issues in ${Math.ceil(issues.length / PER_PAGE)} pages`);
   for (const issue of issues) check(issue.user?.login === authorOf(issue.number), `issue ${issue.number} has the wrong author`);
 
@@ -94,7 +97,10 @@ try {
     else check(lookup.value.data.login === logins[i], `asked for ${logins[i]}, got ${lookup.value.data.login}`);
   });
   const profiles = lookups.filter((lookup) => lookup.status === 'fulfilled').length;
-  check(logins.length === AUTHOR_COUNT && profiles === AUTHOR_COUNT, `${profiles} profiles of ${logins.length} authors, expected ${AUTHOR_COUNT}`);
+  check(
+    logins.length === AUTHOR_COUNT && profiles === AUTHOR_COUNT,
+    `${profiles} profiles of ${logins.length} authors, expected ${AUTHOR_COUNT}`,
+  );
   console.log(`${seconds()}  users.getByUsername x ${logins.length}: ${profiles} profiles`);
 } catch (error) {
   problems.push(`a call failed: ${String(error)}`);
@@ -107,7 +113,10 @@ await github.close();
 // --- What the server saw, not what the client believes it did.
 const arrivals = github.arrivals;
 const refused = arrivals.filter((arrival) => arrival.status === 403 || arrival.status === 429);
-const busiest = maxInAnyWindow(arrivals.map((arrival) => arrival.at), WINDOW_SECONDS * 1000);
+const busiest = maxInAnyWindow(
+  arrivals.map((arrival) => arrival.at),
+  WINDOW_SECONDS * 1000,
+);
 const span = arrivals.length > 0 ? ((arrivals.at(-1)?.at ?? 0) - (arrivals[0]?.at ?? 0)) / 1000 : 0;
 check(refused.length === 0, `${refused.length} requests refused: ${refused.map((a) => `${a.status} ${a.path}`).join(', ')}`);
 check(busiest <= LIMIT, `${busiest} requests in one ${WINDOW_SECONDS} s window, over the limit of ${LIMIT}`);
@@ -121,7 +130,9 @@ console.log(`  refused (403/429):      ${refused.length}`);
 console.log(`  busiest ${WINDOW_SECONDS} s window:     ${busiest} requests (limit ${LIMIT})`);
 console.log(`  most at once:           ${github.mostInProgress()} (limit ${MAX_CONCURRENT})`);
 const times = pauses.length === 1 ? 'once' : `${pauses.length} times`;
-console.log(`  server said "used up":  ${pauses.length === 0 ? 'never' : `${times}, and the client paused until the reset: ${reasons.join('; ')}`}`);
+console.log(
+  `  server said "used up":  ${pauses.length === 0 ? 'never' : `${times}, and the client paused until the reset: ${reasons.join('; ')}`}`,
+);
 console.log(`  client.stats():         completed ${stats.completed}, failed ${stats.failed}, rejected ${stats.rejected}`);
 for (const problem of problems.slice(0, 5)) console.log(`  PROBLEM: ${problem}`);
 if (problems.length > 5) console.log(`  ... and ${problems.length - 5} more problems`);

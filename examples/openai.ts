@@ -25,8 +25,18 @@ const LIMIT = 20;
 const TOKENS = 4_000;
 const WINDOW_MS = 1_000;
 const TICKETS = 50;
-const QUERIES = ['export button broken', 'refund for a double charge', 'reset two-factor', 'invoice in euros', 'delete my account',
-  'dark mode', 'slow dashboard', 'API key rotation', 'webhook retries', 'change billing email'];
+const QUERIES = [
+  'export button broken',
+  'refund for a double charge',
+  'reset two-factor',
+  'invoice in euros',
+  'delete my account',
+  'dark mode',
+  'slow dashboard',
+  'API key rotation',
+  'webhook retries',
+  'change billing email',
+];
 const API_KEY = 'sk-test-not-a-real-key';
 
 const t0 = performance.now();
@@ -84,7 +94,11 @@ const check = (ok: boolean, problem: string) => {
 };
 job.forEach((result, i) => {
   if (result.status === 'rejected') problems.push(`ticket #${i + 1} failed: ${String(result.reason)}`);
-  else check(result.value.choices[0]?.message.content?.includes(`Ticket #${i + 1}:`) === true, `ticket #${i + 1} got another ticket's summary`);
+  else
+    check(
+      result.value.choices[0]?.message.content?.includes(`Ticket #${i + 1}:`) === true,
+      `ticket #${i + 1} got another ticket's summary`,
+    );
 });
 searches.forEach((result, i) => {
   if (result.status === 'rejected') problems.push(`search "${QUERIES[i]}" failed: ${String(result.reason)}`);
@@ -94,7 +108,10 @@ searches.forEach((result, i) => {
 
 const arrivals = api.arrivals;
 const refused = arrivals.filter((arrival) => arrival.status !== 200);
-const busiest = maxInAnyWindow(arrivals.map((arrival) => arrival.at), WINDOW_MS);
+const busiest = maxInAnyWindow(
+  arrivals.map((arrival) => arrival.at),
+  WINDOW_MS,
+);
 check(refused.length === 0, `${refused.length} requests not answered 200: ${refused.map((a) => `${a.status} ${a.path}`).join(', ')}`);
 check(busiest <= LIMIT, `${busiest} requests in one ${WINDOW_MS} ms window, over the limit of ${LIMIT}`);
 
@@ -106,16 +123,25 @@ const queuedJob = arrivals.filter((a) => a.path === '/v1/chat/completions' && a.
 const firstSearch = Math.min(...searchTimes);
 const lastSearch = Math.max(...searchTimes);
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
-check(queuedJob.every((at) => at > firstSearch), 'a queued job request reached the server before the first search');
+check(
+  queuedJob.every((at) => at > firstSearch),
+  'a queued job request reached the server before the first search',
+);
 const crossed = queuedJob.filter((at) => at < lastSearch).length;
 
 const span = ((arrivals.at(-1)?.at ?? 0) - (arrivals[0]?.at ?? 0)) / 1000;
 console.log('\nSummary');
-console.log(`  requests sent:          ${arrivals.length} (${TICKETS} chat, ${QUERIES.length} embeddings), the first to the last in ${span.toFixed(1)} s`);
+console.log(
+  `  requests sent:          ${arrivals.length} (${TICKETS} chat, ${QUERIES.length} embeddings), the first to the last in ${span.toFixed(1)} s`,
+);
 console.log(`  429s:                   ${arrivals.filter((a) => a.status === 429).length}`);
 console.log(`  busiest ${WINDOW_MS} ms window: ${busiest} requests (limit ${LIMIT})`);
-console.log(`  searches:               waited ${mean(searchTimes.map((at) => at - searchesAt)).toFixed(0)} ms on average for the window to slide`);
-console.log(`  priority:               ${queuedJob.length} job requests were still queued; ${queuedJob.length - crossed} of them reached the server after every search, ${crossed} between the searches`);
+console.log(
+  `  searches:               waited ${mean(searchTimes.map((at) => at - searchesAt)).toFixed(0)} ms on average for the window to slide`,
+);
+console.log(
+  `  priority:               ${queuedJob.length} job requests were still queued; ${queuedJob.length - crossed} of them reached the server after every search, ${crossed} between the searches`,
+);
 console.log(`  tokens:                 at least ${api.leastTokensLeft()} of ${TOKENS} left at any time (the client counts requests only)`);
 console.log(`  client.stats():         completed ${stats.completed}, failed ${stats.failed}, rejected ${stats.rejected}`);
 for (const problem of problems.slice(0, 5)) console.log(`  PROBLEM: ${problem}`);

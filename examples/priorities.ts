@@ -89,7 +89,9 @@ const refused = api.statuses().filter((status) => status === 429).length;
 const busiest = api.maxInAnyWindow(WINDOW_MS);
 
 console.log(`API and client: ${LIMIT} requests per ${WINDOW_MS} ms. Queue: ${QUEUE_SIZE} places, crawler keeps ${CRAWL_BACKLOG} waiting.`);
-console.log(`At ${Math.round(clickedAt - started)} ms: ${INTERACTIVE} interactive requests (priority 0); ${queued} crawl requests (priority 10) waiting, ${inFlight} in flight.\n`);
+console.log(
+  `At ${Math.round(clickedAt - started)} ms: ${INTERACTIVE} interactive requests (priority 0); ${queued} crawl requests (priority 10) waiting, ${inFlight} in flight.\n`,
+);
 console.log('Arrival order at the server (c crawl, I interactive, | when the interactive requests were submitted):');
 console.log(`  ${order.slice(0, arrivedBeforeClick)}|${order.slice(arrivedBeforeClick)}\n`);
 console.log(`  interactive answered in at most ${Math.round(Math.max(...interactiveTimes))} ms (the next free slot of the quota)`);

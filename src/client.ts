@@ -2,19 +2,8 @@
 import { publishClientClose, publishClientCreate, publishResponseStatus } from './core/diagnostics.js';
 import type { ClientEventName, Listener } from './core/event-types.js';
 import { Emitter } from './core/events.js';
-import {
-  normalizeClientOptions,
-  normalizeConcurrency,
-  normalizeScheduleOptions,
-  normalizeWindows,
-} from './core/normalize-options.js';
-import type {
-  ClientStats,
-  CloseOptions,
-  RateWindow,
-  ScheduleOptions,
-  TaskContext,
-} from './core/options.js';
+import { normalizeClientOptions, normalizeConcurrency, normalizeScheduleOptions, normalizeWindows } from './core/normalize-options.js';
+import type { ClientStats, CloseOptions, RateWindow, ScheduleOptions, TaskContext } from './core/options.js';
 import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './core/validate.js';
 import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
@@ -67,9 +56,14 @@ export class RateLimitedClient {
       hold: () => scheduler.hold(),
       heard: (status) => publishResponseStatus(this, status),
     });
-    const limitedFetch = createLimitedFetch(scheduleRequest, () => this.#http.dispatcher, http.timeoutMs, (response, weight) => {
-      this.#http.listen(response.headers, response.status, response.url, weight);
-    });
+    const limitedFetch = createLimitedFetch(
+      scheduleRequest,
+      () => this.#http.dispatcher,
+      http.timeoutMs,
+      (response, weight) => {
+        this.#http.listen(response.headers, response.status, response.url, weight);
+      },
+    );
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
     publishClientCreate(this);
   }
@@ -128,11 +122,7 @@ export class RateLimitedClient {
    * For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest).
    * @internal
    */
-  [kScheduleRequest]<T>(
-    task: (context: InternalTaskContext) => T | PromiseLike<T>,
-    options?: ScheduleOptions,
-    seq?: number,
-  ): Promise<T> {
+  [kScheduleRequest]<T>(task: (context: InternalTaskContext) => T | PromiseLike<T>, options?: ScheduleOptions, seq?: number): Promise<T> {
     return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false, seq);
   }
 

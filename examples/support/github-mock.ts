@@ -82,9 +82,17 @@ function route(req: IncomingMessage, res: ServerResponse, headers: Record<string
   }
   if (first === 'repos' && known && parts.length === 3) {
     return sendJson(res, 200, headers, {
-      id: 4242, name: REPO, full_name: `${OWNER}/${REPO}`, private: false, owner: user(OWNER, api),
-      html_url: `https://github.com/${OWNER}/${REPO}`, url: `${api}/repos/${OWNER}/${REPO}`,
-      default_branch: 'main', open_issues_count: ISSUE_COUNT, stargazers_count: 1312, forks_count: 64,
+      id: 4242,
+      name: REPO,
+      full_name: `${OWNER}/${REPO}`,
+      private: false,
+      owner: user(OWNER, api),
+      html_url: `https://github.com/${OWNER}/${REPO}`,
+      url: `${api}/repos/${OWNER}/${REPO}`,
+      default_branch: 'main',
+      open_issues_count: ISSUE_COUNT,
+      stargazers_count: 1312,
+      forks_count: 64,
     });
   }
   if (first === 'repos' && known && sub === 'issues' && parts.length === 4) {
@@ -93,7 +101,12 @@ function route(req: IncomingMessage, res: ServerResponse, headers: Record<string
     const last = Math.ceil(ISSUE_COUNT / perPage);
     const from = (page - 1) * perPage + 1;
     const numbers = Array.from({ length: Math.max(0, Math.min(perPage, ISSUE_COUNT - from + 1)) }, (_, i) => from + i);
-    return sendJson(res, 200, { ...headers, link: linkHeader(url, page, last) }, numbers.map((n) => issue(n, api)));
+    return sendJson(
+      res,
+      200,
+      { ...headers, link: linkHeader(url, page, last) },
+      numbers.map((n) => issue(n, api)),
+    );
   }
   if (first === 'repos' && known && sub === 'issues' && parts.length === 5) {
     const n = Number(number);
@@ -117,14 +130,30 @@ function linkHeader(url: URL, page: number, last: number): string {
 }
 
 function user(login: string, api: string) {
-  return { login, id: 1000 + login.length, type: 'User', url: `${api}/users/${login}`, html_url: `https://github.com/${login}`, name: login.toUpperCase(), public_repos: 12 };
+  return {
+    login,
+    id: 1000 + login.length,
+    type: 'User',
+    url: `${api}/users/${login}`,
+    html_url: `https://github.com/${login}`,
+    name: login.toUpperCase(),
+    public_repos: 12,
+  };
 }
 
 function issue(n: number, api: string) {
   return {
-    id: 900_000 + n, number: n, state: 'open', title: `Widget ${n} wobbles when rotated`,
-    user: { login: authorOf(n), id: 1000 + n, type: 'User' }, labels: [], comments: n % 4,
-    url: `${api}/repos/${OWNER}/${REPO}/issues/${n}`, html_url: `https://github.com/${OWNER}/${REPO}/issues/${n}`,
-    created_at: '2025-01-01T00:00:00Z', updated_at: '2025-01-02T00:00:00Z', body: 'Steps to reproduce: rotate it.',
+    id: 900_000 + n,
+    number: n,
+    state: 'open',
+    title: `Widget ${n} wobbles when rotated`,
+    user: { login: authorOf(n), id: 1000 + n, type: 'User' },
+    labels: [],
+    comments: n % 4,
+    url: `${api}/repos/${OWNER}/${REPO}/issues/${n}`,
+    html_url: `https://github.com/${OWNER}/${REPO}/issues/${n}`,
+    created_at: '2025-01-01T00:00:00Z',
+    updated_at: '2025-01-02T00:00:00Z',
+    body: 'Steps to reproduce: rotate it.',
   };
 }

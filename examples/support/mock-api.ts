@@ -46,7 +46,10 @@ export async function startMockApi({ limit, windowMs, rateLimitHeaders = false }
       rateLimitHeaders === 'x-ratelimit'
         ? { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': untilFreeS.toFixed(3) }
         : rateLimitHeaders === 'ietf'
-          ? { ratelimit: `"quota";r=${remaining};t=${Math.ceil(untilFreeS)}`, 'ratelimit-policy': `"quota";q=${limit};w=${windowMs / 1000}` }
+          ? {
+              ratelimit: `"quota";r=${remaining};t=${Math.ceil(untilFreeS)}`,
+              'ratelimit-policy': `"quota";q=${limit};w=${windowMs / 1000}`,
+            }
           : {};
     if (!allowed) {
       const retryAfterS = Math.max(1, Math.ceil(untilFreeS));
@@ -65,7 +68,11 @@ export async function startMockApi({ limit, windowMs, rateLimitHeaders = false }
     arrivals: () => server.arrivals.map((arrival) => arrival.at),
     statuses: () => server.arrivals.map((arrival) => arrival.status),
     paths: () => server.arrivals.map((arrival) => arrival.path),
-    maxInAnyWindow: (span: number) => maxInAnyWindow(server.arrivals.map((arrival) => arrival.at), span),
+    maxInAnyWindow: (span: number) =>
+      maxInAnyWindow(
+        server.arrivals.map((arrival) => arrival.at),
+        span,
+      ),
     close: () => server.close(),
   };
 }

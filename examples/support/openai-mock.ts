@@ -44,7 +44,12 @@ export async function startOpenAIMock(options: OpenAIMockOptions): Promise<OpenA
     }
     const route = req.method === 'POST' ? req.url : undefined;
     if (body === undefined || (route !== '/v1/chat/completions' && route !== '/v1/embeddings')) {
-      return sendJson(res, 404, {}, { error: { message: `Invalid URL (${req.method} ${req.url})`, type: 'invalid_request_error', param: null, code: null } });
+      return sendJson(
+        res,
+        404,
+        {},
+        { error: { message: `Invalid URL (${req.method} ${req.url})`, type: 'invalid_request_error', param: null, code: null } },
+      );
     }
     const model = String(body.model);
     const inputs = route === '/v1/embeddings' ? [body.input].flat().map(String) : [];

@@ -46,5 +46,7 @@ for (const name of examples) {
   const why = timedOut ? `killed after ${TIMEOUT_MS / 1000} s` : `exit code ${code}`;
   summary.push(`${ok ? 'ok  ' : 'FAIL'}  ${name.padEnd(22)} ${(ms / 1000).toFixed(1).padStart(5)} s${ok ? '' : `  (${why})`}`);
 }
-console.log(`\n${summary.join('\n')}\n${failed === 0 ? `all ${examples.length} examples passed` : `${failed} of ${examples.length} examples failed`}`);
+console.log(
+  `\n${summary.join('\n')}\n${failed === 0 ? `all ${examples.length} examples passed` : `${failed} of ${examples.length} examples failed`}`,
+);
 process.exitCode = failed === 0 ? 0 : 1;

@@ -50,7 +50,11 @@ export async function startUsersApi({ limit, windowMs }: { limit: number; window
   return {
     url: server.url,
     statuses: () => server.arrivals.map((arrival) => arrival.status),
-    maxInAnyWindow: (span: number) => maxInAnyWindow(server.arrivals.map((arrival) => arrival.at), span),
+    maxInAnyWindow: (span: number) =>
+      maxInAnyWindow(
+        server.arrivals.map((arrival) => arrival.at),
+        span,
+      ),
     close: () => server.close(),
   };
 }

@@ -208,12 +208,7 @@ export function publishTaskStart(job: Reported, waitReason: WaitReason | undefin
 }
 
 /** `waitReason`: why a task that never started waited (see TaskMessage), when it is known. */
-export function publishTaskEnd(
-  job: Reported,
-  outcome: NonNullable<TaskMessage['outcome']>,
-  error: unknown,
-  waitReason?: WaitReason,
-): void {
+export function publishTaskEnd(job: Reported, outcome: NonNullable<TaskMessage['outcome']>, error: unknown, waitReason?: WaitReason): void {
   if (!taskEnd.hasSubscribers) return;
   const message = job.taskMessage;
   if (message === undefined) return;

@@ -2,7 +2,6 @@
 import { type ObservedClient, publishEvent } from './diagnostics.js';
 import type { ClientEventName, ClientEvents, Listener } from './event-types.js';
 
-
 /**
  * A small typed emitter. Unlike Node's EventEmitter, an `error` event with no listener does not throw:
  * a rate limiter must not crash a process over a report. A listener that throws is reported as an

@@ -22,7 +22,15 @@ const SCHEDULER_KEYS = ['name', 'concurrency', 'workers', 'rateLimit', 'queue', 
 const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'release', 'usage', 'close'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
 const HTTP_KEYS = [
-  'baseUrl', 'headers', 'timeoutMs', 'transport', 'dispatcher', 'allowAbsoluteUrls', 'secretHeaders', 'retry', 'adaptive',
+  'baseUrl',
+  'headers',
+  'timeoutMs',
+  'transport',
+  'dispatcher',
+  'allowAbsoluteUrls',
+  'secretHeaders',
+  'retry',
+  'adaptive',
 ] as const;
 const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;

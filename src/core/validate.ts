@@ -28,12 +28,7 @@ export function integerAtLeast(name: string, value: unknown, min: number): numbe
 
 /** An integer >= min, or Infinity. */
 export function countOrInfinity(name: string, value: unknown, min: number): number {
-  return checkNumber(
-    name,
-    value,
-    `an integer >= ${min} or Infinity`,
-    (n) => n === Infinity || (Number.isInteger(n) && n >= min),
-  );
+  return checkNumber(name, value, `an integer >= ${min} or Infinity`, (n) => n === Infinity || (Number.isInteger(n) && n >= min));
 }
 
 export function finiteNumber(name: string, value: unknown): number {

@@ -33,13 +33,7 @@ export class HttpError extends RateLimitedClientError {
   /** The full response (not enumerable, so logging the error does not dump it). */
   declare readonly response: HttpResponse;
 
-  constructor(
-    response: HttpResponse,
-    method: string,
-    headers: Record<string, string>,
-    bodyPreview: string,
-    retryAfterMs?: number,
-  ) {
+  constructor(response: HttpResponse, method: string, headers: Record<string, string>, bodyPreview: string, retryAfterMs?: number) {
     const statusText = response.statusText ? ` ${response.statusText}` : '';
     super(`Request failed with status code ${response.status}${statusText}: ${method} ${response.url}`, 'RLC_ERR_HTTP');
     this.status = response.status;

@@ -25,8 +25,21 @@ export const BODY_PREVIEW_BYTES = 4096;
 /** How long an error response's body may take to give its preview before it is cut off. */
 const PREVIEW_MAX_MS = 1_000;
 const REQUEST_KEYS = [
-  'method', 'path', 'query', 'headers', 'json', 'body', 'priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs',
-  'throwHttpErrors', 'idempotencyKey', 'stream', 'retry',
+  'method',
+  'path',
+  'query',
+  'headers',
+  'json',
+  'body',
+  'priority',
+  'weight',
+  'signal',
+  'timeoutMs',
+  'maxWaitMs',
+  'throwHttpErrors',
+  'idempotencyKey',
+  'stream',
+  'retry',
 ] as const;
 
 /**
@@ -69,7 +82,10 @@ function normalizeAdaptive(value: unknown): { resetMode: ResetMode; resource: st
   if (value === false) return false;
   const options = plainObject('adaptive', value);
   knownKeys('adaptive', options, ['resetMode', 'resource']);
-  const resetMode = options.resetMode === undefined ? 'auto' : oneOf('adaptive.resetMode', options.resetMode, ['auto', 'epoch-seconds', 'delta-seconds'] as const);
+  const resetMode =
+    options.resetMode === undefined
+      ? 'auto'
+      : oneOf('adaptive.resetMode', options.resetMode, ['auto', 'epoch-seconds', 'delta-seconds'] as const);
   const { resource } = options;
   if (resource !== undefined && (typeof resource !== 'string' || resource.trim() === '')) {
     throw new TypeError(`Expected \`adaptive.resource\` to be a non-empty string, got ${describe(resource)}`);
@@ -180,7 +196,13 @@ export class HttpLayer {
           const delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
           if (delay === undefined || how.scheduling.signal?.aborted) throw error;
           attempt.retried++;
-          this.#hooks.retrying({ retry: attempt.retried, delayMs: delay, method: request.method, url: displayUrl(request.url), error: error as Error });
+          this.#hooks.retrying({
+            retry: attempt.retried,
+            delayMs: delay,
+            method: request.method,
+            url: displayUrl(request.url),
+            error: error as Error,
+          });
           // The wait holds no worker and no permit; then the retry re-enters the queue with its
           // original place among equal priorities, and counts in the windows like any request.
           next = this.#hooks.retryAfter(delay, how.scheduling.signal, send);
@@ -197,13 +219,17 @@ export class HttpLayer {
   }
 
   #buffered(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
-    return this.#hooks.schedule(async (context) => {
-      attempt.seq ??= context[kSeq];
-      const response = await this.#send(request, context, how, attempt.hops);
-      if (response instanceof Redirect) return response;
-      const body = await this.#guard(request, context.signal, () => response.bytes());
-      return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
-    }, how.scheduling, attempt.seq);
+    return this.#hooks.schedule(
+      async (context) => {
+        attempt.seq ??= context[kSeq];
+        const response = await this.#send(request, context, how, attempt.hops);
+        if (response instanceof Redirect) return response;
+        const body = await this.#guard(request, context.signal, () => response.bytes());
+        return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
+      },
+      how.scheduling,
+      attempt.seq,
+    );
   }
 
   /**
@@ -213,15 +239,21 @@ export class HttpLayer {
    */
   #streamed(request: PreparedRequest, how: AttemptOptions, attempt: Attempt): Promise<HttpResponse | Redirect> {
     return new Promise((resolve, reject) => {
-      this.#hooks.schedule(async (context) => {
-        attempt.seq ??= context[kSeq];
-        const response = await this.#send(request, context, how, attempt.hops);
-        if (response instanceof Redirect) return resolve(response);
-        await new Promise<void>((settled) => {
-          const body = watchedStream(response.body, response.signal, settled, (reason) => response.discard(reason));
-          resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
-        });
-      }, how.scheduling, attempt.seq).catch(reject); // after resolve() this is a no-op: the body stream carries any later error
+      this.#hooks
+        .schedule(
+          async (context) => {
+            attempt.seq ??= context[kSeq];
+            const response = await this.#send(request, context, how, attempt.hops);
+            if (response instanceof Redirect) return resolve(response);
+            await new Promise<void>((settled) => {
+              const body = watchedStream(response.body, response.signal, settled, (reason) => response.discard(reason));
+              resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
+            });
+          },
+          how.scheduling,
+          attempt.seq,
+        )
+        .catch(reject); // after resolve() this is a no-op: the body stream carries any later error
     });
   }
 

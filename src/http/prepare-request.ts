@@ -22,7 +22,11 @@ const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 const CONTROL_OR_SPACE = /[\0-\x20]/;
 
 /** Lower-cases and checks header names and values; `undefined` drops a header. */
-export function normalizeHeaders(name: string, headers: HeadersInit | undefined, into: Record<string, string> = {}): Record<string, string> {
+export function normalizeHeaders(
+  name: string,
+  headers: HeadersInit | undefined,
+  into: Record<string, string> = {},
+): Record<string, string> {
   if (headers === undefined) return into;
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a JavaScript caller may pass null
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
@@ -84,7 +88,9 @@ export function resolveUrl(path: unknown, baseUrl: URL | undefined, allowAbsolut
     try {
       url = new URL(path, baseUrl); // with a base, a protocol-relative `//host/x` takes its scheme
     } catch {
-      throw new TypeError(`Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(displayUrlText(path))}`);
+      throw new TypeError(
+        `Expected \`path\` to be an absolute http(s) URL when the client has no \`baseUrl\`, got ${describe(displayUrlText(path))}`,
+      );
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new TypeError(`Expected \`path\` to be an http or https URL, got ${describe(url.protocol)}`);

@@ -26,7 +26,11 @@ interface RedirectOptions extends RequestDefaults {
  * 303, and 301/302 after a POST, become a GET without body; 307/308 keep method and body. Unlike
  * fetch, every secret header (not only `authorization`) is dropped when the origin changes.
  */
-export function redirectTarget(request: PreparedRequest, response: TransportResponse, options: RedirectOptions): PreparedRequest | undefined {
+export function redirectTarget(
+  request: PreparedRequest,
+  response: TransportResponse,
+  options: RedirectOptions,
+): PreparedRequest | undefined {
   if (!REDIRECT_STATUSES.has(response.status)) return undefined;
   const location = response.headers.get('location');
   if (location === null) return undefined;

@@ -1,11 +1,5 @@
 /** Header names whose values are never shown: in errors, events or stats. */
-export const DEFAULT_SECRET_HEADERS: readonly string[] = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-];
+export const DEFAULT_SECRET_HEADERS: readonly string[] = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 
 export const REDACTED = '[REDACTED]';
 

@@ -64,12 +64,18 @@ function abortError(reason: unknown): Error {
  */
 function abortable(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
   if (signal.aborted) {
-    pending.then((late) => late.body.destroy(), () => {});
+    pending.then(
+      (late) => late.body.destroy(),
+      () => {},
+    );
     return Promise.reject(signal.reason);
   }
   return new Promise((resolve, reject) => {
     const onAbort = () => {
-      pending.then((late) => late.body.destroy(), () => {});
+      pending.then(
+        (late) => late.body.destroy(),
+        () => {},
+      );
       reject(signal.reason);
     };
     signal.addEventListener('abort', onAbort, { once: true });

@@ -36,10 +36,7 @@ export interface RateLimitInterceptorOptions {
  * then each hop and each retry the server sees is its own scheduled request. Composed after them, it
  * would schedule the whole chain as one request and count it once.
  */
-export function rateLimit(
-  client: RateLimitedClient,
-  options: RateLimitInterceptorOptions = {},
-): Dispatcher.DispatcherComposeInterceptor {
+export function rateLimit(client: RateLimitedClient, options: RateLimitInterceptorOptions = {}): Dispatcher.DispatcherComposeInterceptor {
   if (typeof (client as Partial<RateLimitedClient> | null)?.[kScheduleRequest] !== 'function') {
     throw new TypeError(`Expected \`client\` to be a RateLimitedClient, got ${describe(client)}`);
   }

@@ -29,7 +29,6 @@ export interface Metrics {
   stop(): void;
 }
 
-
 /** What a window counts: `counts` when the stats say it (currencies), else requests. */
 function windowCounts(window: object): string {
   const counts = (window as { counts?: unknown }).counts;

@@ -28,9 +28,7 @@ const KEYS = ['meterProvider', 'tracerProvider'] as const;
 /** An object with a method `method`: all that is asked of a provider, from any version of the API. */
 function checkProvider(name: string, value: unknown, kind: string, method: string): void {
   if (typeof value !== 'object' || value === null || typeof (value as Record<string, unknown>)[method] !== 'function') {
-    throw new TypeError(
-      `Expected \`${name}\` to be an OpenTelemetry ${kind} (an object with ${method}()), got ${describe(value)}`,
-    );
+    throw new TypeError(`Expected \`${name}\` to be an OpenTelemetry ${kind} (an object with ${method}()), got ${describe(value)}`);
   }
 }
 

@@ -64,7 +64,12 @@ export const EPOCH_SECONDS_THRESHOLD = 1e9;
  * `null` reads them whatever resource they name.
  * All durations are whole milliseconds. Never throws.
  */
-export function readServerLimits(headers: Headers, nowMs: number, resetMode: ResetMode = 'auto', resource: string | null = 'core'): ServerLimits {
+export function readServerLimits(
+  headers: Headers,
+  nowMs: number,
+  resetMode: ResetMode = 'auto',
+  resource: string | null = 'core',
+): ServerLimits {
   const out: ServerLimits = { sources: [] };
   // Most responses carry none of these: one pass over the names they do carry is much cheaper than
   // ~20 lookups through Headers' WebIDL layer, and every lookup below would find nothing anyway.
@@ -142,10 +147,23 @@ export function usedUp(status: number, limits: ServerLimits, bodyPreview: string
 
 /** Every header `readServerLimits` reads; `get` there takes only these, so the list can not fall behind. */
 const LIMIT_HEADERS = [
-  'retry-after-ms', 'retry-after', 'ratelimit', 'ratelimit-policy', 'ratelimit-remaining', 'ratelimit-reset',
-  'ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-rate-limit-remaining', 'x-rate-limit-reset',
-  'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-shopify-shop-api-call-limit',
-  'x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests',
+  'retry-after-ms',
+  'retry-after',
+  'ratelimit',
+  'ratelimit-policy',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'x-rate-limit-remaining',
+  'x-rate-limit-reset',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-reset-requests',
+  'x-shopify-shop-api-call-limit',
+  'x-ratelimit-limit',
+  'x-rate-limit-limit',
+  'x-ratelimit-limit-requests',
 ] as const;
 type LimitHeader = (typeof LIMIT_HEADERS)[number];
 const LIMIT_HEADER_SET: ReadonlySet<string> = new Set(LIMIT_HEADERS);

@@ -74,14 +74,34 @@ export const DEFAULT_RETRY: NormalizedRetry = {
   retries: 2,
   statusCodes: new Set([429, 500, 502, 503, 504]),
   methods: new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']),
-  errorCodes: new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOTFOUND', 'ENETDOWN', 'ENETUNREACH', 'EHOSTDOWN', 'EHOSTUNREACH', 'EPIPE', 'UND_ERR_SOCKET']),
+  errorCodes: new Set([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ENOTFOUND',
+    'ENETDOWN',
+    'ENETUNREACH',
+    'EHOSTDOWN',
+    'EHOSTUNREACH',
+    'EPIPE',
+    'UND_ERR_SOCKET',
+  ]),
   minDelayMs: 500,
   maxDelayMs: 30_000,
   maxRetryAfterMs: 60_000,
   jitter: 'full',
   random: Math.random,
 };
-const KEYS = ['retries', 'statusCodes', 'methods', 'errorCodes', 'minDelayMs', 'maxDelayMs', 'maxRetryAfterMs', 'jitter', 'random'] as const;
+const KEYS = [
+  'retries',
+  'statusCodes',
+  'methods',
+  'errorCodes',
+  'minDelayMs',
+  'maxDelayMs',
+  'maxRetryAfterMs',
+  'jitter',
+  'random',
+] as const;
 
 function listOf<T>(name: string, value: unknown, check: (item: unknown) => item is T): Set<T> {
   if (!Array.isArray(value) || !value.every(check)) throw new TypeError(`Expected \`${name}\` to be an array, got ${describe(value)}`);
@@ -120,7 +140,9 @@ export function normalizeRetry(name: string, value: unknown, base: NormalizedRet
     ),
   };
   if (retry.maxDelayMs < retry.minDelayMs) {
-    throw new RangeError(`Expected \`${name}.maxDelayMs\` (${retry.maxDelayMs}) to be at least \`${name}.minDelayMs\` (${retry.minDelayMs})`);
+    throw new RangeError(
+      `Expected \`${name}.maxDelayMs\` (${retry.maxDelayMs}) to be at least \`${name}.minDelayMs\` (${retry.minDelayMs})`,
+    );
   }
   return retry;
 }

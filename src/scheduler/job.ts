@@ -101,14 +101,7 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
    */
   #controller: AbortController | null = null;
 
-  constructor(
-    task: Task<unknown>,
-    priority: number,
-    seq: number,
-    weight: number,
-    settleAtStart: boolean,
-    bounds: JobBounds | null,
-  ) {
+  constructor(task: Task<unknown>, priority: number, seq: number, weight: number, settleAtStart: boolean, bounds: JobBounds | null) {
     this.task = task;
     this.priority = priority;
     this.seq = seq;

@@ -65,11 +65,14 @@ export class RetryWaits {
       };
       // Node's longest timer is ~24.8 days: a longer delay waits in steps.
       const arm = (): ReturnType<typeof setTimeout> =>
-        setTimeout(() => {
-          const left = due - this.#clock.now();
-          if (left >= 1) wait.timer = arm();
-          else finish();
-        }, timerDelay(due - this.#clock.now()));
+        setTimeout(
+          () => {
+            const left = due - this.#clock.now();
+            if (left >= 1) wait.timer = arm();
+            else finish();
+          },
+          timerDelay(due - this.#clock.now()),
+        );
       const wait: RetryWait = { signal, timer: undefined, reject: (error: unknown) => finish(error) };
       wait.timer = arm();
       this.#waits.add(wait);

@@ -294,7 +294,11 @@ class MswController implements Dispatcher.DispatchController {
 }
 
 async function streamResponse(response: Response, isHead: boolean, controller: MswController): Promise<void> {
-  controller.responseStart(response.status, toResponseHeaders(response.headers), response.statusText || (STATUS_CODES[response.status] ?? ''));
+  controller.responseStart(
+    response.status,
+    toResponseHeaders(response.headers),
+    response.statusText || (STATUS_CODES[response.status] ?? ''),
+  );
   const reader: ReadableStreamDefaultReader<Uint8Array> | null | undefined = isHead ? null : response.body?.getReader();
   if (isHead) void response.body?.cancel();
   while (reader) {
@@ -380,7 +384,8 @@ async function readBody(body: unknown, headers: Headers): Promise<Uint8Array | n
   }
   if (typeof body === 'object' && (Symbol.asyncIterator in body || Symbol.iterator in body)) {
     const chunks: Buffer[] = [];
-    for await (const chunk of body as AsyncIterable<unknown>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
+    for await (const chunk of body as AsyncIterable<unknown>)
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk as Uint8Array));
     return Buffer.concat(chunks);
   }
   throw new errors.InvalidArgumentError(`MswDispatcher can not read a request body of type ${Object.prototype.toString.call(body)}`);

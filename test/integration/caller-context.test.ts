@@ -67,7 +67,11 @@ async function setup(options: ConstructorParameters<typeof RateLimitedClient>[0]
     retry: { retries: 2, minDelayMs: 10, maxDelayMs: 20 },
     ...options,
   });
-  cleanups.push(server.close, () => agent.close(), () => client.close({ drain: false }));
+  cleanups.push(
+    server.close,
+    () => agent.close(),
+    () => client.close({ drain: false }),
+  );
   return { server, agent, client };
 }
 
@@ -114,7 +118,11 @@ describe("the caller's context on every HTTP entry point", () => {
     const server = await startServer();
     const agent = new RecordingAgent();
     const client = new RateLimitedClient({ concurrency: 1, rateLimit: { limit: 2, windowMs: 150 } });
-    cleanups.push(server.close, () => agent.close(), () => client.close({ drain: false }));
+    cleanups.push(
+      server.close,
+      () => agent.close(),
+      () => client.close({ drain: false }),
+    );
     const dispatcher = agent.compose(rateLimit(client));
     const resumed = await sixCallers(async (i) => (await request(`${server.url}/plain/${i}`, { dispatcher })).body.text());
     expectOwnContexts(agent.seen, 6);

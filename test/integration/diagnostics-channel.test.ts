@@ -32,7 +32,9 @@ describe('node:diagnostics_channel over HTTP', () => {
       expect(retry.client).toBe(client);
       expect(retry.event).toMatchObject({ retry: 1, method: 'GET', url: `${url}/x` });
       expect(limited).toMatchObject({ client, event: { reason: 'retry-after', status: 429 } });
-      expect(JSON.stringify(seen.map(([, message]) => ({ ...(message as RetryMessage), client: undefined })))).not.toContain('secret-token');
+      expect(JSON.stringify(seen.map(([, message]) => ({ ...(message as RetryMessage), client: undefined })))).not.toContain(
+        'secret-token',
+      );
     } finally {
       stop();
       await client.close();

@@ -47,7 +47,11 @@ async function setup(client: RateLimitedClient, options?: Parameters<typeof rate
   const server = await startServer();
   const agent = new Agent();
   const dispatcher = agent.compose(rateLimit(client, options));
-  cleanups.push(server.close, () => agent.close(), () => client.close({ drain: false }));
+  cleanups.push(
+    server.close,
+    () => agent.close(),
+    () => client.close({ drain: false }),
+  );
   return { server, dispatcher };
 }
 
@@ -82,9 +86,7 @@ describe('rateLimit() undici interceptor', () => {
     const client = new RateLimitedClient({ rateLimit: { limit: 1, windowMs: 100 } });
     const { server, dispatcher } = await setup(client);
 
-    const texts = await Promise.all(
-      [0, 1].map(async () => (await fetch(`${server.url}/slow`, { dispatcher })).text()),
-    );
+    const texts = await Promise.all([0, 1].map(async () => (await fetch(`${server.url}/slow`, { dispatcher })).text()));
 
     expect(texts).toEqual(['ok', 'ok']);
     const [first, second] = server.arrivals.map((a) => a.at) as [number, number];

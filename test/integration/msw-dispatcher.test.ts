@@ -56,16 +56,18 @@ describe('createMswDispatcher', () => {
 
   it('passes status, status text and repeated headers such as set-cookie', async () => {
     const dispatcher = createMswDispatcher([
-      http.get(`${api}/teapot`, ({ request: req }) =>
-        new HttpResponse('short and stout', {
-          status: 418,
-          statusText: "I'm a teapot",
-          headers: [
-            ['set-cookie', 'a=1; Path=/'],
-            ['set-cookie', 'b=2; Path=/'],
-            ['x-request-id', req.headers.get('x-request-id') ?? 'none'],
-          ],
-        }),
+      http.get(
+        `${api}/teapot`,
+        ({ request: req }) =>
+          new HttpResponse('short and stout', {
+            status: 418,
+            statusText: "I'm a teapot",
+            headers: [
+              ['set-cookie', 'a=1; Path=/'],
+              ['set-cookie', 'b=2; Path=/'],
+              ['x-request-id', req.headers.get('x-request-id') ?? 'none'],
+            ],
+          }),
       ),
     ]);
     const res = await request(`${api}/teapot`, { dispatcher, headers: new Map([['x-request-id', 'r-1']]) });

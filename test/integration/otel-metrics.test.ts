@@ -43,8 +43,7 @@ class TestReader extends MetricReader {
     const { resourceMetrics, errors } = await this.collect();
     expect(errors).toEqual([]);
     const byName = new Map<string, MetricData>();
-    for (const scope of resourceMetrics.scopeMetrics)
-      for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
+    for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) byName.set(metric.descriptor.name, metric);
     return byName;
   }
 }
@@ -242,9 +241,7 @@ describe('otel metrics with the real SDK', () => {
         'rate_limited_client.currency': 'requests',
       }),
     ).toBe(3);
-    const waits = pointsOf(metrics, 'rate_limited_client.request.time_in_queue', 'outcomes') as unknown as Array<
-      DataPoint<Histogram>
-    >;
+    const waits = pointsOf(metrics, 'rate_limited_client.request.time_in_queue', 'outcomes') as unknown as Array<DataPoint<Histogram>>;
     expect(waits.map((point) => point.value.count)).toEqual([2]);
   });
 
@@ -479,9 +476,7 @@ describe('otel metrics with the real SDK', () => {
       new TypeError('Unknown option `meter`; expected one of `meterProvider`, `tracerProvider`'),
     );
     expect(() => instrument({ meterProvider: 42 as never })).toThrow(
-      new TypeError(
-        'Expected `meterProvider` to be an OpenTelemetry MeterProvider (an object with getMeter()), got `42` (number)',
-      ),
+      new TypeError('Expected `meterProvider` to be an OpenTelemetry MeterProvider (an object with getMeter()), got `42` (number)'),
     );
     expect(() =>
       instrument({
@@ -489,13 +484,9 @@ describe('otel metrics with the real SDK', () => {
           getTracer: () => undefined,
         } as unknown as ApiMeterProvider,
       }),
-    ).toThrow(
-      /Expected `meterProvider` to be an OpenTelemetry MeterProvider \(an object with getMeter\(\)\), got `object` \(object\)/,
-    );
+    ).toThrow(/Expected `meterProvider` to be an OpenTelemetry MeterProvider \(an object with getMeter\(\)\), got `object` \(object\)/);
     expect(() => instrument({ tracerProvider: null as never })).toThrow(
-      new TypeError(
-        'Expected `tracerProvider` to be an OpenTelemetry TracerProvider (an object with getTracer()), got `null` (null)',
-      ),
+      new TypeError('Expected `tracerProvider` to be an OpenTelemetry TracerProvider (an object with getTracer()), got `null` (null)'),
     );
     expect(subscribed()).toEqual([]);
     // undefined means the global providers.

@@ -157,7 +157,7 @@ for (const [managerName, makeManager] of Object.entries(MANAGERS)) {
         expect(started[0]?.status.code).toBe(SpanStatusCode.UNSET);
       });
 
-      it('with the global provider: no span before an SDK registers, the SDK\'s spans once it has', async () => {
+      it("with the global provider: no span before an SDK registers, the SDK's spans once it has", async () => {
         const globalHandle = instrument(); // the global TracerProvider, with no SDK behind it yet
         cleanups.push(() => globalHandle.stop());
         const ownExporter = new InMemorySpanExporter();
@@ -244,9 +244,7 @@ for (const [managerName, makeManager] of Object.entries(MANAGERS)) {
           }
           // They did queue: all but the first waited for the window.
           // (All but the first, unless this machine stalled for a window's length between two calls.)
-          expect(waits.filter((w) => w.attributes['rate_limited_client.wait_reason'] === 'window').length).toBeGreaterThanOrEqual(
-            1,
-          );
+          expect(waits.filter((w) => w.attributes['rate_limited_client.wait_reason'] === 'window').length).toBeGreaterThanOrEqual(1);
         });
       }
     });

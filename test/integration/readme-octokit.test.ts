@@ -32,7 +32,8 @@ async function gitHubMock() {
     const url = new URL(req.url ?? '/', 'http://mock');
     const page = Number(url.searchParams.get('page') ?? '1');
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${url.pathname}?per_page=${PER_PAGE}`;
-    const links = page < PAGES ? `<${base}&page=${page + 1}>; rel="next", <${base}&page=${PAGES}>; rel="last"` : `<${base}&page=1>; rel="first"`;
+    const links =
+      page < PAGES ? `<${base}&page=${page + 1}>; rel="next", <${base}&page=${PAGES}>; rel="last"` : `<${base}&page=1>; rel="first"`;
     const issues = Array.from({ length: PER_PAGE }, (_, i) => ({ number: (page - 1) * PER_PAGE + i + 1, title: 'an issue' }));
     res.writeHead(url.pathname === '/repos/nodejs/node/issues' ? 200 : 404, {
       'content-type': 'application/json; charset=utf-8',
@@ -65,7 +66,10 @@ afterEach(async () => {
 describe('README: a limited Octokit in five minutes', () => {
   it('runs as printed against a GitHub mock, every page going through the client', async () => {
     const code = codeBlockUnder(readFileSync(README, 'utf8'), '### A limited Octokit in five minutes');
-    const pointed = code.replace('new Octokit({ auth: process.env.GITHUB_TOKEN,', 'new Octokit({ baseUrl: process.env.GITHUB_API_URL, auth: process.env.GITHUB_TOKEN,');
+    const pointed = code.replace(
+      'new Octokit({ auth: process.env.GITHUB_TOKEN,',
+      'new Octokit({ baseUrl: process.env.GITHUB_API_URL, auth: process.env.GITHUB_TOKEN,',
+    );
     expect(pointed, 'the snippet no longer makes its Octokit as this test expects: update the test with the README').not.toBe(code);
 
     const api = await gitHubMock();

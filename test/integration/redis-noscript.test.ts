@@ -177,7 +177,7 @@ function watchRenewals(redis: Redis) {
     /** Every renewal answered, and the store's handling of the answers (all microtasks) done. */
     async renewalsAnswered(): Promise<void> {
       // A NOSCRIPT answer adds the renewal's EVAL while this waits: wait for that too.
-      for (let seen = 0; seen < renewals.length; ) {
+      for (let seen = 0; seen < renewals.length;) {
         const sent = renewals.slice(seen);
         seen = renewals.length;
         await Promise.allSettled(sent);

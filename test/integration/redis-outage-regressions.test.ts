@@ -80,7 +80,7 @@ describeWithRedis('RedisStore outage regressions', () => {
   // A: redis.ts #recovered (l.444) flushes settles and releases but not `#unrecorded`: those starts
   // reach Redis only ahead of this process's NEXT acquire (l.300). A process that has no more work
   // after the outage never records them, and the other processes get a whole fresh window on top.
-  it("starts granted locally during an outage reach Redis although this process asks nothing more", async () => {
+  it('starts granted locally during an outage reach Redis although this process asks nothing more', async () => {
     const key = `review2-${randomUUID()}`;
     const limits = { rateLimit: { limit: 3, windowMs: 5_000 } };
     const a = await client({ key, commandTimeoutMs: 100, safetyMarginMs: 0 }, limits);
@@ -122,10 +122,13 @@ describeWithRedis('RedisStore outage regressions', () => {
     const { client: c } = await client({ key, commandTimeoutMs: 100, safetyMarginMs: 0 }, { rateLimit: { limit: 10, windowMs: 60_000 } });
     expect(await c.schedule(() => 'warm')).toBe('warm');
     // Drive the store directly as an HTTP request would: settleAtStart false.
-    const raw = openStore({ redis: await connect(), key, commandTimeoutMs: 100, safetyMarginMs: 0 }, {
-      windows: [{ limit: 10, windowMs: 60_000 }],
-      concurrency: Infinity,
-    });
+    const raw = openStore(
+      { redis: await connect(), key, commandTimeoutMs: 100, safetyMarginMs: 0 },
+      {
+        windows: [{ limit: 10, windowMs: 60_000 }],
+        concurrency: Infinity,
+      },
+    );
     await redis.admin().client('PAUSE', 400, 'WRITE');
     const request = slot(1, false);
     expect(await answer(raw.store.acquire(request, now()))).toBe(0); // timed out: granted locally

@@ -8,7 +8,6 @@ import { RateLimitedClient } from '../../src/index.js';
 import { delay, heldTask, now, slot, TIMED_OUT, useRedisServer, within } from '../support/redis-fixtures.js';
 import { describeWithRedis } from '../support/redis-server.js';
 
-
 describeWithRedis('RedisStore regressions', () => {
   const redis = useRedisServer();
   const { fixtures, readOnly, writable } = redis;

@@ -439,9 +439,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
     // A long window: if this slow machine took seconds, no start may leave the window meanwhile.
     const windows = [{ limit: 50, windowMs: 60_000 }];
     const replies = await Promise.all(
-      Array.from({ length: 200 }, (_, i) =>
-        clients[i % 3]!.acquire(request({ clientId: `client-${i % 3}`, windows })),
-      ),
+      Array.from({ length: 200 }, (_, i) => clients[i % 3]!.acquire(request({ clientId: `client-${i % 3}`, windows }))),
     );
     expect(replies.filter((reply) => reply.granted)).toHaveLength(50);
     expect(Math.max(...replies.map((reply) => reply.used[0]!))).toBe(50);

@@ -165,7 +165,9 @@ describe("GitHub's refusals and resources", () => {
   });
 
   it('a 403 with X-RateLimit-Remaining: 0 (the primary limit) is retried after the reset', async () => {
-    const api = await github({ '/primary': [403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3', 'x-ratelimit-limit': '60' }] });
+    const api = await github({
+      '/primary': [403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3', 'x-ratelimit-limit': '60' }],
+    });
     const client = new RateLimitedClient({ baseUrl: api.url });
     expect((await client.get('/primary')).status).toBe(200);
     expect(api.arrivals.map((arrival) => arrival.status)).toEqual([403, 200]);
@@ -178,7 +180,9 @@ describe("GitHub's refusals and resources", () => {
   it('a 403 that took the last unit of quota but is not about the rate limit is not retried', async () => {
     const server = createServer((req, res) => {
       req.resume();
-      res.writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3' }).end('{"message":"Resource not accessible by integration"}');
+      res
+        .writeHead(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0.3' })
+        .end('{"message":"Resource not accessible by integration"}');
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     let hits = 0;
@@ -217,11 +221,19 @@ describe("GitHub's refusals and resources", () => {
 
   it("a search answer's quota changes neither the windows nor the pace of a client for the REST API", async () => {
     // Every answer is about the search quota (30 a minute), used up for the next 50 s.
-    const search = { 'x-ratelimit-limit': '30', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 50), 'x-ratelimit-resource': 'search' };
+    const search = {
+      'x-ratelimit-limit': '30',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + 50),
+      'x-ratelimit-resource': 'search',
+    };
     const server = createServer((req, res) => res.writeHead(200, search).end('{}'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const windows = [{ limit: 5_000, windowMs: 3_600_000 }, { limit: 900, windowMs: 60_000 }];
+    const windows = [
+      { limit: 5_000, windowMs: 3_600_000 },
+      { limit: 900, windowMs: 60_000 },
+    ];
     const core = new RateLimitedClient({ baseUrl: url, rateLimit: windows });
     await core.get('/search/issues');
     expect(core.stats().windows.map(({ limit, windowMs }) => ({ limit, windowMs }))).toEqual(windows);

@@ -391,8 +391,18 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       // Up to the stop the old server's log holds the window, and from the reconnection on the new
       // server's. (Through an outage, this process's share holds it: see the 'local' test.)
       const { stopping, reconnected } = run.outage;
-      expect(maxInAnyWindow(run.starts.filter((at) => at < stopping), WINDOW_MS)).toBeLessThanOrEqual(LIMIT);
-      expect(maxInAnyWindow(run.starts.filter((at) => at >= reconnected), WINDOW_MS)).toBeLessThanOrEqual(LIMIT);
+      expect(
+        maxInAnyWindow(
+          run.starts.filter((at) => at < stopping),
+          WINDOW_MS,
+        ),
+      ).toBeLessThanOrEqual(LIMIT);
+      expect(
+        maxInAnyWindow(
+          run.starts.filter((at) => at >= reconnected),
+          WINDOW_MS,
+        ),
+      ).toBeLessThanOrEqual(LIMIT);
       // Across the restart: the new server never saw the starts the old one granted (no persistence),
       // and nothing can tell it (the share logs only its own), so a window spanning the restart can
       // hold those plus a new limit, and no more.

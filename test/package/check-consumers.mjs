@@ -31,26 +31,42 @@ try {
     cwd: folder,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (const file of ['consumer.cjs', 'consumer.mjs', 'exercise.cjs', 'require-esm-error.cjs']) copyFileSync(join(here, file), join(folder, file));
+  for (const file of ['consumer.cjs', 'consumer.mjs', 'exercise.cjs', 'require-esm-error.cjs'])
+    copyFileSync(join(here, file), join(folder, file));
   for (const consumer of ['consumer.cjs', 'consumer.mjs']) {
     execFileSync(process.execPath, [consumer], { cwd: folder, stdio: 'inherit', timeout: 60_000 });
   }
 
   if (process.features.require_module && process.allowedNodeEnvironmentFlags.has('--no-experimental-require-module')) {
-    execFileSync(process.execPath, ['--no-experimental-require-module', 'require-esm-error.cjs'], { cwd: folder, stdio: 'inherit', timeout: 60_000 });
+    execFileSync(process.execPath, ['--no-experimental-require-module', 'require-esm-error.cjs'], {
+      cwd: folder,
+      stdio: 'inherit',
+      timeout: 60_000,
+    });
   } else {
-    console.log(`skipped: the check with require(esm) turned off (Node ${process.version} has no require(esm) to turn off; Node 20.18.1 below covers it)`);
+    console.log(
+      `skipped: the check with require(esm) turned off (Node ${process.version} has no require(esm) to turn off; Node 20.18.1 below covers it)`,
+    );
   }
 
   const oldNode = '20.18.1';
   const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
   const onOldNode = (args) =>
-    execFileSync(npx, ['-y', '-p', `node@${oldNode}`, '--', 'node', ...args], { cwd: folder, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+    execFileSync(npx, ['-y', '-p', `node@${oldNode}`, '--', 'node', ...args], {
+      cwd: folder,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300_000,
+    });
   let fetched;
   try {
     fetched = onOldNode(['--version']).trim();
   } catch (error) {
-    fetched = `failed: ${String(error.stderr || error.message).trim().split('\n').slice(-3).join(' / ')}`;
+    fetched = `failed: ${String(error.stderr || error.message)
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' / ')}`;
   }
   if (fetched === `v${oldNode}`) {
     for (const consumer of ['require-esm-error.cjs', 'consumer.mjs']) {
@@ -65,7 +81,9 @@ try {
   } else if (process.env.CI === 'true') {
     throw new Error(`could not run Node ${oldNode} from the npm registry (npx -p node@${oldNode}): ${fetched}`);
   } else {
-    console.warn(`SKIPPED: the consumers on Node ${oldNode}: npx -p node@${oldNode} did not give that Node (${fetched}). In CI this fails.`);
+    console.warn(
+      `SKIPPED: the consumers on Node ${oldNode}: npx -p node@${oldNode} did not give that Node (${fetched}). In CI this fails.`,
+    );
   }
 } finally {
   rmSync(folder, { recursive: true, force: true });

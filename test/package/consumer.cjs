@@ -8,7 +8,21 @@ const { setupServer } = require('msw/node');
 const { http, HttpResponse } = require('msw');
 const { exercise } = require('./exercise.cjs');
 
-exercise({ RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLimit, RedisStore, StoreError, createMswDispatcher, UnhandledRequestError, setupServer, http, HttpResponse, assert })
+exercise({
+  RateLimitedClient,
+  TimeoutError,
+  ClientClosedError,
+  MemoryStore,
+  rateLimit,
+  RedisStore,
+  StoreError,
+  createMswDispatcher,
+  UnhandledRequestError,
+  setupServer,
+  http,
+  HttpResponse,
+  assert,
+})
   .then(() => console.log('cjs consumer: ok'))
   .catch((error) => {
     console.error(error);

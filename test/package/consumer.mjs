@@ -14,5 +14,19 @@ const cjs = require('rate-limited-client');
 assert.notEqual(cjs.TimeoutError, TimeoutError, 'the CommonJS and ES builds should be two copies here');
 assert.ok(new cjs.TimeoutError('t', 'run', 1) instanceof TimeoutError, 'instanceof across the two builds');
 
-await exercise({ RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLimit, RedisStore, StoreError, createMswDispatcher, UnhandledRequestError, setupServer, http, HttpResponse, assert });
+await exercise({
+  RateLimitedClient,
+  TimeoutError,
+  ClientClosedError,
+  MemoryStore,
+  rateLimit,
+  RedisStore,
+  StoreError,
+  createMswDispatcher,
+  UnhandledRequestError,
+  setupServer,
+  http,
+  HttpResponse,
+  assert,
+});
 console.log('esm consumer: ok');

@@ -14,7 +14,10 @@ exports.exercise = async function exercise(lib) {
   assert.equal(starts.length, 3);
   assert.ok(starts[2] - starts[0] >= 99, `third start ${starts[2] - starts[0]} ms after the first`);
   await client.close();
-  await assert.rejects(client.schedule(async () => {}), ClientClosedError);
+  await assert.rejects(
+    client.schedule(async () => {}),
+    ClientClosedError,
+  );
 
   // Validation errors name the option.
   assert.throws(() => new RateLimitedClient({ concurrency: 0 }), /concurrency/);
@@ -29,7 +32,10 @@ exports.exercise = async function exercise(lib) {
   try {
     const viaMsw = new RateLimitedClient({ baseUrl: 'http://api.test', transport: 'undici', dispatcher: lib.createMswDispatcher(server) });
     assert.deepEqual(await (await viaMsw.get('/item')).json(), { ok: true });
-    await assert.rejects(viaMsw.get('/missing', { retry: false }), (error) => error instanceof lib.UnhandledRequestError || error.cause instanceof lib.UnhandledRequestError);
+    await assert.rejects(
+      viaMsw.get('/missing', { retry: false }),
+      (error) => error instanceof lib.UnhandledRequestError || error.cause instanceof lib.UnhandledRequestError,
+    );
     await viaMsw.close();
   } finally {
     server.close();

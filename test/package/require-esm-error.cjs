@@ -21,7 +21,9 @@ assert.equal(thrown.cause?.code, 'ERR_REQUIRE_ESM');
 const version = process.version.replace(/[.]/g, '\\.');
 assert.match(
   thrown.message,
-  new RegExp(`^rate-limited-client/testing could not load msw from CommonJS on Node ${version}: msw \\d+\\.\\d+\\.\\d+'s CommonJS build requires \\S+, an ES-module-only package, and `),
+  new RegExp(
+    `^rate-limited-client/testing could not load msw from CommonJS on Node ${version}: msw \\d+\\.\\d+\\.\\d+'s CommonJS build requires \\S+, an ES-module-only package, and `,
+  ),
 );
 assert.match(thrown.message, /with `import` from an ES module/);
 console.log(`cjs consumer on Node ${process.version} without require(esm): ok, the testing entry says: ${thrown.message}`);

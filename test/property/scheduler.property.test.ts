@@ -168,16 +168,9 @@ function taskArb(heavy: boolean): fc.Arbitrary<TaskSpec> {
     outcome: fc.constantFrom<Outcome>('resolve', 'resolve', 'resolve', 'reject', 'throw'),
     cooperative: fc.boolean(),
     signal: fc.constantFrom<SignalKind>('none', 'none', 'own', 'shared'),
-    abortDelay: fc.oneof(
-      { arbitrary: fc.constant(null), weight: 2 },
-      { arbitrary: fc.integer({ min: -1, max: 100 }), weight: 1 },
-    ),
+    abortDelay: fc.oneof({ arbitrary: fc.constant(null), weight: 2 }, { arbitrary: fc.integer({ min: -1, max: 100 }), weight: 1 }),
     timeoutMs: sometimes(fc.integer({ min: 1, max: 60 }), 1, 3),
-    maxWaitMs: sometimes(
-      fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 300 })),
-      1,
-      3,
-    ),
+    maxWaitMs: sometimes(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 300 })), 1, 3),
     child: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
     syncAction: fc.oneof(
       { arbitrary: fc.constant<SyncAction>('none'), weight: 12 },
@@ -202,10 +195,10 @@ function scenarioArb(queue: 'sometimes' | 'always', heavy = false): fc.Arbitrary
     overflow: fc.constantFrom<OverflowStrategy>('block', 'block', 'reject', 'drop-oldest', 'drop-lowest-priority'),
   });
   return fc.record({
-    windows: fc.array(
-      fc.record({ limit: fc.integer({ min: 1, max: 10 }), windowMs: fc.integer({ min: 1, max: 200 }) }),
-      { minLength: 1, maxLength: 3 },
-    ),
+    windows: fc.array(fc.record({ limit: fc.integer({ min: 1, max: 10 }), windowMs: fc.integer({ min: 1, max: 200 }) }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
     concurrency: fc.integer({ min: 1, max: 6 }),
     workers: sometimes(fc.integer({ min: 1, max: 6 }), 1, 2),
     queue: queue === 'always' ? queueArb : sometimes(queueArb, 1, 1),
@@ -439,8 +432,7 @@ class Run {
       // model yet; at the driver's own steps it always has.
       if (task.state === 'queued' || task.state === 'blocked') {
         this.#leaveWaiting(task, deadline(task) <= now ? 'aborted-or-expired' : 'aborted');
-      }
-      else if (task.state === 'running') task.abortedRunningAt = Math.min(task.abortedRunningAt, now);
+      } else if (task.state === 'running') task.abortedRunningAt = Math.min(task.abortedRunningAt, now);
       else if (task.state === 'finished' && task.settlements.length === 0) task.abortRace = true;
     }
   }
@@ -451,7 +443,10 @@ class Run {
     const victim =
       this.overflow === 'drop-oldest'
         ? this.queue.reduce<TaskModel | undefined>((old, task) => (old === undefined || task.seq < old.seq ? task : old), undefined)
-        : this.queue.reduce<TaskModel | undefined>((worst, task) => (worst === undefined || runsBefore(worst, task) ? task : worst), undefined);
+        : this.queue.reduce<TaskModel | undefined>(
+            (worst, task) => (worst === undefined || runsBefore(worst, task) ? task : worst),
+            undefined,
+          );
     if (victim === undefined) {
       this.violate(`6: a 'drop' event with an empty queue`);
       return;
@@ -587,14 +582,17 @@ class Run {
         task.state = 'queued';
         this.queue.push(task);
       } else if (this.overflow === 'block') {
-        const worst = this.queue.reduce<TaskModel | undefined>((last, other) => (last === undefined || runsBefore(last, other) ? other : last), undefined);
+        const worst = this.queue.reduce<TaskModel | undefined>(
+          (last, other) => (last === undefined || runsBefore(last, other) ? other : last),
+          undefined,
+        );
         let held = task;
         if (worst !== undefined && runsBefore(task, worst)) {
           remove(this.queue, worst);
           task.state = 'queued';
           this.queue.push(task);
           held = worst;
-          count('blocked tasks that took a worse one\'s place');
+          count("blocked tasks that took a worse one's place");
         }
         held.state = 'blocked';
         this.blocked.push(held);
@@ -744,7 +742,9 @@ class Run {
         inFlight + head.weight <= this.scenario.concurrency &&
         this.windowWait(head.weight, now) === 0
       ) {
-        this.violate(`6: task ${head.index} (weight ${head.weight}) could start now but waits (${this.running.length} running, ${inFlight} units)`);
+        this.violate(
+          `6: task ${head.index} (weight ${head.weight}) could start now but waits (${this.running.length} running, ${inFlight} units)`,
+        );
       }
     }
     this.throwIfViolated();
@@ -773,19 +773,26 @@ class Run {
       }
       const { ok, value, at } = settlement;
       const is = (check: boolean, what: string): void => {
-        if (!check) this.violate(`3: task ${task.index} (${task.state}${task.gone ? ` ${task.gone}` : ''}${task.refusal ? ` ${task.refusal}` : ''}) settled at ${at} with ${ok ? 'value' : 'error'} ${describeValue(value)}; expected ${what}`);
+        if (!check)
+          this.violate(
+            `3: task ${task.index} (${task.state}${task.gone ? ` ${task.gone}` : ''}${task.refusal ? ` ${task.refusal}` : ''}) settled at ${at} with ${ok ? 'value' : 'error'} ${describeValue(value)}; expected ${what}`,
+          );
       };
       switch (task.state) {
         case 'refused':
           is(at === task.submittedAt, 'settling at submission');
           if (task.refusal === 'closed') is(!ok && value instanceof ClientClosedError, 'ClientClosedError');
           else if (task.refusal === 'aborted') is(!ok && value === this.abortReason(task), 'the abort reason');
-          else if (task.refusal === 'max-wait') is(!ok && value instanceof TimeoutError && value.phase === 'queue', "TimeoutError phase 'queue'");
+          else if (task.refusal === 'max-wait')
+            is(!ok && value instanceof TimeoutError && value.phase === 'queue', "TimeoutError phase 'queue'");
           else is(!ok && value instanceof QueueFullError && !value.dropped && value.overflow === 'reject', "QueueFullError 'reject'");
           break;
         case 'gone':
           if (task.gone === 'dropped') {
-            is(!ok && value === task.dropError && value instanceof QueueFullError && value.dropped && value.overflow === this.overflow, 'the dropped QueueFullError');
+            is(
+              !ok && value === task.dropError && value instanceof QueueFullError && value.dropped && value.overflow === this.overflow,
+              'the dropped QueueFullError',
+            );
           } else if (task.gone === 'aborted') {
             is(!ok && value === this.abortReason(task), 'the abort reason');
           } else if (task.gone === 'aborted-or-expired') {
@@ -942,17 +949,29 @@ afterAll(() => {
 });
 
 describe('RateLimitedClient.schedule() on random schedules', () => {
-  it('keeps every invariant (windows, concurrency, settlement, priority, stats, liveness)', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb('sometimes'), runScenario), { numRuns: RUNS });
-  }, TIMEOUT_MS);
+  it(
+    'keeps every invariant (windows, concurrency, settlement, priority, stats, liveness)',
+    async () => {
+      await fc.assert(fc.asyncProperty(scenarioArb('sometimes'), runScenario), { numRuns: RUNS });
+    },
+    TIMEOUT_MS,
+  );
 
-  it('keeps every invariant with a bounded queue under each overflow strategy', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb('always'), runScenario), { numRuns: RUNS });
-  }, TIMEOUT_MS);
+  it(
+    'keeps every invariant with a bounded queue under each overflow strategy',
+    async () => {
+      await fc.assert(fc.asyncProperty(scenarioArb('always'), runScenario), { numRuns: RUNS });
+    },
+    TIMEOUT_MS,
+  );
 
-  it('keeps every invariant when most tasks weigh more than 1 (strict head-of-line)', async () => {
-    await fc.assert(fc.asyncProperty(scenarioArb('sometimes', true), runScenario), { numRuns: RUNS });
-  }, TIMEOUT_MS);
+  it(
+    'keeps every invariant when most tasks weigh more than 1 (strict head-of-line)',
+    async () => {
+      await fc.assert(fc.asyncProperty(scenarioArb('sometimes', true), runScenario), { numRuns: RUNS });
+    },
+    TIMEOUT_MS,
+  );
 });
 
 const TASK_DEFAULTS: TaskSpec = {

@@ -90,21 +90,66 @@ const constructorCases: ConstructorCase[] = [
   { name: 'workers -2', options: { workers: -2 }, error: RangeError, has: ['`workers`', '`-2` (number)'] },
   { name: 'workers null', options: { workers: null }, error: TypeError, has: ['`workers`', '`null` (null)'] },
   // queue.maxSize and rateLimit: negative and infinite values the table leaves out
-  { name: 'queue.maxSize -Infinity', options: { queue: { maxSize: -Infinity } }, error: RangeError, has: ['`queue.maxSize`', '`-Infinity` (number)'] },
-  { name: 'rateLimit.limit -1', options: { rateLimit: { limit: -1, windowMs: 1_000 } }, error: RangeError, has: ['`rateLimit.limit`', '`-1` (number)'] },
-  { name: 'rateLimit.limit NaN', options: { rateLimit: { limit: Number.NaN, windowMs: 1_000 } }, error: RangeError, has: ['`rateLimit.limit`', '`NaN` (number)'] },
-  { name: 'rateLimit.windowMs -Infinity', options: { rateLimit: { limit: 1, windowMs: -Infinity } }, error: RangeError, has: ['`rateLimit.windowMs`', '`-Infinity` (number)'] },
-  { name: "rateLimit[0] '10/s' (string)", options: { rateLimit: ['10/s'] }, error: TypeError, has: ['`rateLimit[0]`', '`"10/s"` (string)'] },
+  {
+    name: 'queue.maxSize -Infinity',
+    options: { queue: { maxSize: -Infinity } },
+    error: RangeError,
+    has: ['`queue.maxSize`', '`-Infinity` (number)'],
+  },
+  {
+    name: 'rateLimit.limit -1',
+    options: { rateLimit: { limit: -1, windowMs: 1_000 } },
+    error: RangeError,
+    has: ['`rateLimit.limit`', '`-1` (number)'],
+  },
+  {
+    name: 'rateLimit.limit NaN',
+    options: { rateLimit: { limit: Number.NaN, windowMs: 1_000 } },
+    error: RangeError,
+    has: ['`rateLimit.limit`', '`NaN` (number)'],
+  },
+  {
+    name: 'rateLimit.windowMs -Infinity',
+    options: { rateLimit: { limit: 1, windowMs: -Infinity } },
+    error: RangeError,
+    has: ['`rateLimit.windowMs`', '`-Infinity` (number)'],
+  },
+  {
+    name: "rateLimit[0] '10/s' (string)",
+    options: { rateLimit: ['10/s'] },
+    error: TypeError,
+    has: ['`rateLimit[0]`', '`"10/s"` (string)'],
+  },
   // timeoutMs: negative, -Infinity, wrong types (the HTTP table has 0 and NaN)
   { name: 'timeoutMs -1', options: { timeoutMs: -1 }, error: RangeError, has: ['`timeoutMs`', '`-1` (number)'] },
   { name: 'timeoutMs -Infinity', options: { timeoutMs: -Infinity }, error: RangeError, has: ['`timeoutMs`', '`-Infinity` (number)'] },
   { name: "timeoutMs '100' (string)", options: { timeoutMs: '100' }, error: TypeError, has: ['`timeoutMs`', '`"100"` (string)'] },
   { name: 'timeoutMs null', options: { timeoutMs: null }, error: TypeError, has: ['`timeoutMs`', '`null` (null)'] },
   // headers: CR, LF and NUL each, in secret and plain headers; wrong value types; a bad name
-  { name: 'header authorization with CR', options: { headers: { authorization: 'a\rb' } }, error: TypeError, has: ['`authorization`', '`headers`', 'CR, LF or NUL'] },
-  { name: 'header cookie with LF', options: { headers: { cookie: 'a=1\nb=2' } }, error: TypeError, has: ['`cookie`', '`headers`', 'CR, LF or NUL'] },
-  { name: 'header x-api-key with NUL', options: { headers: { 'x-api-key': 'k\0' } }, error: TypeError, has: ['`x-api-key`', '`headers`', 'CR, LF or NUL'] },
-  { name: 'header X-Trace with CRLF (header injection)', options: { headers: { 'X-Trace': '1\r\nx-admin: yes' } }, error: TypeError, has: ['`x-trace`', '`headers`', 'CR, LF or NUL'] },
+  {
+    name: 'header authorization with CR',
+    options: { headers: { authorization: 'a\rb' } },
+    error: TypeError,
+    has: ['`authorization`', '`headers`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'header cookie with LF',
+    options: { headers: { cookie: 'a=1\nb=2' } },
+    error: TypeError,
+    has: ['`cookie`', '`headers`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'header x-api-key with NUL',
+    options: { headers: { 'x-api-key': 'k\0' } },
+    error: TypeError,
+    has: ['`x-api-key`', '`headers`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'header X-Trace with CRLF (header injection)',
+    options: { headers: { 'X-Trace': '1\r\nx-admin: yes' } },
+    error: TypeError,
+    has: ['`x-trace`', '`headers`', 'CR, LF or NUL'],
+  },
   { name: 'header value null', options: { headers: { 'x-a': null } }, error: TypeError, has: ['`x-a`', '`headers`', 'of type null'] },
   { name: 'header value true', options: { headers: { 'x-a': true } }, error: TypeError, has: ['`x-a`', '`headers`', 'of type boolean'] },
   { name: 'header name with a space', options: { headers: { 'x a': '1' } }, error: TypeError, has: ['`headers`', '"x a"'] },
@@ -125,26 +170,76 @@ const constructorCases: ConstructorCase[] = [
   { name: 'retry.retries -1', options: { retry: { retries: -1 } }, error: RangeError, has: ['`retry.retries`', '`-1` (number)'] },
   { name: 'retry.retries 1.5', options: { retry: { retries: 1.5 } }, error: RangeError, has: ['`retry.retries`', '`1.5` (number)'] },
   { name: 'retry.retries NaN', options: { retry: { retries: Number.NaN } }, error: RangeError, has: ['`retry.retries`', '`NaN` (number)'] },
-  { name: 'retry.retries Infinity', options: { retry: { retries: Infinity } }, error: RangeError, has: ['`retry.retries`', '`Infinity` (number)'] },
-  { name: "retry.retries '3' (string)", options: { retry: { retries: '3' } }, error: TypeError, has: ['`retry.retries`', '`"3"` (string)'] },
+  {
+    name: 'retry.retries Infinity',
+    options: { retry: { retries: Infinity } },
+    error: RangeError,
+    has: ['`retry.retries`', '`Infinity` (number)'],
+  },
+  {
+    name: "retry.retries '3' (string)",
+    options: { retry: { retries: '3' } },
+    error: TypeError,
+    has: ['`retry.retries`', '`"3"` (string)'],
+  },
   { name: 'retry.minDelayMs -1', options: { retry: { minDelayMs: -1 } }, error: RangeError, has: ['`retry.minDelayMs`', '`-1` (number)'] },
-  { name: 'retry.minDelayMs NaN', options: { retry: { minDelayMs: Number.NaN } }, error: RangeError, has: ['`retry.minDelayMs`', '`NaN` (number)'] },
-  { name: 'retry.maxDelayMs -Infinity', options: { retry: { maxDelayMs: -Infinity } }, error: RangeError, has: ['`retry.maxDelayMs`', '`-Infinity` (number)'] },
-  { name: 'retry.maxRetryAfterMs NaN', options: { retry: { maxRetryAfterMs: Number.NaN } }, error: RangeError, has: ['`retry.maxRetryAfterMs`', '`NaN` (number)'] },
+  {
+    name: 'retry.minDelayMs NaN',
+    options: { retry: { minDelayMs: Number.NaN } },
+    error: RangeError,
+    has: ['`retry.minDelayMs`', '`NaN` (number)'],
+  },
+  {
+    name: 'retry.maxDelayMs -Infinity',
+    options: { retry: { maxDelayMs: -Infinity } },
+    error: RangeError,
+    has: ['`retry.maxDelayMs`', '`-Infinity` (number)'],
+  },
+  {
+    name: 'retry.maxRetryAfterMs NaN',
+    options: { retry: { maxRetryAfterMs: Number.NaN } },
+    error: RangeError,
+    has: ['`retry.maxRetryAfterMs`', '`NaN` (number)'],
+  },
   { name: "retry.statusCodes '500' (string)", options: { retry: { statusCodes: '500' } }, error: TypeError, has: ['`retry.statusCodes`'] },
   { name: 'retry.statusCodes [500.5]', options: { retry: { statusCodes: [500.5] } }, error: TypeError, has: ['`retry.statusCodes`'] },
   { name: 'retry.methods [1]', options: { retry: { methods: [1] } }, error: TypeError, has: ['`retry.methods`'] },
-  { name: "retry.errorCodes 'ECONNRESET' (string)", options: { retry: { errorCodes: 'ECONNRESET' } }, error: TypeError, has: ['`retry.errorCodes`'] },
+  {
+    name: "retry.errorCodes 'ECONNRESET' (string)",
+    options: { retry: { errorCodes: 'ECONNRESET' } },
+    error: TypeError,
+    has: ['`retry.errorCodes`'],
+  },
   { name: "retry.jitter 'half'", options: { retry: { jitter: 'half' } }, error: RangeError, has: ['`retry.jitter`', '`"half"` (string)'] },
   { name: 'retry.jitter true', options: { retry: { jitter: true } }, error: TypeError, has: ['`retry.jitter`', '`true` (boolean)'] },
-  { name: 'retry.random 0.5 (not a function)', options: { retry: { random: 0.5 } }, error: TypeError, has: ['`retry.random`', '`0.5` (number)'] },
+  {
+    name: 'retry.random 0.5 (not a function)',
+    options: { retry: { random: 0.5 } },
+    error: TypeError,
+    has: ['`retry.random`', '`0.5` (number)'],
+  },
   { name: 'unknown key retry.retry', options: { retry: { retry: 3 } }, error: TypeError, has: ['`retry.retry`'] },
   // adaptive
   { name: "adaptive 'yes'", options: { adaptive: 'yes' }, error: TypeError, has: ['`adaptive`', '`"yes"` (string)'] },
   { name: 'adaptive 1', options: { adaptive: 1 }, error: TypeError, has: ['`adaptive`', '`1` (number)'] },
-  { name: "adaptive.resetMode 'epoch'", options: { adaptive: { resetMode: 'epoch' } }, error: RangeError, has: ['`adaptive.resetMode`', '`"epoch"` (string)'] },
-  { name: 'adaptive.resetMode 2', options: { adaptive: { resetMode: 2 } }, error: TypeError, has: ['`adaptive.resetMode`', '`2` (number)'] },
-  { name: "adaptive.resource ''", options: { adaptive: { resource: ' ' } }, error: TypeError, has: ['`adaptive.resource`', 'non-empty string'] },
+  {
+    name: "adaptive.resetMode 'epoch'",
+    options: { adaptive: { resetMode: 'epoch' } },
+    error: RangeError,
+    has: ['`adaptive.resetMode`', '`"epoch"` (string)'],
+  },
+  {
+    name: 'adaptive.resetMode 2',
+    options: { adaptive: { resetMode: 2 } },
+    error: TypeError,
+    has: ['`adaptive.resetMode`', '`2` (number)'],
+  },
+  {
+    name: "adaptive.resource ''",
+    options: { adaptive: { resource: ' ' } },
+    error: TypeError,
+    has: ['`adaptive.resource`', 'non-empty string'],
+  },
   { name: 'adaptive.resource 2', options: { adaptive: { resource: 2 } }, error: TypeError, has: ['`adaptive.resource`', '`2` (number)'] },
   { name: 'unknown key adaptive.reset', options: { adaptive: { reset: 'auto' } }, error: TypeError, has: ['`adaptive.reset`'] },
   // conflicting options
@@ -155,7 +250,7 @@ const constructorCases: ConstructorCase[] = [
     has: ['`retry.maxDelayMs`', '`retry.minDelayMs`'],
   },
   {
-    name: "conflict: retry.minDelayMs over the default maxDelayMs (30 000)",
+    name: 'conflict: retry.minDelayMs over the default maxDelayMs (30 000)',
     options: { retry: { minDelayMs: 60_000 } },
     error: RangeError,
     has: ['`retry.maxDelayMs`', '`retry.minDelayMs`'],
@@ -177,14 +272,22 @@ describe('constructor options: a synchronous TypeError or RangeError naming the 
   });
 
   it.each(constructorCases)('$name', (c) => {
-    expectError(thrownBy(() => new RateLimitedClient(c.options)), c, c.name);
+    expectError(
+      thrownBy(() => new RateLimitedClient(c.options)),
+      c,
+      c.name,
+    );
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it.each(constructorCases)('nothing half-built, the store given beside it is left untouched: $name', (c) => {
     const store = new MemoryStore();
     const open = vi.spyOn(store, 'open');
-    expectError(thrownBy(() => new RateLimitedClient({ ...c.options, store })), c, c.name);
+    expectError(
+      thrownBy(() => new RateLimitedClient({ ...c.options, store })),
+      c,
+      c.name,
+    );
     expect(open).not.toHaveBeenCalled();
     expect(vi.getTimerCount()).toBe(0);
     // Still free for a client that is built whole.
@@ -195,7 +298,11 @@ describe('constructor options: a synchronous TypeError or RangeError naming the 
   it('conflict: one store given to a second client is refused with a TypeError naming `store`, and the second client is not built', () => {
     const store = new MemoryStore();
     const first = new RateLimitedClient({ store, rateLimit: W });
-    expectError(thrownBy(() => new RateLimitedClient({ store, rateLimit: W })), { error: TypeError, has: ['`store`'] }, 'second client');
+    expectError(
+      thrownBy(() => new RateLimitedClient({ store, rateLimit: W })),
+      { error: TypeError, has: ['`store`'] },
+      'second client',
+    );
     expect(first.stats().windows).toEqual([{ ...W, used: 0 }]);
   });
 
@@ -205,7 +312,16 @@ describe('constructor options: a synchronous TypeError or RangeError naming the 
         new RateLimitedClient({
           workers: 1,
           timeoutMs: Infinity,
-          retry: { retries: 0, minDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0, statusCodes: [], methods: [], errorCodes: [], jitter: 'none' },
+          retry: {
+            retries: 0,
+            minDelayMs: 0,
+            maxDelayMs: 0,
+            maxRetryAfterMs: 0,
+            statusCodes: [],
+            methods: [],
+            errorCodes: [],
+            jitter: 'none',
+          },
           adaptive: { resetMode: 'delta-seconds' },
           headers: { 'x-a': 1, 'x-b': '' },
           secretHeaders: [],
@@ -252,73 +368,288 @@ const task = (): string => {
 
 const requestCases: CallCase[] = [
   // priority
-  { name: 'get priority Infinity', call: (c) => c.get('/x', { priority: Infinity }), error: RangeError, has: ['`priority`', '`Infinity` (number)'] },
-  { name: 'get priority -Infinity', call: (c) => c.get('/x', { priority: -Infinity }), error: RangeError, has: ['`priority`', '`-Infinity` (number)'] },
-  { name: "get priority '1' (string)", call: (c) => c.get('/x', { priority: '1' as never }), error: TypeError, has: ['`priority`', '`"1"` (string)'] },
+  {
+    name: 'get priority Infinity',
+    call: (c) => c.get('/x', { priority: Infinity }),
+    error: RangeError,
+    has: ['`priority`', '`Infinity` (number)'],
+  },
+  {
+    name: 'get priority -Infinity',
+    call: (c) => c.get('/x', { priority: -Infinity }),
+    error: RangeError,
+    has: ['`priority`', '`-Infinity` (number)'],
+  },
+  {
+    name: "get priority '1' (string)",
+    call: (c) => c.get('/x', { priority: '1' as never }),
+    error: TypeError,
+    has: ['`priority`', '`"1"` (string)'],
+  },
   // weight: ranges, NaN, Infinity, negative, types, and over a limit
   { name: 'get weight 1.5', call: (c) => c.get('/x', { weight: 1.5 }), error: RangeError, has: ['`weight`', '`1.5` (number)'] },
   { name: 'get weight -2', call: (c) => c.get('/x', { weight: -2 }), error: RangeError, has: ['`weight`', '`-2` (number)'] },
   { name: 'get weight NaN', call: (c) => c.get('/x', { weight: Number.NaN }), error: RangeError, has: ['`weight`', '`NaN` (number)'] },
-  { name: 'get weight Infinity', call: (c) => c.get('/x', { weight: Infinity }), error: RangeError, has: ['`weight`', '`Infinity` (number)'] },
-  { name: "get weight '2' (string)", call: (c) => c.get('/x', { weight: '2' as never }), error: TypeError, has: ['`weight`', '`"2"` (string)'] },
-  { name: 'get weight 5 over concurrency 4', call: (c) => c.get('/x', { weight: 5 }), error: RangeError, has: ['`weight`', '`concurrency`', 'at most 4'] },
-  { name: 'post weight 4 over the limit 3 of a window', call: (c) => c.post('/x', { weight: 4, json: {} }), error: RangeError, has: ['`weight`', '`limit`', 'at most 3'] },
+  {
+    name: 'get weight Infinity',
+    call: (c) => c.get('/x', { weight: Infinity }),
+    error: RangeError,
+    has: ['`weight`', '`Infinity` (number)'],
+  },
+  {
+    name: "get weight '2' (string)",
+    call: (c) => c.get('/x', { weight: '2' as never }),
+    error: TypeError,
+    has: ['`weight`', '`"2"` (string)'],
+  },
+  {
+    name: 'get weight 5 over concurrency 4',
+    call: (c) => c.get('/x', { weight: 5 }),
+    error: RangeError,
+    has: ['`weight`', '`concurrency`', 'at most 4'],
+  },
+  {
+    name: 'post weight 4 over the limit 3 of a window',
+    call: (c) => c.post('/x', { weight: 4, json: {} }),
+    error: RangeError,
+    has: ['`weight`', '`limit`', 'at most 3'],
+  },
   // timeoutMs, maxWaitMs, signal, stream, throwHttpErrors
   { name: 'get timeoutMs 0', call: (c) => c.get('/x', { timeoutMs: 0 }), error: RangeError, has: ['`timeoutMs`', '`0` (number)'] },
   { name: 'get timeoutMs -5', call: (c) => c.get('/x', { timeoutMs: -5 }), error: RangeError, has: ['`timeoutMs`', '`-5` (number)'] },
-  { name: 'get timeoutMs NaN', call: (c) => c.get('/x', { timeoutMs: Number.NaN }), error: RangeError, has: ['`timeoutMs`', '`NaN` (number)'] },
-  { name: "get timeoutMs '5' (string)", call: (c) => c.get('/x', { timeoutMs: '5' as never }), error: TypeError, has: ['`timeoutMs`', '`"5"` (string)'] },
+  {
+    name: 'get timeoutMs NaN',
+    call: (c) => c.get('/x', { timeoutMs: Number.NaN }),
+    error: RangeError,
+    has: ['`timeoutMs`', '`NaN` (number)'],
+  },
+  {
+    name: "get timeoutMs '5' (string)",
+    call: (c) => c.get('/x', { timeoutMs: '5' as never }),
+    error: TypeError,
+    has: ['`timeoutMs`', '`"5"` (string)'],
+  },
   { name: 'get maxWaitMs -1', call: (c) => c.get('/x', { maxWaitMs: -1 }), error: RangeError, has: ['`maxWaitMs`', '`-1` (number)'] },
-  { name: 'get maxWaitMs NaN', call: (c) => c.get('/x', { maxWaitMs: Number.NaN }), error: RangeError, has: ['`maxWaitMs`', '`NaN` (number)'] },
+  {
+    name: 'get maxWaitMs NaN',
+    call: (c) => c.get('/x', { maxWaitMs: Number.NaN }),
+    error: RangeError,
+    has: ['`maxWaitMs`', '`NaN` (number)'],
+  },
   { name: 'get signal {}', call: (c) => c.get('/x', { signal: {} as never }), error: TypeError, has: ['`signal`', 'AbortSignal'] },
-  { name: "get stream 'yes'", call: (c) => c.get('/x', { stream: 'yes' as never }), error: TypeError, has: ['`stream`', '`"yes"` (string)'] },
-  { name: 'get throwHttpErrors null', call: (c) => c.get('/x', { throwHttpErrors: null as never }), error: TypeError, has: ['`throwHttpErrors`', '`null` (null)'] },
+  {
+    name: "get stream 'yes'",
+    call: (c) => c.get('/x', { stream: 'yes' as never }),
+    error: TypeError,
+    has: ['`stream`', '`"yes"` (string)'],
+  },
+  {
+    name: 'get throwHttpErrors null',
+    call: (c) => c.get('/x', { throwHttpErrors: null as never }),
+    error: TypeError,
+    has: ['`throwHttpErrors`', '`null` (null)'],
+  },
   // retry per request
-  { name: 'get retry { retries: -1 }', call: (c) => c.get('/x', { retry: { retries: -1 } }), error: RangeError, has: ['`retry.retries`', '`-1` (number)'] },
-  { name: "get retry 'no' (string)", call: (c) => c.get('/x', { retry: 'no' as never }), error: TypeError, has: ['`retry`', '`"no"` (string)'] },
-  { name: 'get retry { minDelayMs: NaN }', call: (c) => c.get('/x', { retry: { minDelayMs: Number.NaN } }), error: RangeError, has: ['`retry.minDelayMs`'] },
+  {
+    name: 'get retry { retries: -1 }',
+    call: (c) => c.get('/x', { retry: { retries: -1 } }),
+    error: RangeError,
+    has: ['`retry.retries`', '`-1` (number)'],
+  },
+  {
+    name: "get retry 'no' (string)",
+    call: (c) => c.get('/x', { retry: 'no' as never }),
+    error: TypeError,
+    has: ['`retry`', '`"no"` (string)'],
+  },
+  {
+    name: 'get retry { minDelayMs: NaN }',
+    call: (c) => c.get('/x', { retry: { minDelayMs: Number.NaN } }),
+    error: RangeError,
+    has: ['`retry.minDelayMs`'],
+  },
   // headers: CR, LF, NUL; wrong types
-  { name: 'get header authorization with CRLF', call: (c) => c.get('/x', { headers: { authorization: 'Bearer a\r\nx-b: 1' } }), error: TypeError, has: ['`authorization`', 'CR, LF or NUL'] },
-  { name: 'get header cookie with CR', call: (c) => c.get('/x', { headers: { cookie: 'a\rb' } }), error: TypeError, has: ['`cookie`', 'CR, LF or NUL'] },
-  { name: 'get header x-trace with NUL', call: (c) => c.get('/x', { headers: { 'x-trace': 'a\0' } }), error: TypeError, has: ['`x-trace`', 'CR, LF or NUL'] },
-  { name: 'get header value null', call: (c) => c.get('/x', { headers: { 'x-a': null as never } }), error: TypeError, has: ['`x-a`', 'of type null'] },
-  { name: 'get headers as an array', call: (c) => c.get('/x', { headers: [['x-a', '1']] as never }), error: TypeError, has: ['`headers`', '(array)'] },
-  { name: 'post idempotencyKey with CRLF', call: (c) => c.post('/x', { idempotencyKey: 'k\r\nx-b: 1' }), error: TypeError, has: ['`idempotencyKey`'] },
-  { name: 'post idempotencyKey 42', call: (c) => c.post('/x', { idempotencyKey: 42 as never }), error: TypeError, has: ['`idempotencyKey`'] },
+  {
+    name: 'get header authorization with CRLF',
+    call: (c) => c.get('/x', { headers: { authorization: 'Bearer a\r\nx-b: 1' } }),
+    error: TypeError,
+    has: ['`authorization`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'get header cookie with CR',
+    call: (c) => c.get('/x', { headers: { cookie: 'a\rb' } }),
+    error: TypeError,
+    has: ['`cookie`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'get header x-trace with NUL',
+    call: (c) => c.get('/x', { headers: { 'x-trace': 'a\0' } }),
+    error: TypeError,
+    has: ['`x-trace`', 'CR, LF or NUL'],
+  },
+  {
+    name: 'get header value null',
+    call: (c) => c.get('/x', { headers: { 'x-a': null as never } }),
+    error: TypeError,
+    has: ['`x-a`', 'of type null'],
+  },
+  {
+    name: 'get headers as an array',
+    call: (c) => c.get('/x', { headers: [['x-a', '1']] as never }),
+    error: TypeError,
+    has: ['`headers`', '(array)'],
+  },
+  {
+    name: 'post idempotencyKey with CRLF',
+    call: (c) => c.post('/x', { idempotencyKey: 'k\r\nx-b: 1' }),
+    error: TypeError,
+    has: ['`idempotencyKey`'],
+  },
+  {
+    name: 'post idempotencyKey 42',
+    call: (c) => c.post('/x', { idempotencyKey: 42 as never }),
+    error: TypeError,
+    has: ['`idempotencyKey`'],
+  },
   // conflicting arguments
   { name: 'conflict: get with a body', call: (c) => c.get('/x', { body: 'x' }), error: TypeError, has: ['GET', 'body'] },
   { name: 'conflict: head with json', call: (c) => c.head('/x', { json: { a: 1 } }), error: TypeError, has: ['HEAD', 'body'] },
-  { name: 'conflict: retry.maxDelayMs below retry.minDelayMs per request', call: (c) => c.get('/x', { retry: { minDelayMs: 100, maxDelayMs: 1 } }), error: RangeError, has: ['`retry.maxDelayMs`', '`retry.minDelayMs`'] },
+  {
+    name: 'conflict: retry.maxDelayMs below retry.minDelayMs per request',
+    call: (c) => c.get('/x', { retry: { minDelayMs: 100, maxDelayMs: 1 } }),
+    error: RangeError,
+    has: ['`retry.maxDelayMs`', '`retry.minDelayMs`'],
+  },
   // the options object, path, query, method
   { name: 'request(null)', call: (c) => c.request(null as never), error: TypeError, has: ['`options`', '`null` (null)'] },
   { name: 'request without path', call: (c) => c.request({} as never), error: TypeError, has: ['`path`', '`undefined` (undefined)'] },
   { name: 'get(undefined)', call: (c) => c.get(undefined as never), error: TypeError, has: ['`path`', '`undefined` (undefined)'] },
-  { name: 'get a path leaving baseUrl (//evil.example/x)', call: (c) => c.get('//evil.example/x'), error: TypeError, has: ['`path`', '`baseUrl`'] },
-  { name: "get query 'a=1' (string)", call: (c) => c.get('/x', { query: 'a=1' as never }), error: TypeError, has: ['`query`', '`"a=1"` (string)'] },
-  { name: 'get query value a symbol', call: (c) => c.get('/x', { query: { a: Symbol('s') as never } }), error: TypeError, has: ['`query.a`', '(symbol)'] },
-  { name: 'request method 42', call: (c) => c.request({ method: 42 as never, path: '/x' }), error: TypeError, has: ['`method`', '`42` (number)'] },
+  {
+    name: 'get a path leaving baseUrl (//evil.example/x)',
+    call: (c) => c.get('//evil.example/x'),
+    error: TypeError,
+    has: ['`path`', '`baseUrl`'],
+  },
+  {
+    name: "get query 'a=1' (string)",
+    call: (c) => c.get('/x', { query: 'a=1' as never }),
+    error: TypeError,
+    has: ['`query`', '`"a=1"` (string)'],
+  },
+  {
+    name: 'get query value a symbol',
+    call: (c) => c.get('/x', { query: { a: Symbol('s') as never } }),
+    error: TypeError,
+    has: ['`query.a`', '(symbol)'],
+  },
+  {
+    name: 'request method 42',
+    call: (c) => c.request({ method: 42 as never, path: '/x' }),
+    error: TypeError,
+    has: ['`method`', '`42` (number)'],
+  },
   // client.fetch: the limiter's part of it (init.rateLimit) and its signal
-  { name: 'fetch rateLimit.weight 0', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 0 } }), error: RangeError, has: ['`weight`', '`0` (number)'] },
-  { name: 'fetch rateLimit.weight NaN', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: Number.NaN } }), error: RangeError, has: ['`weight`', '`NaN` (number)'] },
-  { name: 'fetch rateLimit.weight 4 over the limit 3', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 4 } }), error: RangeError, has: ['`weight`', '`limit`'] },
-  { name: 'fetch rateLimit.weight 5 over concurrency 4', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 5 } }), error: RangeError, has: ['`weight`', '`concurrency`'] },
-  { name: 'fetch rateLimit.priority Infinity', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { priority: Infinity } }), error: RangeError, has: ['`priority`', '`Infinity` (number)'] },
-  { name: 'fetch rateLimit.maxWaitMs -1', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { maxWaitMs: -1 } }), error: RangeError, has: ['`maxWaitMs`', '`-1` (number)'] },
-  { name: 'fetch rateLimit 5 (number)', call: (c, at) => c.fetch(`${at}/x`, { rateLimit: 5 as never }), error: TypeError, has: ['`rateLimit`', '`5` (number)'] },
-  { name: "fetch signal 'abort' (string)", call: (c, at) => c.fetch(`${at}/x`, { signal: 'abort' as never }), error: TypeError, has: ['`signal`'] },
+  {
+    name: 'fetch rateLimit.weight 0',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 0 } }),
+    error: RangeError,
+    has: ['`weight`', '`0` (number)'],
+  },
+  {
+    name: 'fetch rateLimit.weight NaN',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: Number.NaN } }),
+    error: RangeError,
+    has: ['`weight`', '`NaN` (number)'],
+  },
+  {
+    name: 'fetch rateLimit.weight 4 over the limit 3',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 4 } }),
+    error: RangeError,
+    has: ['`weight`', '`limit`'],
+  },
+  {
+    name: 'fetch rateLimit.weight 5 over concurrency 4',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { weight: 5 } }),
+    error: RangeError,
+    has: ['`weight`', '`concurrency`'],
+  },
+  {
+    name: 'fetch rateLimit.priority Infinity',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { priority: Infinity } }),
+    error: RangeError,
+    has: ['`priority`', '`Infinity` (number)'],
+  },
+  {
+    name: 'fetch rateLimit.maxWaitMs -1',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: { maxWaitMs: -1 } }),
+    error: RangeError,
+    has: ['`maxWaitMs`', '`-1` (number)'],
+  },
+  {
+    name: 'fetch rateLimit 5 (number)',
+    call: (c, at) => c.fetch(`${at}/x`, { rateLimit: 5 as never }),
+    error: TypeError,
+    has: ['`rateLimit`', '`5` (number)'],
+  },
+  {
+    name: "fetch signal 'abort' (string)",
+    call: (c, at) => c.fetch(`${at}/x`, { signal: 'abort' as never }),
+    error: TypeError,
+    has: ['`signal`'],
+  },
   { name: 'fetch input null', call: (c) => c.fetch(null as never), error: TypeError, has: ['`input`', '`null` (null)'] },
   // client.fetch: what fetch itself refuses must be refused before it takes a place in the queue and a
   // slot of the windows (README: "Errors are fetch's own", so any message naming the problem will do)
   { name: "fetch input 'not a url'", call: (c) => c.fetch('not a url'), error: TypeError, has: [/url/i] },
-  { name: 'fetch init.headers with CR/LF', call: (c, at) => c.fetch(`${at}/x`, { headers: { authorization: 'a\r\nb' } }), error: TypeError, has: [/header/i] },
+  {
+    name: 'fetch init.headers with CR/LF',
+    call: (c, at) => c.fetch(`${at}/x`, { headers: { authorization: 'a\r\nb' } }),
+    error: TypeError,
+    has: [/header/i],
+  },
   // schedule(): what the unit table leaves out
-  { name: 'schedule weight NaN', call: (c) => c.schedule(task, { weight: Number.NaN }), error: RangeError, has: ['`weight`', '`NaN` (number)'] },
-  { name: 'schedule weight Infinity', call: (c) => c.schedule(task, { weight: Infinity }), error: RangeError, has: ['`weight`', '`Infinity` (number)'] },
-  { name: 'schedule weight null', call: (c) => c.schedule(task, { weight: null as never }), error: TypeError, has: ['`weight`', '`null` (null)'] },
-  { name: 'schedule priority null', call: (c) => c.schedule(task, { priority: null as never }), error: TypeError, has: ['`priority`', '`null` (null)'] },
-  { name: 'schedule timeoutMs -Infinity', call: (c) => c.schedule(task, { timeoutMs: -Infinity }), error: RangeError, has: ['`timeoutMs`', '`-Infinity` (number)'] },
-  { name: 'schedule maxWaitMs -Infinity', call: (c) => c.schedule(task, { maxWaitMs: -Infinity }), error: RangeError, has: ['`maxWaitMs`', '`-Infinity` (number)'] },
-  { name: "schedule maxWaitMs '5' (string)", call: (c) => c.schedule(task, { maxWaitMs: '5' as never }), error: TypeError, has: ['`maxWaitMs`', '`"5"` (string)'] },
+  {
+    name: 'schedule weight NaN',
+    call: (c) => c.schedule(task, { weight: Number.NaN }),
+    error: RangeError,
+    has: ['`weight`', '`NaN` (number)'],
+  },
+  {
+    name: 'schedule weight Infinity',
+    call: (c) => c.schedule(task, { weight: Infinity }),
+    error: RangeError,
+    has: ['`weight`', '`Infinity` (number)'],
+  },
+  {
+    name: 'schedule weight null',
+    call: (c) => c.schedule(task, { weight: null as never }),
+    error: TypeError,
+    has: ['`weight`', '`null` (null)'],
+  },
+  {
+    name: 'schedule priority null',
+    call: (c) => c.schedule(task, { priority: null as never }),
+    error: TypeError,
+    has: ['`priority`', '`null` (null)'],
+  },
+  {
+    name: 'schedule timeoutMs -Infinity',
+    call: (c) => c.schedule(task, { timeoutMs: -Infinity }),
+    error: RangeError,
+    has: ['`timeoutMs`', '`-Infinity` (number)'],
+  },
+  {
+    name: 'schedule maxWaitMs -Infinity',
+    call: (c) => c.schedule(task, { maxWaitMs: -Infinity }),
+    error: RangeError,
+    has: ['`maxWaitMs`', '`-Infinity` (number)'],
+  },
+  {
+    name: "schedule maxWaitMs '5' (string)",
+    call: (c) => c.schedule(task, { maxWaitMs: '5' as never }),
+    error: TypeError,
+    has: ['`maxWaitMs`', '`"5"` (string)'],
+  },
   { name: 'schedule options []', call: (c) => c.schedule(task, [] as never), error: TypeError, has: ['`options`', '(array)'] },
 ];
 
@@ -376,7 +707,12 @@ describe('other async methods: a rejected promise naming the argument, and the c
     { name: 'onSizeLessThan(NaN)', call: (c) => c.onSizeLessThan(Number.NaN), error: RangeError, has: ['`size`', '`NaN` (number)'] },
     { name: 'onSizeLessThan(-1)', call: (c) => c.onSizeLessThan(-1), error: RangeError, has: ['`size`', '`-1` (number)'] },
     { name: 'onSizeLessThan(null)', call: (c) => c.onSizeLessThan(null as never), error: TypeError, has: ['`size`', '`null` (null)'] },
-    { name: 'onSizeLessThan()', call: (c) => (c.onSizeLessThan as () => Promise<void>)(), error: TypeError, has: ['`size`', '`undefined` (undefined)'] },
+    {
+      name: 'onSizeLessThan()',
+      call: (c) => (c.onSizeLessThan as () => Promise<void>)(),
+      error: TypeError,
+      has: ['`size`', '`undefined` (undefined)'],
+    },
     { name: 'close(null)', call: (c) => c.close(null as never), error: TypeError, has: ['`options`', '`null` (null)'] },
     { name: 'close({ drain: 0 })', call: (c) => c.close({ drain: 0 as never }), error: TypeError, has: ['`drain`', '`0` (number)'] },
     { name: 'close({ drain: null })', call: (c) => c.close({ drain: null as never }), error: TypeError, has: ['`drain`', '`null` (null)'] },
@@ -419,20 +755,70 @@ describe('setConcurrency() and setRateLimit(): a synchronous TypeError or RangeE
   }
   const cases: SetterCase[] = [
     { name: 'setConcurrency(NaN)', call: (c) => c.setConcurrency(Number.NaN), error: RangeError, has: ['`concurrency`', '`NaN` (number)'] },
-    { name: 'setConcurrency(Infinity)', call: (c) => c.setConcurrency(Infinity), error: RangeError, has: ['`concurrency`', '`Infinity` (number)'] },
+    {
+      name: 'setConcurrency(Infinity)',
+      call: (c) => c.setConcurrency(Infinity),
+      error: RangeError,
+      has: ['`concurrency`', '`Infinity` (number)'],
+    },
     { name: 'setConcurrency(-1)', call: (c) => c.setConcurrency(-1), error: RangeError, has: ['`concurrency`', '`-1` (number)'] },
     { name: 'setConcurrency(2.5)', call: (c) => c.setConcurrency(2.5), error: RangeError, has: ['`concurrency`', '`2.5` (number)'] },
-    { name: 'setConcurrency(null)', call: (c) => c.setConcurrency(null as never), error: TypeError, has: ['`concurrency`', '`null` (null)'] },
-    { name: 'setConcurrency()', call: (c) => (c.setConcurrency as () => void)(), error: TypeError, has: ['`concurrency`', '`undefined` (undefined)'] },
+    {
+      name: 'setConcurrency(null)',
+      call: (c) => c.setConcurrency(null as never),
+      error: TypeError,
+      has: ['`concurrency`', '`null` (null)'],
+    },
+    {
+      name: 'setConcurrency()',
+      call: (c) => (c.setConcurrency as () => void)(),
+      error: TypeError,
+      has: ['`concurrency`', '`undefined` (undefined)'],
+    },
     { name: 'setRateLimit(null)', call: (c) => c.setRateLimit(null as never), error: TypeError, has: ['`rateLimit`', '`null` (null)'] },
     { name: 'setRateLimit(5)', call: (c) => c.setRateLimit(5 as never), error: TypeError, has: ['`rateLimit`', '`5` (number)'] },
-    { name: 'setRateLimit({ limit: NaN })', call: (c) => c.setRateLimit({ limit: Number.NaN, windowMs: 10 }), error: RangeError, has: ['`rateLimit.limit`', '`NaN` (number)'] },
-    { name: 'setRateLimit({ limit: Infinity })', call: (c) => c.setRateLimit({ limit: Infinity, windowMs: 10 }), error: RangeError, has: ['`rateLimit.limit`', '`Infinity` (number)'] },
-    { name: 'setRateLimit({ limit: -3 })', call: (c) => c.setRateLimit({ limit: -3, windowMs: 10 }), error: RangeError, has: ['`rateLimit.limit`', '`-3` (number)'] },
-    { name: 'setRateLimit({ windowMs: Infinity })', call: (c) => c.setRateLimit({ limit: 1, windowMs: Infinity }), error: RangeError, has: ['`rateLimit.windowMs`', '`Infinity` (number)'] },
-    { name: "setRateLimit({ windowMs: '1s' })", call: (c) => c.setRateLimit({ limit: 1, windowMs: '1s' as never }), error: TypeError, has: ['`rateLimit.windowMs`', '`"1s"` (string)'] },
-    { name: "setRateLimit([ok, 'x'])", call: (c) => c.setRateLimit([W, 'x' as never]), error: TypeError, has: ['`rateLimit[1]`', '`"x"` (string)'] },
-    { name: 'setRateLimit unknown key', call: (c) => c.setRateLimit({ limit: 1, windowMs: 10, burst: 1 } as never), error: TypeError, has: ['`rateLimit.burst`'] },
+    {
+      name: 'setRateLimit({ limit: NaN })',
+      call: (c) => c.setRateLimit({ limit: Number.NaN, windowMs: 10 }),
+      error: RangeError,
+      has: ['`rateLimit.limit`', '`NaN` (number)'],
+    },
+    {
+      name: 'setRateLimit({ limit: Infinity })',
+      call: (c) => c.setRateLimit({ limit: Infinity, windowMs: 10 }),
+      error: RangeError,
+      has: ['`rateLimit.limit`', '`Infinity` (number)'],
+    },
+    {
+      name: 'setRateLimit({ limit: -3 })',
+      call: (c) => c.setRateLimit({ limit: -3, windowMs: 10 }),
+      error: RangeError,
+      has: ['`rateLimit.limit`', '`-3` (number)'],
+    },
+    {
+      name: 'setRateLimit({ windowMs: Infinity })',
+      call: (c) => c.setRateLimit({ limit: 1, windowMs: Infinity }),
+      error: RangeError,
+      has: ['`rateLimit.windowMs`', '`Infinity` (number)'],
+    },
+    {
+      name: "setRateLimit({ windowMs: '1s' })",
+      call: (c) => c.setRateLimit({ limit: 1, windowMs: '1s' as never }),
+      error: TypeError,
+      has: ['`rateLimit.windowMs`', '`"1s"` (string)'],
+    },
+    {
+      name: "setRateLimit([ok, 'x'])",
+      call: (c) => c.setRateLimit([W, 'x' as never]),
+      error: TypeError,
+      has: ['`rateLimit[1]`', '`"x"` (string)'],
+    },
+    {
+      name: 'setRateLimit unknown key',
+      call: (c) => c.setRateLimit({ limit: 1, windowMs: 10, burst: 1 } as never),
+      error: TypeError,
+      has: ['`rateLimit.burst`'],
+    },
   ];
 
   it.each(cases)('$name', async (c) => {
@@ -440,7 +826,11 @@ describe('setConcurrency() and setRateLimit(): a synchronous TypeError or RangeE
     client.pause();
     const queued = client.schedule(task, { weight: 3 });
     const snapshot = client.stats();
-    expectError(thrownBy(() => c.call(client)), c, c.name);
+    expectError(
+      thrownBy(() => c.call(client)),
+      c,
+      c.name,
+    );
     expect(client.stats()).toEqual(snapshot);
     // The limits in force are the old ones: weight 4 is still too heavy (window of 3), 3 still fits.
     await expect(client.schedule(task, { weight: 4 })).rejects.toThrow(RangeError);
@@ -475,9 +865,24 @@ describe('rateLimit(client, options): the interceptor', () => {
   it.each([
     { name: 'client {}', call: () => rateLimit({} as never), error: TypeError, has: ['`client`'] },
     { name: 'client undefined', call: () => rateLimit(undefined as never), error: TypeError, has: ['`client`', '`undefined` (undefined)'] },
-    { name: 'priority NaN', call: () => rateLimit(client, { priority: Number.NaN }), error: RangeError, has: ['`priority`', '`NaN` (number)'] },
-    { name: 'priority Infinity', call: () => rateLimit(client, { priority: Infinity }), error: RangeError, has: ['`priority`', '`Infinity` (number)'] },
-    { name: "priority 'high'", call: () => rateLimit(client, { priority: 'high' as never }), error: TypeError, has: ['`priority`', '`"high"` (string)'] },
+    {
+      name: 'priority NaN',
+      call: () => rateLimit(client, { priority: Number.NaN }),
+      error: RangeError,
+      has: ['`priority`', '`NaN` (number)'],
+    },
+    {
+      name: 'priority Infinity',
+      call: () => rateLimit(client, { priority: Infinity }),
+      error: RangeError,
+      has: ['`priority`', '`Infinity` (number)'],
+    },
+    {
+      name: "priority 'high'",
+      call: () => rateLimit(client, { priority: 'high' as never }),
+      error: TypeError,
+      has: ['`priority`', '`"high"` (string)'],
+    },
     { name: 'weight 0', call: () => rateLimit(client, { weight: 0 }), error: RangeError, has: ['`weight`', '`0` (number)'] },
     { name: 'weight -1', call: () => rateLimit(client, { weight: -1 }), error: RangeError, has: ['`weight`', '`-1` (number)'] },
     { name: 'weight 1.5', call: () => rateLimit(client, { weight: 1.5 }), error: RangeError, has: ['`weight`', '`1.5` (number)'] },
@@ -537,30 +942,90 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
     { name: 'options undefined', options: undefined, error: TypeError, has: ['`options`', '`undefined` (undefined)'] },
     { name: "options 'redis://localhost' (string)", options: 'redis://localhost', error: TypeError, has: ['`options`', '(string)'] },
     { name: 'redis missing', options: { key: 'api' }, error: TypeError, has: ['`redis`', '`undefined` (undefined)'] },
-    { name: "redis 'redis://localhost' (a URL, not a client)", options: { redis: 'redis://localhost', key: 'api' }, error: TypeError, has: ['`redis`', '(string)'] },
+    {
+      name: "redis 'redis://localhost' (a URL, not a client)",
+      options: { redis: 'redis://localhost', key: 'api' },
+      error: TypeError,
+      has: ['`redis`', '(string)'],
+    },
     { name: 'redis {} (no methods)', options: { redis: {}, key: 'api' }, error: TypeError, has: ['`redis`', 'evalsha'] },
-    { name: 'redis without evalsha', options: { redis: { ...fakeRedis(), evalsha: undefined }, key: 'api' }, error: TypeError, has: ['`redis`', 'evalsha'] },
+    {
+      name: 'redis without evalsha',
+      options: { redis: { ...fakeRedis(), evalsha: undefined }, key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'evalsha'],
+    },
     { name: 'key missing', options: { redis }, error: TypeError, has: ['`key`', '`undefined` (undefined)'] },
     { name: "key ''", options: { ...ok, key: '' }, error: RangeError, has: ['`key`', '`""` (string)'] },
     { name: "key 'a{b}' (a hash tag)", options: { ...ok, key: 'a{b}' }, error: RangeError, has: ['`key`', '`"a{b}"` (string)'] },
     { name: 'key 42', options: { ...ok, key: 42 }, error: TypeError, has: ['`key`', '`42` (number)'] },
-    { name: "failureMode 'fail-open'", options: { ...ok, failureMode: 'fail-open' }, error: RangeError, has: ['`failureMode`', '`"fail-open"` (string)'] },
+    {
+      name: "failureMode 'fail-open'",
+      options: { ...ok, failureMode: 'fail-open' },
+      error: RangeError,
+      has: ['`failureMode`', '`"fail-open"` (string)'],
+    },
     { name: 'failureMode 1', options: { ...ok, failureMode: 1 }, error: TypeError, has: ['`failureMode`', '`1` (number)'] },
     { name: 'safetyMarginMs -1', options: { ...ok, safetyMarginMs: -1 }, error: RangeError, has: ['`safetyMarginMs`', '`-1` (number)'] },
-    { name: 'safetyMarginMs NaN', options: { ...ok, safetyMarginMs: Number.NaN }, error: RangeError, has: ['`safetyMarginMs`', '`NaN` (number)'] },
-    { name: 'safetyMarginMs Infinity', options: { ...ok, safetyMarginMs: Infinity }, error: RangeError, has: ['`safetyMarginMs`', '`Infinity` (number)'] },
-    { name: "safetyMarginMs '20'", options: { ...ok, safetyMarginMs: '20' }, error: TypeError, has: ['`safetyMarginMs`', '`"20"` (string)'] },
+    {
+      name: 'safetyMarginMs NaN',
+      options: { ...ok, safetyMarginMs: Number.NaN },
+      error: RangeError,
+      has: ['`safetyMarginMs`', '`NaN` (number)'],
+    },
+    {
+      name: 'safetyMarginMs Infinity',
+      options: { ...ok, safetyMarginMs: Infinity },
+      error: RangeError,
+      has: ['`safetyMarginMs`', '`Infinity` (number)'],
+    },
+    {
+      name: "safetyMarginMs '20'",
+      options: { ...ok, safetyMarginMs: '20' },
+      error: TypeError,
+      has: ['`safetyMarginMs`', '`"20"` (string)'],
+    },
     { name: 'leaseTtlMs 0', options: { ...ok, leaseTtlMs: 0 }, error: RangeError, has: ['`leaseTtlMs`', '`0` (number)'] },
     { name: 'leaseTtlMs 1.5', options: { ...ok, leaseTtlMs: 1.5 }, error: RangeError, has: ['`leaseTtlMs`', '`1.5` (number)'] },
-    { name: 'leaseTtlMs Infinity', options: { ...ok, leaseTtlMs: Infinity }, error: RangeError, has: ['`leaseTtlMs`', '`Infinity` (number)'] },
+    {
+      name: 'leaseTtlMs Infinity',
+      options: { ...ok, leaseTtlMs: Infinity },
+      error: RangeError,
+      has: ['`leaseTtlMs`', '`Infinity` (number)'],
+    },
     { name: "leaseTtlMs '10000'", options: { ...ok, leaseTtlMs: '10000' }, error: TypeError, has: ['`leaseTtlMs`', '`"10000"` (string)'] },
     { name: 'commandTimeoutMs 0', options: { ...ok, commandTimeoutMs: 0 }, error: RangeError, has: ['`commandTimeoutMs`', '`0` (number)'] },
-    { name: 'commandTimeoutMs -5', options: { ...ok, commandTimeoutMs: -5 }, error: RangeError, has: ['`commandTimeoutMs`', '`-5` (number)'] },
-    { name: 'commandTimeoutMs NaN', options: { ...ok, commandTimeoutMs: Number.NaN }, error: RangeError, has: ['`commandTimeoutMs`', '`NaN` (number)'] },
-    { name: 'commandTimeoutMs Infinity', options: { ...ok, commandTimeoutMs: Infinity }, error: RangeError, has: ['`commandTimeoutMs`', '`Infinity` (number)'] },
-    { name: 'commandTimeoutMs null', options: { ...ok, commandTimeoutMs: null }, error: TypeError, has: ['`commandTimeoutMs`', '`null` (null)'] },
+    {
+      name: 'commandTimeoutMs -5',
+      options: { ...ok, commandTimeoutMs: -5 },
+      error: RangeError,
+      has: ['`commandTimeoutMs`', '`-5` (number)'],
+    },
+    {
+      name: 'commandTimeoutMs NaN',
+      options: { ...ok, commandTimeoutMs: Number.NaN },
+      error: RangeError,
+      has: ['`commandTimeoutMs`', '`NaN` (number)'],
+    },
+    {
+      name: 'commandTimeoutMs Infinity',
+      options: { ...ok, commandTimeoutMs: Infinity },
+      error: RangeError,
+      has: ['`commandTimeoutMs`', '`Infinity` (number)'],
+    },
+    {
+      name: 'commandTimeoutMs null',
+      options: { ...ok, commandTimeoutMs: null },
+      error: TypeError,
+      has: ['`commandTimeoutMs`', '`null` (null)'],
+    },
     { name: 'clientTtlMs 0', options: { ...ok, clientTtlMs: 0 }, error: RangeError, has: ['`clientTtlMs`', '`0` (number)'] },
-    { name: 'clientTtlMs -60000', options: { ...ok, clientTtlMs: -60_000 }, error: RangeError, has: ['`clientTtlMs`', '`-60000` (number)'] },
+    {
+      name: 'clientTtlMs -60000',
+      options: { ...ok, clientTtlMs: -60_000 },
+      error: RangeError,
+      has: ['`clientTtlMs`', '`-60000` (number)'],
+    },
     { name: 'unknown option keyPrefix', options: { ...ok, keyPrefix: 'x' }, error: TypeError, has: ['`keyPrefix`'] },
   ];
 
@@ -573,7 +1038,11 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
 
   it.each(cases)('$name', (c) => {
     for (const method of Object.values(redis)) if (typeof method === 'function') method.mockClear();
-    expectError(thrownBy(() => new RedisStore(c.options as never)), c, c.name);
+    expectError(
+      thrownBy(() => new RedisStore(c.options as never)),
+      c,
+      c.name,
+    );
     // Nothing half-built: no command sent, no listener added, no subscriber made, no timer started.
     for (const [name, method] of Object.entries(redis)) {
       if (typeof method === 'function') expect(method, `redis.${name}`).not.toHaveBeenCalled();

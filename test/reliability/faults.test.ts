@@ -620,7 +620,12 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
       const outcome = client
         .request(options)
         // A streamed body is read here: the request is not over before its body is.
-        .then((response) => response.text().then(() => `ok ${response.status}`, (error: unknown) => classifyBody(error, abortReason)))
+        .then((response) =>
+          response.text().then(
+            () => `ok ${response.status}`,
+            (error: unknown) => classifyBody(error, abortReason),
+          ),
+        )
         .catch((error: unknown) => classify(error, abortReason));
       settledAll.push(
         outcome.then((outcome) => {
@@ -637,11 +642,16 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
     const idle = client.onIdle().then(() => 'idle' as const);
     const tail = await Promise.race([idle, sleep(MIX_TAIL_MS)]);
     expect
-      .soft(tail, `seed ${seed}: not idle ${MIX_TAIL_MS} ms after the last submission; stats ${JSON.stringify(client.stats())}; ` +
-        `${pendingRequests().length} callers pending: ${pendingRequests().slice(0, 5).join('; ')}`)
+      .soft(
+        tail,
+        `seed ${seed}: not idle ${MIX_TAIL_MS} ms after the last submission; stats ${JSON.stringify(client.stats())}; ` +
+          `${pendingRequests().length} callers pending: ${pendingRequests().slice(0, 5).join('; ')}`,
+      )
       .toBe('idle');
     if ((await Promise.race([idle, sleep(20_000)])) === 'late') {
-      expect.fail(`seed ${seed}: never idle; stats ${JSON.stringify(client.stats())}; pending: ${pendingRequests().slice(0, 20).join(',')}`);
+      expect.fail(
+        `seed ${seed}: never idle; stats ${JSON.stringify(client.stats())}; pending: ${pendingRequests().slice(0, 20).join(',')}`,
+      );
     }
     const idleMs = performance.now() - started;
     // The watchdog: once onIdle() resolved, and the callbacks already due have run, no caller waits.
@@ -728,7 +738,12 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
     // Warnings and unhandled rejections are reported on a later tick.
     await tick();
     expect.soft(unhandled.map(shown), 'unhandled rejections').toEqual([]);
-    expect.soft(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')), 'MaxListenersExceededWarning').toEqual([]);
+    expect
+      .soft(
+        warnings.filter((w) => w.startsWith('MaxListenersExceededWarning')),
+        'MaxListenersExceededWarning',
+      )
+      .toEqual([]);
   } finally {
     clearInterval(sampler);
     loopDelay.disable();

@@ -221,12 +221,26 @@ describe('soak: heap back near baseline after close()', () => {
   for (const via of ['client.fetch', 'get-undici', 'get-fetch'] as const) {
     it(`${via}: a long-lived caller signal keeps nothing per request (${SIGNAL_REQUESTS} requests)`, async () => {
       const run = await runChild(
-        ['--expose-gc', '--import', 'tsx', supportFile('leak-signal.ts'), JSON.stringify({ base, requests: SIGNAL_REQUESTS, via, confirmAbove: SIGNAL_BOUND })],
+        [
+          '--expose-gc',
+          '--import',
+          'tsx',
+          supportFile('leak-signal.ts'),
+          JSON.stringify({ base, requests: SIGNAL_REQUESTS, via, confirmAbove: SIGNAL_BOUND }),
+        ],
         90_000,
       );
       expect(run.killed, `the run did not finish in time: ${run.stderr}`).toBe(false);
       expect(run.code, run.stderr).toBe(0);
-      const result = run.lines.at(-1) as { baseline: number; middle: number; after: number; growths: number[]; growth: number; perRequest: number; ms: number };
+      const result = run.lines.at(-1) as {
+        baseline: number;
+        middle: number;
+        after: number;
+        growths: number[];
+        growth: number;
+        perRequest: number;
+        ms: number;
+      };
       printFigures(`signal retention via ${via}`, {
         requests: SIGNAL_REQUESTS,
         baselineMB: +(result.baseline / MB).toFixed(2),
@@ -483,10 +497,7 @@ describe('abort listeners: one signal shared by many tasks', () => {
     const client = newClient({ concurrency: SHARED });
     const tasks = Array.from({ length: SHARED }, (_, i) =>
       client.schedule(
-        ({ signal: own }) =>
-          i % 2 === 0
-            ? untilAborted({ signal: own })
-            : new Promise<void>((resolve) => setTimeout(resolve, 1_000)),
+        ({ signal: own }) => (i % 2 === 0 ? untilAborted({ signal: own }) : new Promise<void>((resolve) => setTimeout(resolve, 1_000))),
         { signal, timeoutMs: 20 },
       ),
     );
@@ -611,7 +622,11 @@ describe('abort listeners: one signal shared by many tasks', () => {
       expect(await outcomes(requests)).toEqual({ fulfilled: 50 });
       printFigures(`abort listeners during retry waits ('${transport}')`, { most });
       // All three at once, so that a failure shows each of them.
-      expect({ mostAtOnce: Math.min(Math.max(most, 1), MECHANISMS), leftAfter: abortListeners(signal), warnings: await listenerWarnings() }).toEqual({
+      expect({
+        mostAtOnce: Math.min(Math.max(most, 1), MECHANISMS),
+        leftAfter: abortListeners(signal),
+        warnings: await listenerWarnings(),
+      }).toEqual({
         mostAtOnce: Math.max(most, 1),
         leftAfter: 0,
         warnings: [],

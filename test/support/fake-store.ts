@@ -44,8 +44,7 @@ export class FakeStore implements LimiterStore {
   /** Grants whose task has not yet been seen running (see `claimGrant`). */
   readonly #unclaimed: StoreSlot[] = [];
   #context: StoreContext | undefined = undefined;
-  #outstanding: { asked: Asked; resolve: (wait: number) => void; reject: (error: unknown) => void } | undefined =
-    undefined;
+  #outstanding: { asked: Asked; resolve: (wait: number) => void; reject: (error: unknown) => void } | undefined = undefined;
 
   open(context: StoreContext): void {
     if (this.#context !== undefined) this.violations.push('open() called twice');
@@ -165,7 +164,8 @@ export class FakeStore implements LimiterStore {
   unfinished(): string[] {
     const problems: string[] = [];
     for (const [slot, entry] of this.#ledger) {
-      if (entry.released !== entry.granted) problems.push(`granted ${entry.granted}, released ${entry.released}: ${this.history(slot).join(' ')}`);
+      if (entry.released !== entry.granted)
+        problems.push(`granted ${entry.granted}, released ${entry.released}: ${this.history(slot).join(' ')}`);
     }
     return problems;
   }

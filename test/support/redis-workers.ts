@@ -89,8 +89,7 @@ export function spawnRedisWorker(settings: WorkerSettings): RedisWorker {
     child,
     ready,
     go: () => child.stdin?.write('go\n'),
-    started: (count) =>
-      startCount >= count ? Promise.resolve() : new Promise((resolve) => startWaiters.push({ count, resolve })),
+    started: (count) => (startCount >= count ? Promise.resolve() : new Promise((resolve) => startWaiters.push({ count, resolve }))),
     exited,
   };
 }

@@ -169,7 +169,9 @@ describe('windowChart', () => {
     expect(over).toContain('class="over-limit"');
     // The red shapes lie between the limit line and the peak: no y below the limit line.
     const limitY = Number(/class="limit" d="M[\d.]+ ([\d.]+)/.exec(over)?.[1]);
-    const redYs = [...(/class="over-limit" d="([^"]+)"/.exec(over)?.[1] ?? '').matchAll(/(?:V|M[\d.]+ )([\d.]+)/g)].map((m) => Number(m[1]));
+    const redYs = [...(/class="over-limit" d="([^"]+)"/.exec(over)?.[1] ?? '').matchAll(/(?:V|M[\d.]+ )([\d.]+)/g)].map((m) =>
+      Number(m[1]),
+    );
     expect(redYs.length).toBeGreaterThan(0);
     for (const y of redYs) expect(y).toBeLessThanOrEqual(limitY);
     expect(Math.min(...redYs)).toBeLessThan(limitY);
@@ -206,7 +208,7 @@ describe('windowChart', () => {
 
   it('escapes labels and the title for XML and drops control characters', () => {
     const svg = windowChart({
-      title: 'p<q> & \'r\'',
+      title: "p<q> & 'r'",
       limit: 2,
       windowMs: 10,
       series: [{ label: 'a<b & "c"\u0001', starts: [0, 1] }],
@@ -237,12 +239,14 @@ describe('windowChart', () => {
 
   it('names the option and the value it rejects', () => {
     const series = [{ label: 'x', starts: [0] }];
-    expect(() => windowChart({ title: 't', limit: 0, windowMs: 100, series })).toThrow('Expected `limit` to be a finite number > 0, got `0` (number)');
+    expect(() => windowChart({ title: 't', limit: 0, windowMs: 100, series })).toThrow(
+      'Expected `limit` to be a finite number > 0, got `0` (number)',
+    );
     expect(() => windowChart({ title: 't', limit: 1, windowMs: Number.NaN, series })).toThrow('`windowMs`');
     expect(() => windowChart({ title: 't', limit: 1, windowMs: 100, series: [] })).toThrow('`series`');
-    expect(() => windowChart({ title: 't', limit: 1, windowMs: 100, series: [{ label: 'x', starts: [0, Number.POSITIVE_INFINITY] }] })).toThrow(
-      '`series[0].starts[1]`',
-    );
+    expect(() =>
+      windowChart({ title: 't', limit: 1, windowMs: 100, series: [{ label: 'x', starts: [0, Number.POSITIVE_INFINITY] }] }),
+    ).toThrow('`series[0].starts[1]`');
   });
 });
 

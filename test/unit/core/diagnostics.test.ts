@@ -116,7 +116,12 @@ describe('node:diagnostics_channel', () => {
     }
     const [enqueue, start, end] = TASK_CHANNELS;
     const tasks = [...byTask.keys()];
-    expect(tasks.map((task) => byTask.get(task))).toEqual([[enqueue, end], [enqueue, start, end], [enqueue, start, end], [enqueue, start, end]]);
+    expect(tasks.map((task) => byTask.get(task))).toEqual([
+      [enqueue, end],
+      [enqueue, start, end],
+      [enqueue, start, end],
+      [enqueue, start, end],
+    ]);
     expect(tasks.map((task) => [task.priority, task.outcome])).toEqual([
       [1, 'dropped'],
       [0, 'failed'],

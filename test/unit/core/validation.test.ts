@@ -154,8 +154,7 @@ const constructorCases: ConstructorCase[] = [
     options: { queue: { overflow: 'reject' } },
     error: TypeError,
     has: ['`queue.overflow`', "'reject'", '`queue.maxSize`'],
-    exact:
-      "The `queue.overflow` option 'reject' requires a finite `queue.maxSize`: an unbounded queue never overflows",
+    exact: "The `queue.overflow` option 'reject' requires a finite `queue.maxSize`: an unbounded queue never overflows",
   },
   {
     name: "queue.overflow 'drop-oldest' with queue.maxSize Infinity",
@@ -255,7 +254,12 @@ const constructorCases: ConstructorCase[] = [
     has: ['`rateLimit[0].windowMS`'],
   },
   // clock
-  { name: "clock 'performance' (string)", options: { clock: 'performance' }, error: TypeError, has: ['`clock`', '`"performance"` (string)'] },
+  {
+    name: "clock 'performance' (string)",
+    options: { clock: 'performance' },
+    error: TypeError,
+    has: ['`clock`', '`"performance"` (string)'],
+  },
   { name: 'clock null', options: { clock: null }, error: TypeError, has: ['`clock`', '`null` (null)'] },
   {
     name: 'clock {} without now()',
@@ -269,7 +273,8 @@ const constructorCases: ConstructorCase[] = [
     options: { clock: { now: 5 } },
     error: TypeError,
     has: ['`clock`', 'now()', /got `[^`]*` \((object|number)\)/],
-  },  {
+  },
+  {
     name: 'store a string',
     options: { store: 'redis://127.0.0.1' },
     error: TypeError,
@@ -409,7 +414,7 @@ const scheduleCases: RejectCase[] = [
     has: ['`weight`', 'at most 4', '`concurrency`', '`5` (number)'],
   },
   {
-    name: "weight 4 > limit 3 of the 60000 ms window",
+    name: 'weight 4 > limit 3 of the 60000 ms window',
     call: (c) => c.schedule(task, { weight: 4 }),
     error: RangeError,
     has: ['`weight`', 'at most 3', '`limit`', '60000 ms window', '`4` (number)'],
@@ -605,10 +610,7 @@ describe('setters and on(): bad arguments throw synchronously and change nothing
     const error = thrownBy(() => c.call(client));
     expectError(error, c);
     // The limits in force are unchanged.
-    expect(client.stats().windows.map(({ limit, windowMs }) => ({ limit, windowMs }))).toEqual([
-      OK_WINDOW,
-      { limit: 3, windowMs: 60_000 },
-    ]);
+    expect(client.stats().windows.map(({ limit, windowMs }) => ({ limit, windowMs }))).toEqual([OK_WINDOW, { limit: 3, windowMs: 60_000 }]);
   });
 
   it('after a refused setConcurrency(0), concurrency is still 4 (weight 5 still refused, weight 4 fits)', async () => {

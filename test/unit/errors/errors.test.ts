@@ -1,11 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  ClientClosedError,
-  QueueFullError,
-  RateLimitedClient,
-  RateLimitedClientError,
-  TimeoutError,
-} from '../../../src/index.js';
+import { ClientClosedError, QueueFullError, RateLimitedClient, RateLimitedClientError, TimeoutError } from '../../../src/index.js';
 
 type AnyErrorClass = abstract new (...args: never[]) => Error;
 
@@ -234,10 +228,12 @@ describe('errors on the real paths', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(client.stats()).toMatchObject({ inFlight: 1, queued: 1 });
 
-    const error = await client.schedule(() => 'third').then(
-      () => expect.unreachable('the third task was accepted'),
-      (e: unknown) => e,
-    );
+    const error = await client
+      .schedule(() => 'third')
+      .then(
+        () => expect.unreachable('the third task was accepted'),
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(QueueFullError);
     expect(error).toBeInstanceOf(RateLimitedClientError);
     expect(error).toMatchObject({ maxSize: 1, overflow: 'reject', dropped: false, code: 'RLC_ERR_QUEUE_FULL' });
@@ -266,10 +262,12 @@ describe('errors on the real paths', () => {
   it('after close(), schedule rejects with ClientClosedError', async () => {
     const client = new RateLimitedClient({ clock });
     await client.close();
-    const error = await client.schedule(() => 'late').then(
-      () => expect.unreachable('a closed client accepted a task'),
-      (e: unknown) => e,
-    );
+    const error = await client
+      .schedule(() => 'late')
+      .then(
+        () => expect.unreachable('a closed client accepted a task'),
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(ClientClosedError);
     expect(error).toBeInstanceOf(RateLimitedClientError);
     expect(error).toMatchObject({ code: 'RLC_ERR_CLIENT_CLOSED', name: 'ClientClosedError' });

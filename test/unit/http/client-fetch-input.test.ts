@@ -15,9 +15,10 @@ describe('client.fetch refuses a header value with CR/LF before queueing, in eve
   for (const [what, headers] of forms) {
     it(`${what}: refused, nothing queued, the value not shown`, async () => {
       const client = new RateLimitedClient({ rateLimit: { limit: 5, windowMs: 60_000 } });
-      const error = (await client
-        .fetch('http://127.0.0.1:9/x', { headers: headers() as NonNullable<RequestInit["headers"]> })
-        .then(() => undefined, (e: unknown) => e)) as Error;
+      const error = (await client.fetch('http://127.0.0.1:9/x', { headers: headers() as NonNullable<RequestInit['headers']> }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )) as Error;
       const stats = client.stats();
       await client.close();
       expect({

@@ -14,12 +14,18 @@ describe('resolveUrl', () => {
     expect(resolveUrl(path, base, false).href).toBe(expected);
   });
 
-  it.each(['//evil.example/x', 'http://evil.example/', 'HTTPS://api.example.com/v1/x', 'javascript:alert(1)', '\\\\evil.example', '/../admin', '/%2E%2E/admin', '/./../admin'])(
-    'refuses %j, which leaves baseUrl',
-    (path) => {
-      expect(() => resolveUrl(path, base, false)).toThrow(TypeError);
-    },
-  );
+  it.each([
+    '//evil.example/x',
+    'http://evil.example/',
+    'HTTPS://api.example.com/v1/x',
+    'javascript:alert(1)',
+    '\\\\evil.example',
+    '/../admin',
+    '/%2E%2E/admin',
+    '/./../admin',
+  ])('refuses %j, which leaves baseUrl', (path) => {
+    expect(() => resolveUrl(path, base, false)).toThrow(TypeError);
+  });
 
   it('lets a full URL through only with allowAbsoluteUrls, and only http(s)', () => {
     expect(resolveUrl('https://other.example/x', base, true).href).toBe('https://other.example/x');
@@ -31,7 +37,7 @@ describe('resolveUrl', () => {
   it('checks baseUrl itself', () => {
     expect(() => normalizeBaseUrl('ftp://x')).toThrow(TypeError);
     expect(() => normalizeBaseUrl('https://x/?q=1')).toThrow(/without a query/);
-    expect(() => normalizeBaseUrl(42)).toThrow("Expected `baseUrl` to be a URL string or URL, got `42` (number)");
+    expect(() => normalizeBaseUrl(42)).toThrow('Expected `baseUrl` to be a URL string or URL, got `42` (number)');
   });
 });
 

@@ -239,11 +239,7 @@ describe('RequestQueue', () => {
   });
 
   it("'block' under random offers, starts, removals and refusals keeps the bound and strict order", () => {
-    type Op =
-      | { kind: 'offer'; priority: number }
-      | { kind: 'start' }
-      | { kind: 'remove'; pick: number }
-      | { kind: 'refuse' };
+    type Op = { kind: 'offer'; priority: number } | { kind: 'start' } | { kind: 'remove'; pick: number } | { kind: 'refuse' };
     const op = fc.oneof(
       fc.record({ kind: fc.constant('offer' as const), priority: fc.integer({ min: 0, max: 3 }) }),
       fc.record({ kind: fc.constant('start' as const) }),

@@ -1,10 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  EPOCH_SECONDS_THRESHOLD,
-  readServerLimits,
-  serverSaysRetry,
-} from '../../../src/retry/rate-limit-headers.js';
+import { EPOCH_SECONDS_THRESHOLD, readServerLimits, serverSaysRetry } from '../../../src/retry/rate-limit-headers.js';
 import type { ResetMode, ServerLimits } from '../../../src/retry/rate-limit-headers.js';
 
 /** 2025-01-01T00:00:00Z: every HTTP-date and epoch below is relative to it. */
@@ -27,22 +23,70 @@ const wellFormed: WellFormed[] = [
   { name: 'Retry-After decimal seconds', headers: { 'Retry-After': '1.5' }, expected: { retryAfterMs: 1500, sources: ['retry-after'] } },
   { name: 'Retry-After 0', headers: { 'Retry-After': '0' }, expected: { retryAfterMs: 0, sources: ['retry-after'] } },
   { name: 'Retry-After negative is now', headers: { 'Retry-After': '-5' }, expected: { retryAfterMs: 0, sources: ['retry-after'] } },
-  { name: 'Retry-After IMF-fixdate', headers: { 'Retry-After': httpDate(30_000) }, expected: { retryAfterMs: 30_000, sources: ['retry-after'] } },
-  { name: 'Retry-After date in the past is now', headers: { 'Retry-After': httpDate(-60_000) }, expected: { retryAfterMs: 0, sources: ['retry-after'] } },
-  { name: 'Retry-After RFC 850 date', headers: { 'Retry-After': 'Wednesday, 01-Jan-25 00:01:00 GMT' }, expected: { retryAfterMs: 60_000, sources: ['retry-after'] } },
-  { name: 'Retry-After asctime date (UTC)', headers: { 'Retry-After': 'Wed Jan  1 00:00:10 2025' }, expected: { retryAfterMs: 10_000, sources: ['retry-after'] } },
+  {
+    name: 'Retry-After IMF-fixdate',
+    headers: { 'Retry-After': httpDate(30_000) },
+    expected: { retryAfterMs: 30_000, sources: ['retry-after'] },
+  },
+  {
+    name: 'Retry-After date in the past is now',
+    headers: { 'Retry-After': httpDate(-60_000) },
+    expected: { retryAfterMs: 0, sources: ['retry-after'] },
+  },
+  {
+    name: 'Retry-After RFC 850 date',
+    headers: { 'Retry-After': 'Wednesday, 01-Jan-25 00:01:00 GMT' },
+    expected: { retryAfterMs: 60_000, sources: ['retry-after'] },
+  },
+  {
+    name: 'Retry-After asctime date (UTC)',
+    headers: { 'Retry-After': 'Wed Jan  1 00:00:10 2025' },
+    expected: { retryAfterMs: 10_000, sources: ['retry-after'] },
+  },
   { name: 'retry-after-ms', headers: { 'retry-after-ms': '250' }, expected: { retryAfterMs: 250, sources: ['retry-after-ms'] } },
-  { name: 'retry-after-ms wins over Retry-After', headers: { 'retry-after-ms': '1500', 'Retry-After': '2' }, expected: { retryAfterMs: 1500, sources: ['retry-after-ms'] } },
-  { name: 'a malformed retry-after-ms falls back to Retry-After', headers: { 'retry-after-ms': 'soon', 'Retry-After': '2' }, expected: { retryAfterMs: 2000, sources: ['retry-after'] } },
+  {
+    name: 'retry-after-ms wins over Retry-After',
+    headers: { 'retry-after-ms': '1500', 'Retry-After': '2' },
+    expected: { retryAfterMs: 1500, sources: ['retry-after-ms'] },
+  },
+  {
+    name: 'a malformed retry-after-ms falls back to Retry-After',
+    headers: { 'retry-after-ms': 'soon', 'Retry-After': '2' },
+    expected: { retryAfterMs: 2000, sources: ['retry-after'] },
+  },
 
   // IETF RateLimit and RateLimit-Policy
-  { name: 'RateLimit draft-08+ String item', headers: { RateLimit: '"default";r=50;t=30' }, expected: { remaining: 50, resetMs: 30_000, sources: ['ratelimit'] } },
-  { name: 'RateLimit draft-08+ Token item', headers: { RateLimit: 'default;r=5;t=2' }, expected: { remaining: 5, resetMs: 2000, sources: ['ratelimit'] } },
+  {
+    name: 'RateLimit draft-08+ String item',
+    headers: { RateLimit: '"default";r=50;t=30' },
+    expected: { remaining: 50, resetMs: 30_000, sources: ['ratelimit'] },
+  },
+  {
+    name: 'RateLimit draft-08+ Token item',
+    headers: { RateLimit: 'default;r=5;t=2' },
+    expected: { remaining: 5, resetMs: 2000, sources: ['ratelimit'] },
+  },
   { name: 'RateLimit without t', headers: { RateLimit: '"default";r=0' }, expected: { remaining: 0, sources: ['ratelimit'] } },
-  { name: 'RateLimit with several policies keeps the lowest remaining', headers: { RateLimit: '"min";r=20;t=23, "hour";r=5;t=2402' }, expected: { remaining: 5, resetMs: 2_402_000, sources: ['ratelimit'] } },
-  { name: 'RateLimit draft-07 Dictionary', headers: { RateLimit: 'limit=100, remaining=50, reset=30' }, expected: { remaining: 50, resetMs: 30_000, sources: ['ratelimit'] } },
-  { name: 'RateLimit-Policy draft-08+', headers: { 'RateLimit-Policy': '"default";q=100;w=60' }, expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-policy'] } },
-  { name: 'RateLimit-Policy up to draft-07', headers: { 'RateLimit-Policy': '100;w=60' }, expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-policy'] } },
+  {
+    name: 'RateLimit with several policies keeps the lowest remaining',
+    headers: { RateLimit: '"min";r=20;t=23, "hour";r=5;t=2402' },
+    expected: { remaining: 5, resetMs: 2_402_000, sources: ['ratelimit'] },
+  },
+  {
+    name: 'RateLimit draft-07 Dictionary',
+    headers: { RateLimit: 'limit=100, remaining=50, reset=30' },
+    expected: { remaining: 50, resetMs: 30_000, sources: ['ratelimit'] },
+  },
+  {
+    name: 'RateLimit-Policy draft-08+',
+    headers: { 'RateLimit-Policy': '"default";q=100;w=60' },
+    expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-policy'] },
+  },
+  {
+    name: 'RateLimit-Policy up to draft-07',
+    headers: { 'RateLimit-Policy': '100;w=60' },
+    expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-policy'] },
+  },
   {
     name: 'RateLimit-Policy named by RateLimit is chosen',
     headers: { RateLimit: '"hour";r=5;t=100', 'RateLimit-Policy': '"min";q=50;w=60, "hour";q=1000;w=3600' },
@@ -58,42 +102,107 @@ const wellFormed: WellFormed[] = [
     headers: { 'RateLimit-Limit': '100', 'RateLimit-Remaining': '7', 'RateLimit-Reset': '12' },
     expected: { remaining: 7, resetMs: 12_000, limit: 100, sources: ['ratelimit-remaining', 'ratelimit-reset', 'ratelimit-limit'] },
   },
-  { name: 'X-RateLimit-Limit alone: a limit of unknown period', headers: { 'X-RateLimit-Limit': '5000' }, expected: { limit: 5000, sources: ['x-ratelimit-limit'] } },
-  { name: 'bare RateLimit-Limit: a limit of unknown period', headers: { 'RateLimit-Limit': '100' }, expected: { limit: 100, sources: ['ratelimit-limit'] } },
-  { name: 'older RateLimit-Limit with a windowed policy', headers: { 'RateLimit-Limit': '100, 100;w=60' }, expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-limit'] } },
+  {
+    name: 'X-RateLimit-Limit alone: a limit of unknown period',
+    headers: { 'X-RateLimit-Limit': '5000' },
+    expected: { limit: 5000, sources: ['x-ratelimit-limit'] },
+  },
+  {
+    name: 'bare RateLimit-Limit: a limit of unknown period',
+    headers: { 'RateLimit-Limit': '100' },
+    expected: { limit: 100, sources: ['ratelimit-limit'] },
+  },
+  {
+    name: 'older RateLimit-Limit with a windowed policy',
+    headers: { 'RateLimit-Limit': '100, 100;w=60' },
+    expected: { policy: { limit: 100, windowMs: 60_000 }, sources: ['ratelimit-limit'] },
+  },
 
   // X-RateLimit-* (GitHub: epoch seconds; others: delta seconds)
   {
     name: 'GitHub X-RateLimit with an epoch reset',
     headers: { 'X-RateLimit-Limit': '5000', 'X-RateLimit-Remaining': '4999', 'X-RateLimit-Reset': String(NOW_S + 600) },
-    expected: { remaining: 4999, resetMs: 600_000, limit: 5000, sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'] },
+    expected: {
+      remaining: 4999,
+      resetMs: 600_000,
+      limit: 5000,
+      sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'],
+    },
   },
-  { name: 'X-RateLimit-Reset delta seconds', headers: { 'X-RateLimit-Reset': '60' }, expected: { resetMs: 60_000, sources: ['x-ratelimit-reset'] } },
-  { name: 'X-RateLimit-Reset just under the threshold is a delta', headers: { 'X-RateLimit-Reset': String(EPOCH_SECONDS_THRESHOLD - 1) }, expected: { resetMs: (EPOCH_SECONDS_THRESHOLD - 1) * 1000, sources: ['x-ratelimit-reset'] } },
-  { name: 'X-RateLimit-Reset epoch in the past is now', headers: { 'X-RateLimit-Reset': String(EPOCH_SECONDS_THRESHOLD) }, expected: { resetMs: 0, sources: ['x-ratelimit-reset'] } },
-  { name: 'X-RateLimit-Reset epoch with a fraction (Discord)', headers: { 'X-RateLimit-Reset': `${NOW_S + 1}.25` }, expected: { resetMs: 1250, sources: ['x-ratelimit-reset'] } },
-  { name: "resetMode 'delta-seconds' reads a big value as a delay", mode: 'delta-seconds', headers: { 'X-RateLimit-Reset': String(NOW_S) }, expected: { resetMs: NOW, sources: ['x-ratelimit-reset'] } },
-  { name: "resetMode 'epoch-seconds' reads a small value as an epoch", mode: 'epoch-seconds', headers: { 'X-RateLimit-Reset': '60' }, expected: { resetMs: 0, sources: ['x-ratelimit-reset'] } },
+  {
+    name: 'X-RateLimit-Reset delta seconds',
+    headers: { 'X-RateLimit-Reset': '60' },
+    expected: { resetMs: 60_000, sources: ['x-ratelimit-reset'] },
+  },
+  {
+    name: 'X-RateLimit-Reset just under the threshold is a delta',
+    headers: { 'X-RateLimit-Reset': String(EPOCH_SECONDS_THRESHOLD - 1) },
+    expected: { resetMs: (EPOCH_SECONDS_THRESHOLD - 1) * 1000, sources: ['x-ratelimit-reset'] },
+  },
+  {
+    name: 'X-RateLimit-Reset epoch in the past is now',
+    headers: { 'X-RateLimit-Reset': String(EPOCH_SECONDS_THRESHOLD) },
+    expected: { resetMs: 0, sources: ['x-ratelimit-reset'] },
+  },
+  {
+    name: 'X-RateLimit-Reset epoch with a fraction (Discord)',
+    headers: { 'X-RateLimit-Reset': `${NOW_S + 1}.25` },
+    expected: { resetMs: 1250, sources: ['x-ratelimit-reset'] },
+  },
+  {
+    name: "resetMode 'delta-seconds' reads a big value as a delay",
+    mode: 'delta-seconds',
+    headers: { 'X-RateLimit-Reset': String(NOW_S) },
+    expected: { resetMs: NOW, sources: ['x-ratelimit-reset'] },
+  },
+  {
+    name: "resetMode 'epoch-seconds' reads a small value as an epoch",
+    mode: 'epoch-seconds',
+    headers: { 'X-RateLimit-Reset': '60' },
+    expected: { resetMs: 0, sources: ['x-ratelimit-reset'] },
+  },
   // GitHub's X-RateLimit-Resource: numbers about another quota than the client's are not read.
   ...((): WellFormed[] => {
     const github = (resource: string) => ({
-      'X-RateLimit-Limit': '30', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(NOW_S + 40), 'X-RateLimit-Resource': resource,
+      'X-RateLimit-Limit': '30',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': String(NOW_S + 40),
+      'X-RateLimit-Resource': resource,
     });
-    const read: ServerLimits = { remaining: 0, resetMs: 40_000, limit: 30, sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'] };
+    const read: ServerLimits = {
+      remaining: 0,
+      resetMs: 40_000,
+      limit: 30,
+      sources: ['x-ratelimit-remaining', 'x-ratelimit-reset', 'x-ratelimit-limit'],
+    };
     return [
       { name: 'GitHub resource core, read by a core client', headers: github('core'), expected: read },
       { name: 'GitHub resource search, unread by a core client', headers: github('search'), expected: { sources: [] } },
       { name: 'GitHub resource search, read by a search client', headers: github(' Search '), resource: 'search', expected: read },
-      { name: 'GitHub resource search keeps its Retry-After', headers: { ...github('search'), 'Retry-After': '60' }, expected: { retryAfterMs: 60_000, sources: ['retry-after'] } },
+      {
+        name: 'GitHub resource search keeps its Retry-After',
+        headers: { ...github('search'), 'Retry-After': '60' },
+        expected: { retryAfterMs: 60_000, sources: ['retry-after'] },
+      },
     ];
   })(),
-  { name: "resetMode 'epoch-seconds' with a future epoch", mode: 'epoch-seconds', headers: { 'X-RateLimit-Reset': String(NOW_S + 5) }, expected: { resetMs: 5000, sources: ['x-ratelimit-reset'] } },
+  {
+    name: "resetMode 'epoch-seconds' with a future epoch",
+    mode: 'epoch-seconds',
+    headers: { 'X-RateLimit-Reset': String(NOW_S + 5) },
+    expected: { resetMs: 5000, sources: ['x-ratelimit-reset'] },
+  },
 
   // X (Twitter), OpenAI, Shopify
   {
     name: 'X x-rate-limit-*',
     headers: { 'x-rate-limit-limit': '900', 'x-rate-limit-remaining': '899', 'x-rate-limit-reset': String(NOW_S + 900) },
-    expected: { remaining: 899, resetMs: 900_000, limit: 900, sources: ['x-rate-limit-remaining', 'x-rate-limit-reset', 'x-rate-limit-limit'] },
+    expected: {
+      remaining: 899,
+      resetMs: 900_000,
+      limit: 900,
+      sources: ['x-rate-limit-remaining', 'x-rate-limit-reset', 'x-rate-limit-limit'],
+    },
   },
   {
     name: 'OpenAI requests headers, tokens headers ignored',
@@ -104,14 +213,43 @@ const wellFormed: WellFormed[] = [
       'x-ratelimit-remaining-tokens': '1000',
       'x-ratelimit-reset-tokens': '6m0s',
     },
-    expected: { remaining: 59, resetMs: 1000, limit: 60, sources: ['x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-ratelimit-limit-requests'] },
+    expected: {
+      remaining: 59,
+      resetMs: 1000,
+      limit: 60,
+      sources: ['x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-ratelimit-limit-requests'],
+    },
   },
-  { name: 'OpenAI reset 6m0s', headers: { 'x-ratelimit-reset-requests': '6m0s' }, expected: { resetMs: 360_000, sources: ['x-ratelimit-reset-requests'] } },
-  { name: 'OpenAI reset 20ms', headers: { 'x-ratelimit-reset-requests': '20ms' }, expected: { resetMs: 20, sources: ['x-ratelimit-reset-requests'] } },
-  { name: 'OpenAI reset 1h2m3.5s', headers: { 'x-ratelimit-reset-requests': '1h2m3.5s' }, expected: { resetMs: 3_723_500, sources: ['x-ratelimit-reset-requests'] } },
-  { name: 'OpenAI reset 0', headers: { 'x-ratelimit-reset-requests': '0' }, expected: { resetMs: 0, sources: ['x-ratelimit-reset-requests'] } },
-  { name: 'Shopify 32/40', headers: { 'X-Shopify-Shop-Api-Call-Limit': '32/40' }, expected: { remaining: 8, sources: ['x-shopify-shop-api-call-limit'] } },
-  { name: 'Shopify full bucket', headers: { 'X-Shopify-Shop-Api-Call-Limit': '40/40' }, expected: { remaining: 0, sources: ['x-shopify-shop-api-call-limit'] } },
+  {
+    name: 'OpenAI reset 6m0s',
+    headers: { 'x-ratelimit-reset-requests': '6m0s' },
+    expected: { resetMs: 360_000, sources: ['x-ratelimit-reset-requests'] },
+  },
+  {
+    name: 'OpenAI reset 20ms',
+    headers: { 'x-ratelimit-reset-requests': '20ms' },
+    expected: { resetMs: 20, sources: ['x-ratelimit-reset-requests'] },
+  },
+  {
+    name: 'OpenAI reset 1h2m3.5s',
+    headers: { 'x-ratelimit-reset-requests': '1h2m3.5s' },
+    expected: { resetMs: 3_723_500, sources: ['x-ratelimit-reset-requests'] },
+  },
+  {
+    name: 'OpenAI reset 0',
+    headers: { 'x-ratelimit-reset-requests': '0' },
+    expected: { resetMs: 0, sources: ['x-ratelimit-reset-requests'] },
+  },
+  {
+    name: 'Shopify 32/40',
+    headers: { 'X-Shopify-Shop-Api-Call-Limit': '32/40' },
+    expected: { remaining: 8, sources: ['x-shopify-shop-api-call-limit'] },
+  },
+  {
+    name: 'Shopify full bucket',
+    headers: { 'X-Shopify-Shop-Api-Call-Limit': '40/40' },
+    expected: { remaining: 0, sources: ['x-shopify-shop-api-call-limit'] },
+  },
 
   // Several families at once
   {
@@ -139,7 +277,13 @@ const wellFormed: WellFormed[] = [
       'X-RateLimit-Remaining': '9',
       'x-rate-limit-reset': String(NOW_S + 1),
     },
-    expected: { retryAfterMs: 2500, remaining: 0, resetMs: 3000, policy: { limit: 100, windowMs: 60_000 }, sources: ['retry-after-ms', 'ratelimit', 'ratelimit-policy'] },
+    expected: {
+      retryAfterMs: 2500,
+      remaining: 0,
+      resetMs: 3000,
+      policy: { limit: 100, windowMs: 60_000 },
+      sources: ['retry-after-ms', 'ratelimit', 'ratelimit-policy'],
+    },
   },
   { name: 'no rate-limit headers', headers: { 'Content-Type': 'application/json' }, expected: { sources: [] } },
 ];
@@ -233,9 +377,20 @@ describe('readServerLimits: malformed values are ignored', () => {
 
 describe('readServerLimits: any header values', () => {
   const names = [
-    'retry-after', 'retry-after-ms', 'ratelimit', 'ratelimit-policy', 'ratelimit-limit', 'ratelimit-remaining',
-    'ratelimit-reset', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-rate-limit-remaining', 'x-rate-limit-reset',
-    'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', 'x-shopify-shop-api-call-limit',
+    'retry-after',
+    'retry-after-ms',
+    'ratelimit',
+    'ratelimit-policy',
+    'ratelimit-limit',
+    'ratelimit-remaining',
+    'ratelimit-reset',
+    'x-ratelimit-remaining',
+    'x-ratelimit-reset',
+    'x-rate-limit-remaining',
+    'x-rate-limit-reset',
+    'x-ratelimit-remaining-requests',
+    'x-ratelimit-reset-requests',
+    'x-shopify-shop-api-call-limit',
   ];
   // Mostly characters the parsers care about, so values come near the accepted forms.
   // eslint-disable-next-line @typescript-eslint/no-misused-spread -- ASCII only: one character a code point

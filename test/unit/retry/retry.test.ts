@@ -35,7 +35,9 @@ describe('backoffDelay', () => {
 
   it('refuses bad retry options with messages that name them', () => {
     expect(() => normalizeRetry('retry', { retries: -1 })).toThrow('Expected `retry.retries` to be an integer >= 0, got `-1` (number)');
-    expect(() => normalizeRetry('retry', { minDelayMs: 10, maxDelayMs: 5 })).toThrow(/`retry.maxDelayMs` \(5\) to be at least `retry.minDelayMs` \(10\)/);
+    expect(() => normalizeRetry('retry', { minDelayMs: 10, maxDelayMs: 5 })).toThrow(
+      /`retry.maxDelayMs` \(5\) to be at least `retry.minDelayMs` \(10\)/,
+    );
     expect(() => normalizeRetry('retry', { jitter: 'some' })).toThrow(RangeError);
     expect(() => normalizeRetry('retry', { statusCodes: '429' })).toThrow(/`retry.statusCodes`/);
     expect(() => normalizeRetry('retry', { retrys: 1 })).toThrow(/Unknown option `retry.retrys`/);
@@ -54,8 +56,22 @@ describe('retryDelay', () => {
     ['POST with an idempotency key is', httpError(503), 'POST', true, 0, 100],
     ['x-should-retry: false wins over the status', httpError(503, { 'x-should-retry': 'false' }), 'GET', false, 0, undefined],
     ['stripe-should-retry: true retries any status', httpError(409, { 'stripe-should-retry': 'true' }), 'GET', false, 0, 100],
-    ['ECONNRESET is retried', new NetworkError('GET', 'http://x/', Object.assign(new Error('reset'), { code: 'ECONNRESET' })), 'GET', false, 0, 100],
-    ['an unknown network error is not', new NetworkError('GET', 'http://x/', Object.assign(new Error('x'), { code: 'EWHATEVER' })), 'GET', false, 0, undefined],
+    [
+      'ECONNRESET is retried',
+      new NetworkError('GET', 'http://x/', Object.assign(new Error('reset'), { code: 'ECONNRESET' })),
+      'GET',
+      false,
+      0,
+      100,
+    ],
+    [
+      'an unknown network error is not',
+      new NetworkError('GET', 'http://x/', Object.assign(new Error('x'), { code: 'EWHATEVER' })),
+      'GET',
+      false,
+      0,
+      undefined,
+    ],
     ['an attempt timeout is retried', new TimeoutError('t', 'run', 10), 'GET', false, 0, 100],
     ['a queue timeout is not', new TimeoutError('t', 'queue', 10), 'GET', false, 0, undefined],
     ['an abort reason is not', new Error('aborted'), 'GET', false, 0, undefined],
@@ -88,7 +104,16 @@ describe('tightening the windows to what the server reveals', () => {
       { limit: 80, windowMs: 1_000 },
       { limit: 500, windowMs: 60_000 },
     ]);
-    expect(lowerLimits([{ limit: 80, windowMs: 1_000 }, { limit: 40, windowMs: 100 }], 50, 1_000)).toEqual([
+    expect(
+      lowerLimits(
+        [
+          { limit: 80, windowMs: 1_000 },
+          { limit: 40, windowMs: 100 },
+        ],
+        50,
+        1_000,
+      ),
+    ).toEqual([
       { limit: 50, windowMs: 1_000 },
       { limit: 40, windowMs: 100 },
     ]);

@@ -17,7 +17,6 @@ import type { StoreSlot } from '../../../src/core/store.js';
 import { FakeStore } from '../../support/fake-store.js';
 import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-
 beforeEach(useFakeTime);
 afterEach(() => {
   vi.useRealTimers();
@@ -344,21 +343,24 @@ describe('the task leaves while its answer is out', () => {
     expect(store.violations).toEqual([]);
   });
 
-  it.each(['aborted', 'expired', 'closed without draining'] as const)('stats add up while the answer of a task %s is still out', async (how) => {
-    const { store, client } = setup();
-    const controller = new AbortController();
-    const a = outcome(client.schedule(() => 'a', { signal: controller.signal, maxWaitMs: 100 }));
-    if (how === 'aborted') controller.abort(new Error('stop'));
-    else if (how === 'expired') await vi.advanceTimersByTimeAsync(100);
-    else void outcome(client.close({ drain: false }));
-    await flush();
-    expect(a.state).toBe('rejected');
-    const stats = client.stats();
-    // The task is counted as aborted or failed: it is not queued any more.
-    expect({ queued: stats.queued, accounted: accounted(stats) }).toEqual({ queued: 0, accounted: stats.submitted });
-    store.grant();
-    await flush();
-  });
+  it.each(['aborted', 'expired', 'closed without draining'] as const)(
+    'stats add up while the answer of a task %s is still out',
+    async (how) => {
+      const { store, client } = setup();
+      const controller = new AbortController();
+      const a = outcome(client.schedule(() => 'a', { signal: controller.signal, maxWaitMs: 100 }));
+      if (how === 'aborted') controller.abort(new Error('stop'));
+      else if (how === 'expired') await vi.advanceTimersByTimeAsync(100);
+      else void outcome(client.close({ drain: false }));
+      await flush();
+      expect(a.state).toBe('rejected');
+      const stats = client.stats();
+      // The task is counted as aborted or failed: it is not queued any more.
+      expect({ queued: stats.queued, accounted: accounted(stats) }).toEqual({ queued: 0, accounted: stats.submitted });
+      store.grant();
+      await flush();
+    },
+  );
 });
 
 describe('close', () => {
@@ -659,7 +661,14 @@ async function runScenario(concurrency: number, ops: readonly Op[]): Promise<voi
   for (const op of ops) {
     switch (op.kind) {
       case 'submit': {
-        const entry: Submitted = { controller: new AbortController(), settlements: 0, abortedWaiting: false, started: false, slot: undefined, reason: undefined };
+        const entry: Submitted = {
+          controller: new AbortController(),
+          settlements: 0,
+          abortedWaiting: false,
+          started: false,
+          slot: undefined,
+          reason: undefined,
+        };
         tasks.push(entry);
         client
           .schedule(

@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RateLimitedClient } from '../../../src/index.js';
 import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-
 function waiting(client: RateLimitedClient): number {
   const { queued, blocked } = client.stats();
   return queued + blocked;
@@ -67,9 +66,7 @@ describe('onSizeLessThan(n) with several producers', () => {
     const { task } = recorder();
     for (let i = 0; i < 5; i++) void client.schedule(task(`t${i}`, 10));
     const idle = outcome(client.onSizeLessThan(4));
-    const submitting = ['w2', 'w3'].map((name) =>
-      outcome(client.onSizeLessThan(4).then(() => void client.schedule(task(name, 10)))),
-    );
+    const submitting = ['w2', 'w3'].map((name) => outcome(client.onSizeLessThan(4).then(() => void client.schedule(task(name, 10)))));
     await vi.advanceTimersByTimeAsync(10);
     // One place freed: 'idle' got it; it is held for idle's task until this turn is over.
     expect([idle.state, ...submitting.map((w) => w.state)]).toEqual(['fulfilled', 'pending', 'pending']);

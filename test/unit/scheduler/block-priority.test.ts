@@ -4,7 +4,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeStore } from '../../support/fake-store.js';
 import { fakeClient, flush, outcome, recorder, useFakeTime } from './helpers.js';
 
-
 beforeEach(useFakeTime);
 afterEach(() => {
   vi.useRealTimers();

@@ -101,9 +101,11 @@ describe('close({ drain: false }) rejects what waits in a defined order', () => 
     const client = fakeClient({ concurrency: 1, queue: { maxSize: 2, overflow: 'block' } });
     const rejected: string[] = [];
     const submit = (name: string, priority: number) =>
-      client.schedule(() => name, { priority }).catch((error: unknown) => {
-        rejected.push(error instanceof ClientClosedError ? name : `${name}: ${String(error)}`);
-      });
+      client
+        .schedule(() => name, { priority })
+        .catch((error: unknown) => {
+          rejected.push(error instanceof ClientClosedError ? name : `${name}: ${String(error)}`);
+        });
     const running = client.schedule(() => new Promise((resolve) => setTimeout(resolve, 10)));
     const all = [
       submit('a', 5), // line: a
@@ -128,9 +130,11 @@ describe('close({ drain: false }) rejects what waits in a defined order', () => 
     const client = fakeClient({ concurrency: 10, queue: { maxSize: 2, overflow: 'block' }, store });
     const rejected: string[] = [];
     const submit = (name: string, priority: number) =>
-      client.schedule(() => name, { priority }).catch((error: unknown) => {
-        rejected.push(error instanceof ClientClosedError ? name : `${name}: ${String(error)}`);
-      });
+      client
+        .schedule(() => name, { priority })
+        .catch((error: unknown) => {
+          rejected.push(error instanceof ClientClosedError ? name : `${name}: ${String(error)}`);
+        });
     const all = [
       submit('a', 5), // out of line for its answer, holding one of the two places
       submit('b', 5), // line: b (full)

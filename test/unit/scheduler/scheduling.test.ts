@@ -11,7 +11,12 @@ describe('concurrency and the worker pool', () => {
   it('runs at most `concurrency` at once and starts the next the moment one finishes', async () => {
     const client = fakeClient({ concurrency: 2 });
     const { started, task } = recorder();
-    const all = Promise.all([client.schedule(task('a', 30)), client.schedule(task('b', 10)), client.schedule(task('c', 10)), client.schedule(task('d', 10))]);
+    const all = Promise.all([
+      client.schedule(task('a', 30)),
+      client.schedule(task('b', 10)),
+      client.schedule(task('c', 10)),
+      client.schedule(task('d', 10)),
+    ]);
     expect(client.stats().inFlight).toBe(2);
     expect(client.stats().queued).toBe(2);
     await vi.advanceTimersByTimeAsync(100);

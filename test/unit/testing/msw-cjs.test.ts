@@ -110,7 +110,9 @@ describe('requireMsw', () => {
     };
     const thrown = thrownBy(() => requireMsw(load));
     expect(thrown).toMatchObject({ code: MSW_REQUIRE_ESM_CODE, cause: original });
-    expect((thrown as Error).message).toContain(`could not load msw from CommonJS on Node ${process.version}: msw 2.15.0's CommonJS build requires rettime`);
+    expect((thrown as Error).message).toContain(
+      `could not load msw from CommonJS on Node ${process.version}: msw 2.15.0's CommonJS build requires rettime`,
+    );
   });
 
   it("leaves the version out when msw's package.json can not be read", () => {
