@@ -22,5 +22,17 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 30_000,
     restoreMocks: true,
+    // `vitest run --coverage` (npm test does): v8's own counters, so the suite's timing barely moves.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+      reportsDirectory: 'coverage',
+      // The figures are printed even when a test failed: CI's log then shows both.
+      reportOnFailure: true,
+      // Measured on the whole suite (97.7 % lines, 94.0 % branches, 96.4 % functions on 2026-12-06), a little
+      // under so a timing-dependent branch can not fail a run; a change that drops below fails it.
+      thresholds: { lines: 95, branches: 92, functions: 94, statements: 95 },
+    },
   },
 });
