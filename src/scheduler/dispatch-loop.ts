@@ -12,7 +12,6 @@ import type { StoreError } from '../errors/store-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import { Semaphore } from '../limit/semaphore.js';
 import { ServerBudget } from '../limit/server-budget.js';
-import { smallestLimit } from '../limit/sliding-window.js';
 import { RequestQueue } from '../queue/request-queue.js';
 import { MemoryStore } from '../stores/memory.js';
 import { AbortWatch } from './abort-watch.js';
@@ -21,6 +20,8 @@ import type { Job, JobOutcome } from './job.js';
 import { RunTimeouts } from './run-timeouts.js';
 import { TaskCounts } from './task-counts.js';
 import { WakeTimer } from './wake-timer.js';
+import { StoreQuestion } from './store-question.js';
+import { WeightLimits } from './weight-limits.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
 
 /** With the real clock, the last milliseconds before a window frees are waited out precisely (see WakeTimer). */
@@ -47,7 +48,7 @@ const MAX_NESTED_DISPATCH = 8;
  * changes limits and state and then calls `dispatch()`.
  */
 export class DispatchLoop {
-  /** Every job that has not started, the one awaiting its store answer included (see `#acquiring`). */
+  /** Every job that has not started, the one awaiting its store answer included (see StoreQuestion). */
   readonly queue: RequestQueue<Job>;
   readonly pool: WorkerPool;
   readonly semaphore: Semaphore;
@@ -65,23 +66,10 @@ export class DispatchLoop {
   /** Clock time until which nothing starts: the server asked every request to wait. */
   cooldownUntil = -Infinity;
 
-  #windows: readonly RateWindow[];
-  /** The smallest `limit` of `#windows`, or Infinity without windows. */
-  #maxWeight: number;
-  /**
-   * The job whose store answer is on its way, holding a worker and its permits until the answer comes.
-   * While its state is `acquiring` it holds its place in `queue` (it has not started); once it left
-   * (aborted, expired, discarded) it holds none, but the worker stays held until the answer comes.
-   */
-  #acquiring: Job | undefined = undefined;
-  /**
-   * The store's last promised refusal: `job` may not be granted before `until` (clock time; Infinity
-   * until a `wake()`), so it is not asked again before then. Without it every dispatch would send one
-   * more question. Cleared by the store's `wake()` and by limit changes.
-   */
-  #refusal: { job: Job; until: number } | undefined = undefined;
-  /** The store called `wake()` while an answer was out: that answer may be stale already. */
-  #wokenWhileAcquiring = false;
+  /** The windows, and whether a weight could ever fit them and the concurrency. */
+  readonly limits: WeightLimits;
+  /** The question out to the store, if any, and its last refusal. */
+  readonly #question = new StoreQuestion();
   readonly #runTimeouts: RunTimeouts;
   readonly #events: Emitter;
   /** Called after every outermost dispatch pass (the Scheduler lets its waiters know). */
@@ -102,8 +90,7 @@ export class DispatchLoop {
     this.wake = new WakeTimer(() => this.dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
     this.queue = new RequestQueue<Job>(options.maxSize, options.overflow);
     this.semaphore = new Semaphore(options.concurrency);
-    this.#windows = options.windows;
-    this.#maxWeight = smallestLimit(options.windows);
+    this.limits = new WeightLimits(options.windows, this.semaphore);
     this.pool = new WorkerPool(options.workers ?? options.concurrency, {
       started: (job) => this.#started(job),
       settle: (job) => this.#settle(job),
@@ -117,8 +104,7 @@ export class DispatchLoop {
       limits: { windows: options.windows, concurrency: options.concurrency },
       clock: this.clock,
       wake: () => {
-        this.#refusal = undefined;
-        if (this.#acquiring !== undefined) this.#wokenWhileAcquiring = true;
+        this.#question.woken();
         this.wake.cancel();
         this.dispatch();
       },
@@ -127,24 +113,23 @@ export class DispatchLoop {
   }
 
   get windows(): readonly RateWindow[] {
-    return this.#windows;
+    return this.limits.windows;
   }
 
   /** New windows for work not yet started: the store's last refusal was made under the old ones. */
   set windows(windows: readonly RateWindow[]) {
-    this.#windows = windows;
-    this.#maxWeight = smallestLimit(windows);
-    this.#refusal = undefined;
+    this.limits.windows = windows;
+    this.#question.forget();
   }
 
   /** The job awaiting its store answer, if any (it still counts as queued). */
   get acquiring(): Job | undefined {
-    return this.#acquiring;
+    return this.#question.acquiring;
   }
 
   /** A limit changed: the store's last refusal no longer says when the first job may start. */
   forgetRefusal(): void {
-    this.#refusal = undefined;
+    this.#question.forget();
   }
 
   /** Inside a dispatch pass (a task's synchronous part is calling back in). */
@@ -203,7 +188,7 @@ export class DispatchLoop {
   #startWhatCan(fresh?: number): void {
     for (;;) {
       // One store answer at a time, for the first task: nothing overtakes it meanwhile.
-      if (this.#acquiring !== undefined) return;
+      if (this.#question.acquiring !== undefined) return;
       const job = this.queue.first;
       if (job === undefined) {
         this.wake.cancel();
@@ -230,7 +215,7 @@ export class DispatchLoop {
       const budgetWait = this.budget.wait(job.weight, now);
       const coolingWait = this.cooldownUntil - now;
       let wait = Math.max(budgetWait, coolingWait);
-      if (this.#refusal?.job === job) wait = Math.max(wait, this.#refusal.until - now);
+      wait = Math.max(wait, this.#question.waitFor(job, now));
       if (wait <= 0) {
         let answer: number | Promise<number>;
         try {
@@ -278,9 +263,7 @@ export class DispatchLoop {
   #awaitGrant(job: Job, answer: Promise<number>): void {
     this.#stalled(job, 'store');
     this.queue.holdPlace(job);
-    this.#acquiring = job;
-    this.#refusal = undefined;
-    this.#wokenWhileAcquiring = false;
+    this.#question.asked(job);
     this.semaphore.tryAcquire(job.weight);
     const worker = this.pool.acquire();
     answer.then(
@@ -291,11 +274,9 @@ export class DispatchLoop {
 
   /** `wait` is the store's answer (0: granted), unless `failed`: the store failed the task with `error`. */
   #answered(job: Job, worker: Worker, wait: number, failed: boolean, error: unknown): void {
-    this.#acquiring = undefined;
     // Taken first: a call below (the store's `release()`) may wake the scheduler, which then asks for
     // the next job at once; a wake that comes while that new answer is out must stay flagged for it.
-    const woken = this.#wokenWhileAcquiring;
-    this.#wokenWhileAcquiring = false;
+    const woken = this.#question.answered();
     // Its place is free from now; a refused job takes it back below (`requeue`), else it is filled.
     this.queue.releasePlace();
     const now = this.clock.now();
@@ -318,12 +299,12 @@ export class DispatchLoop {
         this.#expire(job);
       } else {
         this.queue.requeue(job);
-        const tooHeavy = this.weightProblem(job.weight);
+        const tooHeavy = this.limits.problem(job.weight);
         if (tooHeavy !== undefined) {
           this.discard(job, tooHeavy, 'failed');
         } else if (!woken) {
           // Not asked again before the wait is over (or the store wakes the scheduler).
-          this.#refusal = { job, until: now + wait };
+          this.#question.refused(job, now + wait);
           if (wait !== Infinity) this.wake.arm(wait, now);
         }
       }
@@ -346,16 +327,8 @@ export class DispatchLoop {
   /** A task settles its own slot (an HTTP response arrived): room that frees from it needs a timer. */
   #settle(job: Job): void {
     if (job.state !== 'running' || !this.#settleSlot(job)) return;
-    this.#forgetUntimedRefusal();
+    this.#question.forgetUntimed();
     this.dispatch();
-  }
-
-  /**
-   * A refusal no time could end (Infinity: this process's own running or unsettled work held the room)
-   * may be over once such work settles or ends: ask again.
-   */
-  #forgetUntimedRefusal(): void {
-    if (this.#refusal?.until === Infinity) this.#refusal = undefined;
   }
 
   /** Records the job's start now; false when it was already recorded. */
@@ -382,7 +355,7 @@ export class DispatchLoop {
     if (ok) job.fulfil(value);
     else job.fail(value, 'failed');
     this.counts.ended(job.outcome);
-    this.#forgetUntimedRefusal();
+    this.#question.forgetUntimed();
     this.dispatch(now);
   }
 
@@ -438,25 +411,7 @@ export class DispatchLoop {
   }
 
   #failTooHeavyOf(jobs: Iterable<Job>): void {
-    const doomed = [...jobs].filter((job) => this.weightProblem(job.weight) !== undefined);
-    for (const job of doomed) this.discard(job, this.weightProblem(job.weight), 'failed');
-  }
-
-  /** A RangeError when `weight` could never start under the current limits. */
-  weightProblem(weight: number): RangeError | undefined {
-    if (weight <= this.semaphore.capacity && weight <= this.#maxWeight) return undefined;
-    if (weight > this.semaphore.capacity) {
-      return new RangeError(
-        `Expected \`weight\` to be at most ${this.semaphore.capacity} (the \`concurrency\`), got \`${weight}\` (number): it could never start`,
-      );
-    }
-    for (const window of this.#windows) {
-      if (weight > window.limit) {
-        return new RangeError(
-          `Expected \`weight\` to be at most ${window.limit} (the \`limit\` of the ${window.windowMs} ms window), got \`${weight}\` (number): it could never start`,
-        );
-      }
-    }
-    return undefined;
+    const doomed = [...jobs].filter((job) => this.limits.problem(job.weight) !== undefined);
+    for (const job of doomed) this.discard(job, this.limits.problem(job.weight), 'failed');
   }
 }

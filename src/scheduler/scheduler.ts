@@ -63,7 +63,7 @@ export class Scheduler {
     const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
     // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
     if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
-    const tooHeavy = this.#loop.weightProblem(weight);
+    const tooHeavy = this.#loop.limits.problem(weight);
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
     if (signal?.aborted) return this.#refuse(signal.reason);
 
