@@ -21,16 +21,30 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const here = fileURLToPath(new URL('./', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const mswVersion = createRequire(import.meta.url)(join(root, 'node_modules/msw/package.json')).version;
+// The otel entry's optional peer, at the version this repository develops against.
+const otelApiVersion = createRequire(import.meta.url)(join(root, 'node_modules/@opentelemetry/api/package.json')).version;
 
 const folder = mkdtempSync(join(tmpdir(), 'rlc-consumers-'));
 try {
   const [packed] = JSON.parse(execFileSync(npm, ['pack', '--json', '--pack-destination', folder], { cwd: root, encoding: 'utf8' }));
   console.log(`packed ${packed.filename}: ${packed.entryCount} files, ${packed.size} bytes`);
   writeFileSync(join(folder, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-  execFileSync(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', join(folder, packed.filename), `msw@${mswVersion}`], {
-    cwd: folder,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    npm,
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      join(folder, packed.filename),
+      `msw@${mswVersion}`,
+      `@opentelemetry/api@${otelApiVersion}`,
+    ],
+    {
+      cwd: folder,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   for (const file of ['consumer.cjs', 'consumer.mjs', 'exercise.cjs', 'require-esm-error.cjs'])
     copyFileSync(join(here, file), join(folder, file));
   for (const consumer of ['consumer.cjs', 'consumer.mjs']) {

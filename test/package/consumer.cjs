@@ -4,6 +4,7 @@ const assert = require('node:assert/strict');
 const { RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLimit } = require('rate-limited-client');
 const { RedisStore, StoreError } = require('rate-limited-client/redis');
 const { createMswDispatcher, UnhandledRequestError } = require('rate-limited-client/testing');
+const { instrument } = require('rate-limited-client/otel');
 const { setupServer } = require('msw/node');
 const { http, HttpResponse } = require('msw');
 const { exercise } = require('./exercise.cjs');
@@ -21,6 +22,7 @@ exercise({
   setupServer,
   http,
   HttpResponse,
+  instrument,
   assert,
 })
   .then(() => console.log('cjs consumer: ok'))

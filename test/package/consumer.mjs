@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLimit } from 'rate-limited-client';
 import { RedisStore, StoreError } from 'rate-limited-client/redis';
 import { createMswDispatcher, UnhandledRequestError } from 'rate-limited-client/testing';
+import { instrument } from 'rate-limited-client/otel';
 import { setupServer } from 'msw/node';
 import { http, HttpResponse } from 'msw';
 
@@ -27,6 +28,7 @@ await exercise({
   setupServer,
   http,
   HttpResponse,
+  instrument,
   assert,
 });
 console.log('esm consumer: ok');

@@ -23,6 +23,15 @@ exports.exercise = async function exercise(lib) {
   assert.throws(() => new RateLimitedClient({ concurrency: 0 }), /concurrency/);
   assert.ok(new TimeoutError('t', 'run', 1) instanceof Error);
 
+  // The otel entry loads with its peer (@opentelemetry/api) and subscribes only while instrumented.
+  const enqueue = require('node:diagnostics_channel').channel('rate-limited-client:task:enqueue');
+  assert.equal(enqueue.hasSubscribers, false);
+  const otel = lib.instrument();
+  assert.equal(enqueue.hasSubscribers, true);
+  otel.stop();
+  assert.equal(enqueue.hasSubscribers, false);
+  assert.throws(() => lib.instrument({ meterProvider: 42 }), /meterProvider/);
+
   // The Redis store needs a client only when used: constructing it with a stand-in checks the entry.
   assert.throws(() => new RedisStore({}), /redis/i);
 
