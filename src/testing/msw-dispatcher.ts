@@ -116,11 +116,11 @@ export class MswDispatcher extends Dispatcher {
   override close(): Promise<void>;
   /** As `close()`, calling `callback` when done. */
   override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
+  override close(callback?: (error?: Error) => void): Promise<void> | void {
     if (this.#state === 'open') this.#state = 'closed';
     const done = this.#settled().then(() => this.#agent?.close());
     if (!callback) return done;
-    void done.then(() => callback());
+    callWhenSettled(done, callback);
   }
 
   /**
@@ -136,14 +136,14 @@ export class MswDispatcher extends Dispatcher {
   override destroy(callback: () => void): void;
   /** As `destroy(err)`, calling `callback` when done. */
   override destroy(err: Error | null, callback: () => void): void;
-  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
+  override destroy(errOrCallback?: Error | null | ((error?: Error) => void), callback?: (error?: Error) => void): Promise<void> | void {
     const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
     const reason = (typeof errOrCallback === 'function' ? null : errOrCallback) ?? new errors.ClientDestroyedError();
     this.#state = 'destroyed';
     for (const controller of this.#inFlight) controller.fail(reason);
     const done = this.#settled().then(() => this.#agent?.destroy(reason));
     if (!cb) return done;
-    void done.then(() => cb());
+    callWhenSettled(done, cb);
   }
 
   async #settled(): Promise<void> {
@@ -291,6 +291,21 @@ class MswController implements Dispatcher.DispatchController {
     this.#wake = null;
     return wake;
   }
+}
+
+/**
+ * The callback form of close() and destroy(): called once `done` settles, with its error if it failed
+ * (the bypass Agent's close() rejects once it was destroyed), as undici's own dispatchers do.
+ */
+function callWhenSettled(done: Promise<unknown>, callback: (error?: Error) => void): void {
+  done.then(
+    () => {
+      callback();
+    },
+    (error: unknown) => {
+      callback(error instanceof Error ? error : new Error(String(error)));
+    },
+  );
 }
 
 async function streamResponse(response: Response, isHead: boolean, controller: MswController): Promise<void> {

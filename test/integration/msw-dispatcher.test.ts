@@ -318,4 +318,32 @@ describe('undici entry points', () => {
       real.close();
     }
   });
+
+  // Found in the lint review: close(callback) after destroy() chained the callback on the bypass Agent's
+  // close(), which rejects once that Agent is destroyed: the rejection went unhandled and the callback
+  // never ran. undici's own dispatchers call it with the error instead.
+  it('close(callback) after destroy() calls the callback with the error, and leaves no rejection unhandled', async () => {
+    const real = createServer((_req, res) => res.end('real'));
+    real.listen(0, '127.0.0.1');
+    await once(real, 'listening');
+    const origin = `http://127.0.0.1:${(real.address() as AddressInfo).port}`;
+    const dispatcher = createMswDispatcher([], { onUnhandledRequest: 'bypass' });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A bypassed request makes the dispatcher's own Agent, which close() and destroy() then end.
+      expect(await (await request(`${origin}/x`, { dispatcher })).body.text()).toBe('real');
+      await dispatcher.destroy();
+      const closed = await new Promise<unknown[]>((resolve) => {
+        dispatcher.close((...args: unknown[]) => resolve(args));
+      });
+      expect(closed[0]).toBeInstanceOf(Error);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      real.close();
+    }
+  });
 });
