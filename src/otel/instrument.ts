@@ -69,7 +69,6 @@ export function instrument(options?: InstrumentOptions): InstrumentHandle {
       if (entry !== undefined) metrics.taskEnd(message, entry);
       traces.taskEnd(message);
     },
-
     [CHANNEL_NAMES.refusal]: (message: RefusalMessage) => {
       const entry = registry.see(message.client);
       if (entry !== undefined) metrics.refusal(message, entry);
