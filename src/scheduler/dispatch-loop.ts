@@ -184,7 +184,7 @@ export class DispatchLoop {
     this.#afterPass();
   }
 
-  /** `fresh`: see #dispatch. */
+  /** `fresh`: see `dispatch()`. */
   #startWhatCan(fresh?: number): void {
     for (;;) {
       // One store answer at a time, for the first task: nothing overtakes it meanwhile.
