@@ -167,7 +167,7 @@ export function publishClientClose(client: ObservedClient): void {
 }
 
 /** Whether a response with `status` is a refusal for rate, as the `refusal` channel counts them. */
-export function isRefusal(status: number): boolean {
+function isRefusal(status: number): boolean {
   return status === 429 || status === 503;
 }
 
