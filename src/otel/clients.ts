@@ -1,10 +1,8 @@
 // The clients an instrument() handle reports on: found through the diagnostics channels, held weakly.
 import type { Attributes } from '@opentelemetry/api';
-import type { ObservedClient, TaskMessage } from '../core/diagnostics.js';
+import type { ObservedClient } from '../core/diagnostics.js';
 import type { ClientStats } from '../core/options.js';
 import { ATTR } from './names.js';
-
-type Outcome = NonNullable<TaskMessage['outcome']>;
 
 /**
  * One client as the metrics see it. It holds the client only through a WeakRef, and the attribute
@@ -14,9 +12,8 @@ export class ClientEntry {
   readonly ref: WeakRef<ObservedClient>;
   /** `rate_limited_client.name`, or nothing for a client without a name. */
   readonly attributes: Attributes;
-  readonly #byOutcome = new Map<Outcome, Attributes>();
-  readonly #byStatus = new Map<number, Attributes>();
-  readonly #byCurrency = new Map<string, Attributes>();
+  /** The attribute sets of `with()`, by attribute name and value. */
+  readonly #extended = new Map<string, Map<string | number, Attributes>>();
   /** Units of each currency spent by this client's tasks that started since it was first seen. */
   readonly spent = new Map<string, number>();
 
@@ -29,32 +26,14 @@ export class ClientEntry {
     this.spent.set(currency, (this.spent.get(currency) ?? 0) + amount);
   }
 
-  withOutcome(outcome: Outcome): Attributes {
-    return cached(this.#byOutcome, outcome, () => ({
-      ...this.attributes,
-      [ATTR.outcome]: outcome,
-    }));
+  /** The client's attributes and `name: value`, one object per pair, made on first use. */
+  with(name: string, value: string | number): Attributes {
+    let byValue = this.#extended.get(name);
+    if (byValue === undefined) this.#extended.set(name, (byValue = new Map<string | number, Attributes>()));
+    let attributes = byValue.get(value);
+    if (attributes === undefined) byValue.set(value, (attributes = { ...this.attributes, [name]: value }));
+    return attributes;
   }
-
-  withStatus(status: number): Attributes {
-    return cached(this.#byStatus, status, () => ({
-      ...this.attributes,
-      [ATTR.httpStatus]: status,
-    }));
-  }
-
-  withCurrency(currency: string): Attributes {
-    return cached(this.#byCurrency, currency, () => ({
-      ...this.attributes,
-      [ATTR.currency]: currency,
-    }));
-  }
-}
-
-function cached<K>(map: Map<K, Attributes>, key: K, build: () => Attributes): Attributes {
-  let attributes = map.get(key);
-  if (attributes === undefined) map.set(key, (attributes = build()));
-  return attributes;
 }
 
 /**

@@ -18,6 +18,9 @@ import { ATTR, METRIC } from './names.js';
  */
 export const TIME_IN_QUEUE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** A task's outcomes, each a counter of `stats()` of the same name. */
+const OUTCOMES = ['completed', 'failed', 'aborted', 'dropped'] as const;
+
 /** Until currencies exist, every task costs its weight in requests. */
 const REQUESTS = 'requests';
 
@@ -84,12 +87,11 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
   /** The counters; counts since the client was made (a cumulative counter starts where its source does). */
   const observeCounters = (result: BatchObservableResult, stats: ClientStats, entry: ClientEntry) => {
     // An outcome appears once a task has had it, as a counter incremented then would.
-    if (stats.completed > 0) result.observe(requests, stats.completed, entry.withOutcome('completed'));
-    if (stats.failed > 0) result.observe(requests, stats.failed, entry.withOutcome('failed'));
-    if (stats.aborted > 0) result.observe(requests, stats.aborted, entry.withOutcome('aborted'));
-    if (stats.dropped > 0) result.observe(requests, stats.dropped, entry.withOutcome('dropped'));
+    for (const outcome of OUTCOMES) {
+      if (stats[outcome] > 0) result.observe(requests, stats[outcome], entry.with(ATTR.outcome, outcome));
+    }
     if (stats.retried > 0) result.observe(retries, stats.retried, entry.attributes);
-    for (const [currency, spent] of entry.spent) result.observe(cost, spent, entry.withCurrency(currency));
+    for (const [currency, spent] of entry.spent) result.observe(cost, spent, entry.with(ATTR.currency, currency));
   };
   const observe: BatchObservableCallback = (result) => {
     registry.forEach((client: ObservedClient, entry) => {
@@ -121,7 +123,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       if (message.startedAt !== undefined) entry.spend(REQUESTS, message.weight);
     },
     refusal(message, entry) {
-      serverRefusals.add(1, entry.withStatus(message.status));
+      serverRefusals.add(1, entry.with(ATTR.httpStatus, message.status));
     },
     stop() {
       meter.removeBatchObservableCallback(observe, observables);
