@@ -3,4 +3,6 @@ export type { Meter, MeterRequest, MeterResponse, CurrencyBudget, UsageReader, M
 export type { Cost } from '../core/cost.js';
 export { openai } from './openai.js';
 export type { OpenAIMeterOptions } from './openai.js';
+export { anthropic } from './anthropic.js';
+export type { AnthropicMeterOptions } from './anthropic.js';
 export type { Tokenizer } from './request-body.js';
