@@ -5,7 +5,8 @@ import { Emitter } from './core/events.js';
 import { normalizeClientOptions, normalizeConcurrency, normalizeScheduleOptions, normalizeWindows } from './core/normalize-options.js';
 import type { ClientStats, CloseOptions, RateWindow, ScheduleOptions, TaskContext } from './core/options.js';
 import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './core/validate.js';
-import { type InternalTaskContext, kScheduleRequest } from './core/internal.js';
+import { type InternalTaskContext, kMetering, kScheduleRequest } from './core/internal.js';
+import type { Metering } from './http/metering.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
 import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/http-layer.js';
 import type { MethodOptions, RequestOptions } from './http/options.js';
@@ -46,8 +47,9 @@ export class RateLimitedClient {
     const events = this.#events;
     this.#http = new HttpLayer(http, {
       schedule: scheduleRequest,
-      coolDown: (ms) => scheduler.coolDown(ms),
-      setServerBudget: (remaining, resetMs, carrierWeight) => scheduler.setServerBudget(remaining, resetMs, carrierWeight),
+      coolDown: (ms, currency) => scheduler.coolDown(ms, currency),
+      setServerBudget: (remaining, resetMs, carried, currency) => scheduler.setServerBudget(remaining, resetMs, carried, currency),
+      currencies: () => scheduler.currencies,
       windows: () => scheduler.windows,
       setWindows: (windows) => scheduler.setRateLimit(windows),
       rateLimited: (event) => events.emit('rate-limited', event),
@@ -60,8 +62,9 @@ export class RateLimitedClient {
       scheduleRequest,
       () => this.#http.dispatcher,
       http.timeoutMs,
-      (response, weight) => {
-        this.#http.listen(response.headers, response.status, response.url, weight);
+      this.#http.metering,
+      (response, weight, refusal) => {
+        this.#http.listen(response.headers, response.status, response.url, weight, refusal);
       },
     );
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
@@ -116,6 +119,11 @@ export class RateLimitedClient {
    */
   schedule<T>(task: (context: TaskContext) => T | PromiseLike<T>, options?: ScheduleOptions): Promise<T> {
     return this.#submit(task, options, true);
+  }
+
+  /** For the interceptor: the client's meter (see kMetering). */
+  get [kMetering](): Metering {
+    return this.#http.metering;
   }
 
   /**

@@ -47,6 +47,8 @@ export { NetworkError } from './errors/network-error.js';
 export { StoreError, type StoreOperation } from './errors/store-error.js';
 export { MemoryStore } from './stores/memory.js';
 export type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from './core/store.js';
+export type { Cost } from './core/cost.js';
+export type { Meter, MeterRequest, MeterResponse, CurrencyBudget, UsageReader, MeterRefusal } from './core/meter.js';
 export { HttpResponse } from './http/response.js';
 export type {
   BodyInit,

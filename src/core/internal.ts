@@ -9,12 +9,18 @@ import type { TaskContext } from './options.js';
  * response headers arrive. A symbol, so it is not part of the public context.
  */
 export const kSettleSlot = Symbol('rate-limited-client.settleSlot');
+/**
+ * The context method that settles a job's real cost, like the public `setCost()` but also after the
+ * task has ended: `client.fetch` learns a streamed body's usage after its task returned the response.
+ */
+export const kAmendCost = Symbol('rate-limited-client.amendCost');
 /** The job's submission order, for a retry that must keep its place among equal priorities. */
 export const kSeq = Symbol('rate-limited-client.seq');
 
 /** The task context as the package's own layers see it. */
 export interface InternalTaskContext extends TaskContext {
   [kSettleSlot](): void;
+  [kAmendCost](cost: unknown): void;
   readonly [kSeq]: number;
 }
 
@@ -25,3 +31,6 @@ export interface InternalTaskContext extends TaskContext {
  * attempt) keeps a retry's place among tasks of equal priority.
  */
 export const kScheduleRequest = Symbol('rate-limited-client.scheduleRequest');
+
+/** `client[kMetering]`: the client's meter as its HTTP entry points use it (the interceptor reads it). */
+export const kMetering = Symbol('rate-limited-client.metering');

@@ -1,6 +1,7 @@
 // Checking the scheduling options once (the constructor's and each schedule()'s) into their normalized form.
 import type { LimiterStore } from './store.js';
 import { type Clock, monotonicClock } from './clock.js';
+import { normalizeCurrency } from './cost.js';
 import type { OverflowStrategy, RateWindow, ScheduleOptions, SchedulerOptions } from './options.js';
 import {
   countOrInfinity,
@@ -19,7 +20,7 @@ import {
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
 const SCHEDULER_KEYS = ['name', 'concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
 /** What makes an object a store (see src/core/store.ts). */
-const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'release', 'usage', 'close'] as const;
+const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'amend', 'release', 'usage', 'close'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
 const HTTP_KEYS = [
   'baseUrl',
@@ -31,17 +32,19 @@ const HTTP_KEYS = [
   'secretHeaders',
   'retry',
   'adaptive',
+  'meter',
 ] as const;
 const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
-const WINDOW_KEYS = ['limit', 'windowMs'] as const;
-const SCHEDULE_KEYS = ['priority', 'weight', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
+const WINDOW_KEYS = ['limit', 'windowMs', 'counts'] as const;
+const SCHEDULE_KEYS = ['priority', 'weight', 'cost', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
 
 export interface NormalizedClientOptions {
   name: string | undefined;
   concurrency: number;
   /** Undefined when the pool follows `concurrency`. */
   workers: number | undefined;
+  /** Each with its `counts` set. */
   windows: RateWindow[];
   maxSize: number;
   overflow: OverflowStrategy;
@@ -52,13 +55,16 @@ export interface NormalizedClientOptions {
 
 export interface NormalizedScheduleOptions {
   priority: number;
-  weight: number;
+  /** Undefined when not given: the default 1, or the `cost`'s `requests`. */
+  weight: number | undefined;
+  /** As given: checked against the client's currencies by the scheduler. */
+  cost: unknown;
   signal: AbortSignal | undefined;
   timeoutMs: number;
   maxWaitMs: number;
 }
 
-/** Validates `rateLimit` (one window or an array of them) into a fresh array of windows. */
+/** Validates `rateLimit` (one window or an array of them) into a fresh array of windows, each with its `counts`. */
 export function normalizeWindows(name: string, value: unknown): RateWindow[] {
   if (value === undefined) return [];
   const list: unknown[] = Array.isArray(value) ? value : [value];
@@ -69,6 +75,7 @@ export function normalizeWindows(name: string, value: unknown): RateWindow[] {
     return {
       limit: integerAtLeast(`${at}.limit`, window.limit, 1),
       windowMs: positiveFinite(`${at}.windowMs`, window.windowMs),
+      counts: normalizeCurrency(`${at}.counts`, window.counts),
     };
   });
 }
@@ -134,7 +141,8 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
 /** Shared by every call without options: no allocation on the hot path. */
 const DEFAULT_SCHEDULE_OPTIONS: Readonly<NormalizedScheduleOptions> = Object.freeze({
   priority: 0,
-  weight: 1,
+  weight: undefined,
+  cost: undefined,
   signal: undefined,
   timeoutMs: Infinity,
   maxWaitMs: Infinity,
@@ -150,7 +158,8 @@ export function normalizeScheduleOptions(input: unknown): NormalizedScheduleOpti
   }
   return {
     priority: options.priority === undefined ? 0 : finiteNumber('priority', options.priority),
-    weight: options.weight === undefined ? 1 : integerAtLeast('weight', options.weight, 1),
+    weight: options.weight === undefined ? undefined : integerAtLeast('weight', options.weight, 1),
+    cost: options.cost,
     signal: options.signal,
     timeoutMs: options.timeoutMs === undefined ? Infinity : duration('timeoutMs', options.timeoutMs, false),
     maxWaitMs: options.maxWaitMs === undefined ? Infinity : duration('maxWaitMs', options.maxWaitMs, true),

@@ -1,5 +1,6 @@
 // The scheduling options and what a client reports: queue, windows, task context, schedule options, stats.
 import type { Clock } from './clock.js';
+import type { Cost } from './cost.js';
 import type { RateWindow, WindowUsage } from './rate-window.js';
 import type { LimiterStore } from './store.js';
 
@@ -79,6 +80,15 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** 1 for the first attempt. */
   readonly attempt: number;
+  /**
+   * Replaces the task's estimated `cost` with what it really cost, once, when that is known (usually
+   * after the response): a currency that cost less gives the difference back to its windows at once
+   * (waiting work may start), one that cost more counts the difference from now. Only while the task
+   * runs; a second call, a currency no window counts or an amount that is not an integer >= 0 throws
+   * (nothing is counted twice). A currency not named keeps its estimate. `requests` can not change.
+   * @example context.setCost({ tokens: response.usage.total_tokens })
+   */
+  setCost(cost: Cost): void;
 }
 
 /** Options of one task: `schedule(task, options)`, and the same fields of a request. */
@@ -94,6 +104,14 @@ export interface ScheduleOptions {
    * @default 1
    */
   weight?: number | undefined;
+  /**
+   * What the task costs in the currencies the windows count besides requests, e.g. `{ tokens: 1_800 }`:
+   * it starts only when every window of every currency has room for it. Integers >= 0; a currency the
+   * task does not name costs it 0, and one no window counts is a TypeError. `requests`, if named, is the
+   * `weight`. The real cost, once known, replaces it: `context.setCost()`.
+   * @default none: only `weight` requests
+   */
+  cost?: Cost | undefined;
   /** Abort to take the task out of the queue, or to tell it to stop; its promise rejects with the reason. */
   signal?: AbortSignal | undefined;
   /**

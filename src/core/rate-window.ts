@@ -7,6 +7,12 @@ export interface RateWindow {
   limit: number;
   /** Length of the window in milliseconds. A finite number > 0. */
   windowMs: number;
+  /**
+   * The currency the window counts: `'requests'` (each task's `weight`) or any name made of a-z, 0-9
+   * and '-' (`'tokens'`, `'points'`) that tasks give a `cost` in.
+   * @default 'requests'
+   */
+  counts?: string | undefined;
 }
 
 /** Usage of one window at the moment `stats()` was called. */
@@ -15,6 +21,8 @@ export interface WindowUsage {
   limit: number;
   /** The window's length in milliseconds. */
   windowMs: number;
+  /** The currency the window counts (`'requests'` unless configured otherwise). */
+  counts: string;
   /** Units counted in the window now, including starts whose timestamp is not settled yet. */
   used: number;
 }

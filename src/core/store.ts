@@ -1,11 +1,15 @@
 // The LimiterStore contract: where windows and concurrency are kept and every start is granted (memory, Redis).
 import type { Clock } from './clock.js';
+import type { Cost } from './cost.js';
 import type { RateWindow, WindowUsage } from './rate-window.js';
 import type { StoreError } from '../errors/store-error.js';
 
 /** The limits a client asks its store to keep. */
 export interface StoreLimits {
-  /** Every window at once: in any `windowMs`, at most `limit` units of weight start. */
+  /**
+   * Every window at once: in any `windowMs`, at most `limit` units of the window's currency start.
+   * Each window's `counts` is set (`'requests'`, the slots' `weight`, or a currency of their `cost`).
+   */
   readonly windows: readonly RateWindow[];
   /**
    * Most units of weight in flight at once. The client's own semaphore keeps it for its own work; a
@@ -35,8 +39,14 @@ export interface StoreContext {
  * `acquire`, `settle` and `release`; `storeData` is the store's own, for whatever it keeps per grant.
  */
 export interface StoreSlot {
-  /** Units of every window and of the concurrency the task takes: its `weight` option, an integer >= 1. */
+  /** Units of every `'requests'` window and of the concurrency the task takes: its `weight` option, an integer >= 1. */
   readonly weight: number;
+  /**
+   * Units of every other currency the task takes (`{ tokens: 1_800 }`), integers >= 0, or null when it
+   * costs only requests. Only currencies some window counts; a window's currency the task does not name
+   * costs it 0. Replaced (after `amend`) when the real cost is known.
+   */
+  readonly cost: Cost | null;
   /**
    * True: the start is now, at the grant. False: the start is recorded later by `settle()` (an HTTP
    * request counts from its response headers), and until then the weight holds room in every window.
@@ -77,12 +87,19 @@ export interface LimiterStore {
    */
   acquire(slot: StoreSlot, now: number): number | Promise<number>;
   /**
-   * A lower bound of the wait `acquire` would answer for `weight`, without asking anyone: a task with
-   * `maxWaitMs` below it is refused at once. 0 when the store can not tell.
+   * A lower bound of the wait `acquire` would answer for `slot` (not granted yet), without asking
+   * anyone: a task with `maxWaitMs` below it is refused at once. 0 when the store can not tell.
    */
-  earliestWait(weight: number, now: number): number;
+  earliestWait(slot: StoreSlot, now: number): number;
   /** Records a granted slot's start at `now`: from here it counts in the windows as a start, not as held room. */
   settle(slot: StoreSlot, now: number): void;
+  /**
+   * The granted slot really cost `cost` (in the currencies besides requests; `slot.cost` is still the
+   * estimate during the call, and the scheduler replaces it after): the windows count `cost` instead of
+   * the estimate from here. A currency that cost less gives the difference back at once (as if the start
+   * had cost that much); one that cost more counts the difference from `now`. At most once per slot.
+   */
+  amend(slot: StoreSlot, cost: Cost, now: number): void;
   /** The granted slot's task has ended: a shared store gives back its concurrency; a slot never settled counts from `now`. */
   release(slot: StoreSlot, now: number): void;
   /** How much of each window is used, as far as this process knows. */

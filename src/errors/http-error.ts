@@ -30,12 +30,26 @@ export class HttpError extends RateLimitedClientError {
   readonly bodyPreview: string;
   /** How long the server asked to wait (Retry-After), when it did. */
   readonly retryAfterMs: number | undefined;
+  /**
+   * Why waiting can not help, when the client's meter said so (a spent quota: OpenAI's
+   * `insufficient_quota`, an Anthropic spend cap). Such an error is never retried.
+   */
+  readonly fatal: string | undefined;
   /** The full response (not enumerable, so logging the error does not dump it). */
   declare readonly response: HttpResponse;
 
-  constructor(response: HttpResponse, method: string, headers: Record<string, string>, bodyPreview: string, retryAfterMs?: number) {
+  constructor(
+    response: HttpResponse,
+    method: string,
+    headers: Record<string, string>,
+    bodyPreview: string,
+    retryAfterMs?: number,
+    fatal?: string,
+  ) {
     const statusText = response.statusText ? ` ${response.statusText}` : '';
-    super(`Request failed with status code ${response.status}${statusText}: ${method} ${response.url}`, 'RLC_ERR_HTTP');
+    const why = fatal === undefined ? '' : `. ${fatal} (not retried)`;
+    super(`Request failed with status code ${response.status}${statusText}: ${method} ${response.url}${why}`, 'RLC_ERR_HTTP');
+    this.fatal = fatal;
     this.status = response.status;
     this.method = method;
     this.url = response.url;

@@ -1,6 +1,10 @@
 // `client.fetch`: a standard fetch whose every call goes through the client's queue and limits.
+import type { Cost } from '../core/cost.js';
 import type { ScheduleOptions } from '../core/options.js';
-import { kSettleSlot } from '../core/internal.js';
+import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
+import type { MeterRefusal, MeterRequest, UsageReader } from '../core/meter.js';
+import { refusesForRate } from '../retry/rate-limit-headers.js';
+import { bodyText, type Metering, tapChunk } from './metering.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';
 import type { ScheduleRequest } from './http-layer.js';
 import { FORBIDDEN_IN_VALUE } from './prepare-request.js';
@@ -89,7 +93,7 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
 /** How `client.fetch` is told where a request goes in the queue: an extra field of its `init`. */
 export interface LimitedRequestInit extends RequestInit {
   /** @example client.fetch(url, { rateLimit: { priority: -1 } }) */
-  rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'maxWaitMs'> | undefined;
+  rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'cost' | 'maxWaitMs'> | undefined;
 }
 
 /** The type of `client.fetch`: the standard `fetch` signature, with `init.rateLimit` to place the request in the queue. */
@@ -109,19 +113,29 @@ export function createLimitedFetch(
   schedule: ScheduleRequest,
   dispatcher: () => unknown,
   timeoutMs: number,
-  onResponse: (response: Response, weight: number) => void,
+  metering: Metering,
+  onResponse: (response: Response, weight: number, refusal?: MeterRefusal) => void,
 ): LimitedFetch {
   return function limitedFetch(input, init) {
     let scheduling: ScheduleOptions;
     let callerSignal: AbortSignal | undefined;
+    let metered: MeterRequest | undefined;
     const fetchInit: Record<string, unknown> = { ...init };
     try {
       checkFetchRequest(input, init);
       const extra = init?.rateLimit === undefined ? {} : plainObject('rateLimit', init.rateLimit);
-      knownKeys('rateLimit', extra, ['priority', 'weight', 'maxWaitMs']);
+      knownKeys('rateLimit', extra, ['priority', 'weight', 'cost', 'maxWaitMs']);
       delete fetchInit.rateLimit;
       callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
       scheduling = { ...extra, signal: callerSignal, timeoutMs };
+      if (metering.active) {
+        metered = {
+          method: (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase(),
+          url: input instanceof Request ? input.url : String(input),
+          body: bodyText(init?.body),
+        };
+        scheduling.cost = metering.cost(metered, extra.cost) as Cost | undefined;
+      }
     } catch (error) {
       return Promise.reject(error);
     }
@@ -155,11 +169,75 @@ export function createLimitedFetch(
         unlinkWhenCollected.register(response.body ?? response, unlink);
       }
       context[kSettleSlot]();
+      const weight = typeof scheduling.weight === 'number' ? scheduling.weight : 1;
       // The SDK retries on its own; the client still keeps in step with what the server says.
-      onResponse(response, typeof scheduling.weight === 'number' ? scheduling.weight : 1);
-      return response;
+      if (metered === undefined) {
+        onResponse(response, weight);
+        return response;
+      }
+      const answer = { status: response.status, headers: response.headers, request: metered };
+      if (metering.readsRefusals && refusesForRate(response.status)) {
+        // What the refusal was for (tokens, a spent quota) decides its cooldown: read from a copy of
+        // the body, so the caller still gets all of it.
+        onResponse(response, weight, metering.refusal(answer, await preview(response)) ?? {});
+      } else {
+        onResponse(response, weight);
+      }
+      const reader = metering.heard(answer, weight, (scheduling.cost ?? null) as Cost | null);
+      return reader === undefined || response.body === null ? response : meteredResponse(response, reader, metering, context);
     }, scheduling);
   };
+}
+
+/** How much of a refusal's body its meter is shown, and how long it may take to come. */
+const PREVIEW_BYTES = 4096;
+const PREVIEW_MAX_MS = 1_000;
+
+/** The start of a response's body as text, from a copy (the response itself stays unread). */
+async function preview(response: Response): Promise<string> {
+  const reader = response.clone().body?.getReader();
+  if (reader === undefined) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const cutOff = setTimeout(() => void reader.cancel().catch(() => {}), PREVIEW_MAX_MS);
+  try {
+    while (size < PREVIEW_BYTES) {
+      const next = await reader.read();
+      if (next.done) break;
+      chunks.push(next.value);
+      size += next.value.byteLength;
+    }
+  } catch {
+    // Cut off or failed: what came is enough.
+  } finally {
+    clearTimeout(cutOff);
+    void reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, PREVIEW_BYTES).toString('utf8');
+}
+
+/**
+ * The response with its body shown to the meter's reader as the caller reads it, chunk by chunk (not
+ * held back); when it ends in full, the reading settles the request's cost. Its status, headers and
+ * URL are the original's.
+ */
+function meteredResponse(response: Response, reader: UsageReader, metering: Metering, context: InternalTaskContext): Response {
+  let watching: UsageReader | undefined = reader;
+  const body = (response.body as ReadableStream<Uint8Array>).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        watching = tapChunk(watching, chunk);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        // After the task ended (it returned at the headers): the package's own late settle.
+        metering.settle(watching, context);
+      },
+    }),
+  );
+  const metered = new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  for (const name of ['url', 'redirected', 'type'] as const) Object.defineProperty(metered, name, { value: response[name] });
+  return metered;
 }
 
 export function isFetchInput(value: unknown): value is string | URL | Request {

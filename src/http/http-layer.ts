@@ -1,6 +1,8 @@
 // The HTTP layer: a request as scheduled attempts, with retries, redirects, timeouts and server feedback.
 import { Agent, type Dispatcher } from 'undici';
+import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
+import type { Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
 import type { ScheduleOptions } from '../core/options.js';
 import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import { HttpError } from '../errors/http-error.js';
@@ -14,10 +16,11 @@ import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RetryEvent } from '../core/event-types.js';
-import { readServerLimits, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
+import { readServerLimits, refusesForRate, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
+import { bodyText, Metering, normalizeMeter, tapChunk } from './metering.js';
 
 const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
@@ -33,6 +36,7 @@ const REQUEST_KEYS = [
   'body',
   'priority',
   'weight',
+  'cost',
   'signal',
   'timeoutMs',
   'maxWaitMs',
@@ -58,6 +62,8 @@ export interface HttpHooks extends FeedbackTarget {
   hold(): () => void;
   /** Every response's status, for the diagnostics channels (see publishResponseStatus). */
   heard(status: number): void;
+  /** Every currency some window counts, requests included. */
+  currencies(): ReadonlySet<string>;
 }
 
 interface AttemptOptions {
@@ -65,7 +71,16 @@ interface AttemptOptions {
   readonly stream: boolean;
   readonly scheduling: ScheduleOptions;
   readonly retry: NormalizedRetry | false;
+  /** The request as the meter sees it, or undefined without a meter. */
+  readonly metered: MeterRequest | undefined;
 }
+
+/** A response at its headers, with what the attempt needs to finish it. */
+type Sent = TransportResponse & {
+  signal: AbortSignal;
+  /** The meter's reader of the body, if it reads one. */
+  reader: UsageReader | undefined;
+};
 
 export interface NormalizedHttpOptions extends RequestDefaults {
   readonly timeoutMs: number;
@@ -75,6 +90,7 @@ export interface NormalizedHttpOptions extends RequestDefaults {
   readonly retry: NormalizedRetry | false;
   /** How to read the server's rate-limit headers, or false to ignore them. */
   readonly adaptive: { readonly resetMode: ResetMode; readonly resource: string } | false;
+  readonly meter: Meter | undefined;
 }
 
 function normalizeAdaptive(value: unknown): { resetMode: ResetMode; resource: string } | false {
@@ -119,6 +135,7 @@ export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttp
     secretHeaders,
     retry: normalizeRetry('retry', options.retry),
     adaptive: normalizeAdaptive(options.adaptive),
+    meter: normalizeMeter(options.meter),
   };
 }
 
@@ -133,10 +150,17 @@ export class HttpLayer {
   readonly #transport: Transport;
   /** The keep-alive Agent this layer made and owns (closed with the client); created on first use. */
   #agent: Dispatcher | undefined = undefined;
+  /** The client's meter, for every entry point (`client.fetch` and the interceptor use it too). */
+  readonly metering: Metering;
 
   constructor(options: NormalizedHttpOptions, hooks: HttpHooks) {
     this.#options = options;
     this.#hooks = hooks;
+    this.metering = new Metering(options.meter, {
+      currencies: () => hooks.currencies(),
+      setServerBudget: (remaining, resetMs, carried, currency) => hooks.setServerBudget(remaining, resetMs, carried, currency),
+      maxWaitMs: (options.retry || DEFAULT_RETRY).maxRetryAfterMs,
+    });
     const dispatcher = () => this.dispatcher;
     this.#transport = options.transport === 'undici' ? new UndiciTransport(dispatcher) : new FetchTransport(dispatcher);
   }
@@ -164,14 +188,16 @@ export class HttpLayer {
       return Promise.reject(error);
     }
     const throwHttpErrors = options.throwHttpErrors ?? true;
+    const metered = this.metering.active ? { method: prepared.method, url: prepared.url.href, body: bodyText(prepared.body) } : undefined;
     const scheduling: ScheduleOptions = {
       priority: options.priority,
       weight: options.weight,
+      cost: (metered === undefined ? options.cost : this.metering.cost(metered, options.cost)) as Cost | undefined,
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxWaitMs: options.maxWaitMs,
     };
-    return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling, retry });
+    return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling, retry, metered });
   }
 
   /**
@@ -225,6 +251,7 @@ export class HttpLayer {
         const response = await this.#send(request, context, how, attempt.hops);
         if (response instanceof Redirect) return response;
         const body = await this.#guard(request, context.signal, () => response.bytes());
+        if (response.reader !== undefined) this.metering.settle(tapChunk(response.reader, body), context);
         return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
       },
       how.scheduling,
@@ -246,7 +273,8 @@ export class HttpLayer {
             const response = await this.#send(request, context, how, attempt.hops);
             if (response instanceof Redirect) return resolve(response);
             await new Promise<void>((settled) => {
-              const body = watchedStream(response.body, response.signal, settled, (reason) => response.discard(reason));
+              const source = response.reader === undefined ? response.body : this.#metered(response.body, response.reader, context);
+              const body = watchedStream(source, response.signal, settled, (reason) => response.discard(reason));
               resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
             });
           },
@@ -257,23 +285,51 @@ export class HttpLayer {
     });
   }
 
+  /** A streamed body as it passes to the caller, each chunk shown to the meter's reader; its end settles the cost. */
+  async *#metered(body: AsyncIterable<Uint8Array> | null, reader: UsageReader, context: InternalTaskContext): AsyncIterable<Uint8Array> {
+    let watching: UsageReader | undefined = reader;
+    for await (const chunk of body ?? []) {
+      watching = tapChunk(watching, chunk);
+      yield chunk;
+    }
+    this.metering.settle(watching, context);
+  }
+
   /**
    * When adaptive, acts on what a response says about the server's limits. (A refused request's own
-   * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.)
+   * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.) `refusal`: what the
+   * meter read in a refusal's body; its cooldown holds only the currencies it names, or none.
    */
-  listen(headers: Headers, status: number, url: URL | string, weight: number): void {
+  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal): void {
     this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
     if (!adaptive) return;
     const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
     // Most responses say nothing about limits: then there is nothing to apply (and no URL to format).
     if (limits.sources.length === 0) return;
-    applyServerLimits(this.#hooks, limits, {
+    applyServerLimits(refusal === undefined ? this.#hooks : this.#refusedFor(refusal), limits, {
       status,
       url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
       weight,
       maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
     });
+  }
+
+  /** The client, with a cooldown that holds only what the refusal was for (nothing, when waiting can not help). */
+  #refusedFor(refusal: MeterRefusal): FeedbackTarget {
+    const hooks = this.#hooks;
+    const currencies = hooks.currencies();
+    const named = (refusal.counts ?? []).filter((currency) => currencies.has(currency));
+    const held = named.length === 0 ? ['requests'] : named;
+    return {
+      coolDown: (ms) => {
+        if (refusal.fatal === undefined) for (const currency of held) hooks.coolDown(ms, currency);
+      },
+      setServerBudget: (remaining, resetMs, carried) => hooks.setServerBudget(remaining, resetMs, carried),
+      windows: () => hooks.windows(),
+      setWindows: (windows) => hooks.setWindows(windows),
+      rateLimited: (event) => hooks.rateLimited(event),
+    };
   }
 
   /**
@@ -297,7 +353,7 @@ export class HttpLayer {
     context: InternalTaskContext,
     how: AttemptOptions,
     hops: number,
-  ): Promise<(TransportResponse & { signal: AbortSignal }) | Redirect> {
+  ): Promise<Sent | Redirect> {
     // The context's signal is the caller's abort and the timeout. A body this attempt has no use for (a
     // redirect's, a stalled error preview, a cancelled stream) is dropped with `discard()`, which does
     // not fail the task: no signal of the attempt's own, as an AbortController combined with this one
@@ -306,7 +362,13 @@ export class HttpLayer {
     const signal = context.signal;
     const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
     context[kSettleSlot]();
-    this.listen(response.headers, response.status, response.url, how.scheduling.weight ?? 1);
+    const weight = how.scheduling.weight ?? 1;
+    // A refusal's cooldown waits for its body when the meter reads what it was for (tokens, or a spent quota).
+    const readRefusal = how.throwHttpErrors && this.metering.readsRefusals && refusesForRate(response.status);
+    if (!readRefusal) this.listen(response.headers, response.status, response.url, weight);
+    const metered: MeterResponse | undefined =
+      how.metered === undefined ? undefined : { status: response.status, headers: response.headers, request: how.metered };
+    const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, (how.scheduling.cost ?? null) as Cost | null);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       // The redirect's body is of no use: drop it (and its connection) rather than wait for it.
@@ -323,9 +385,11 @@ export class HttpLayer {
       // The error's response carries the redacted headers too: it is reachable from the error.
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
       const bodyPreview = await partial.text();
-      throw new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview));
+      const refusal = readRefusal && metered !== undefined ? this.metering.refusal(metered, bodyPreview) : undefined;
+      if (readRefusal) this.listen(response.headers, response.status, response.url, weight, refusal ?? {});
+      throw new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview), refusal?.fatal);
     }
-    return Object.assign(response, { signal });
+    return Object.assign(response, { signal, reader });
   }
 
   /**

@@ -1,5 +1,7 @@
 // The HTTP options: of the client (base URL, headers, transport, retry, adaptive) and of each request.
 import type { Dispatcher } from 'undici';
+import type { Cost } from '../core/cost.js';
+import type { Meter } from '../core/meter.js';
 import type { ResetMode } from '../retry/rate-limit-headers.js';
 import type { RetryOptions } from '../retry/retry-options.js';
 import type { HttpMethod } from './method.js';
@@ -78,6 +80,14 @@ export interface HttpClientOptions {
         resource?: string | undefined;
       }
     | undefined;
+  /**
+   * How the API bills each request beyond its weight: estimates its `cost` from the request before it is
+   * sent and settles it from the response (its `usage`, also from a streamed body), and reads the
+   * server's remaining budget per currency. Used by `request()`, `client.fetch` and the interceptor.
+   * @default none: a request costs its `weight` (and any `cost` given) only
+   * @example meter: openai() // from 'rate-limited-client/meters'
+   */
+  meter?: Meter | undefined;
 }
 
 /** Options of `request(options)`: what to send, and how the request is scheduled. */
@@ -110,6 +120,11 @@ export interface RequestOptions {
    * @default 1
    */
   weight?: number | undefined;
+  /**
+   * What each attempt costs in the currencies the windows count besides requests (`{ tokens: 900 }`);
+   * over the `meter`'s estimate, currency by currency. See `ScheduleOptions.cost`.
+   */
+  cost?: Cost | undefined;
   /** Aborts the request while it is queued, running (its body included) or waiting to retry; the promise rejects with the reason. */
   signal?: AbortSignal | undefined;
   /** Per attempt, covering headers and body. @default the client's `timeoutMs` */

@@ -2,7 +2,10 @@
 import type { Dispatcher } from 'undici';
 import type { RateLimitedClient } from '../client.js';
 import { publishResponseStatus } from '../core/diagnostics.js';
-import { type InternalTaskContext, kScheduleRequest, kSettleSlot } from '../core/internal.js';
+import type { Cost } from '../core/cost.js';
+import { type InternalTaskContext, kMetering, kScheduleRequest, kSettleSlot } from '../core/internal.js';
+import type { MeterRequest, UsageReader } from '../core/meter.js';
+import { bodyText, type Metering, tapChunk } from '../http/metering.js';
 import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
 
 type DispatchOptions = Dispatcher.DispatchOptions;
@@ -25,6 +28,12 @@ export interface RateLimitInterceptorOptions {
    * @default 1
    */
   weight?: number | ((opts: DispatchOptions) => number) | undefined;
+  /**
+   * What each request costs in the currencies the client's windows count besides requests, or a
+   * function of its dispatch options; over the client's `meter` estimate, currency by currency.
+   * @example (opts) => ({ points: opts.path.startsWith('/graphql') ? 10 : 0 })
+   */
+  cost?: Cost | ((opts: DispatchOptions) => Cost | undefined) | undefined;
 }
 
 /**
@@ -41,16 +50,26 @@ export function rateLimit(client: RateLimitedClient, options: RateLimitIntercept
     throw new TypeError(`Expected \`client\` to be a RateLimitedClient, got ${describe(client)}`);
   }
   const checked = plainObject('options', options);
-  knownKeys('', checked, ['priority', 'weight']);
+  knownKeys('', checked, ['priority', 'weight', 'cost']);
   const priority = perRequest('priority', checked.priority, 0, finiteNumber);
   const weight = perRequest('weight', checked.weight, 1, (name, value) => integerAtLeast(name, value, 1));
+  const cost = checked.cost;
+  if (cost !== undefined && typeof cost !== 'function') plainObject('cost', cost); // its amounts are checked per request
+  const how: Placement = { priority, weight, cost: cost as Placement['cost'] };
 
   return (dispatch) =>
     function rateLimitedDispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
-      new LimitedRequest(dispatch, opts, handler).enqueue(client, priority, weight);
+      new LimitedRequest(dispatch, opts, handler).enqueue(client, how);
       // True: we queue the request ourselves, so the caller never has to wait for 'drain'.
       return true;
     };
+}
+
+/** Where each request goes in the client's queue, and what it costs. */
+interface Placement {
+  readonly priority: number | ((opts: DispatchOptions) => number);
+  readonly weight: number | ((opts: DispatchOptions) => number);
+  readonly cost: Cost | ((opts: DispatchOptions) => Cost | undefined) | undefined;
 }
 
 /** A fixed value (checked now) or a function (its result is checked by the client when it is queued). */
@@ -158,6 +177,14 @@ class LimitedRequest implements DispatchHandler {
   #context: InternalTaskContext | null = null;
   /** Settle the task's promise: the worker and permits are held until then. Null when not running. */
   #finish: ((ok: boolean, error?: unknown) => void) | null = null;
+  /** The client's meter, and the request as it sees it; undefined without a meter. */
+  #metering: Metering | undefined = undefined;
+  #metered: MeterRequest | undefined = undefined;
+  /** What the request costs (its cost option, checked by the client), for the meter's budgets. */
+  #cost: Cost | undefined = undefined;
+  #weight = 1;
+  /** The meter's reader of this response's body. */
+  #reader: UsageReader | undefined = undefined;
 
   constructor(dispatch: Dispatcher['dispatch'], opts: DispatchOptions, handler: DispatchHandler) {
     this.#dispatch = dispatch;
@@ -166,20 +193,28 @@ class LimitedRequest implements DispatchHandler {
     this.#controller = new CallerController((reason) => this.#queueAbort.abort(reason));
   }
 
-  enqueue(
-    client: RateLimitedClient,
-    priority: number | ((opts: DispatchOptions) => number),
-    weight: number | ((opts: DispatchOptions) => number),
-  ): void {
+  enqueue(client: RateLimitedClient, how: Placement): void {
     this.#client = client;
     let options;
     try {
       // Now, not when the request leaves the queue: undici's request() and fetch() only learn how to
       // abort from this call, and a caller's abort must reach a queued request too.
       this.#handler.onRequestStart?.(this.#controller, {});
+      const { priority, weight } = how;
+      let cost = typeof how.cost === 'function' ? how.cost(this.#opts) : how.cost;
+      const metering = client[kMetering];
+      if (metering.active) {
+        const opts = this.#opts;
+        this.#metering = metering;
+        this.#metered = { method: opts.method.toUpperCase(), url: new URL(opts.path, opts.origin).href, body: bodyText(opts.body) };
+        cost = metering.cost(this.#metered, cost) as Cost | undefined;
+      }
+      this.#cost = cost;
+      this.#weight = typeof weight === 'function' ? weight(this.#opts) : weight;
       options = {
         priority: typeof priority === 'function' ? priority(this.#opts) : priority,
-        weight: typeof weight === 'function' ? weight(this.#opts) : weight,
+        weight: this.#weight,
+        cost,
         signal: this.#queueAbort.signal,
       };
     } catch (error) {
@@ -235,16 +270,24 @@ class LimitedRequest implements DispatchHandler {
     // The latest moment the server can have counted the request: its window slot is timed from here.
     this.#context?.[kSettleSlot]();
     if (this.#client !== null) publishResponseStatus(this.#client, statusCode);
+    if (this.#metering !== undefined && this.#metered !== undefined) {
+      const answer = { status: statusCode, headers: toHeaders(headers), request: this.#metered };
+      this.#reader = this.#metering.heard(answer, this.#weight, this.#cost ?? null);
+    }
     if (this.#ended) return;
     this.#handler.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
   }
 
   onResponseData(_controller: DispatchController, chunk: Buffer): void {
+    this.#reader = tapChunk(this.#reader, chunk);
     if (this.#ended) return;
     this.#handler.onResponseData?.(this.#controller, chunk);
   }
 
   onResponseEnd(_controller: DispatchController, trailers: Headers): void {
+    // The body ended in full: its reading settles the cost while the task still holds its slot.
+    if (this.#context !== null) this.#metering?.settle(this.#reader, this.#context);
+    this.#reader = undefined;
     try {
       if (this.#ended) return;
       this.#ended = true;
@@ -275,4 +318,14 @@ class LimitedRequest implements DispatchHandler {
       this.#finish?.(true);
     }
   }
+}
+
+/** undici's header object (values a string or several) as a Headers, for the meter. */
+function toHeaders(headers: Headers): globalThis.Headers {
+  const result = new globalThis.Headers();
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const each of value) result.append(name, each);
+    else if (value !== undefined) result.append(name, value);
+  }
+  return result;
 }

@@ -52,14 +52,18 @@ export class SlidingWindowLimiter {
   /** The smallest `limit`, or Infinity without windows. */
   #maxWeight = Infinity;
 
-  constructor(windows: readonly RateWindow[]) {
+  /** The currency its windows count, for `usage()`. */
+  readonly #counts: string;
+
+  constructor(windows: readonly RateWindow[], counts = 'requests') {
+    this.#counts = counts;
     this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
     this.#maxWeight = smallestLimit(windows);
     this.#history = { windowMs: longestWindow(windows), start: 0 };
   }
 
   get windows(): readonly RateWindow[] {
-    return this.#windows.map(({ limit, windowMs }) => ({ limit, windowMs }));
+    return this.#windows.map(({ limit, windowMs }) => ({ limit, windowMs, counts: this.#counts }));
   }
 
   /** The largest weight that fits in every window, or Infinity when there is no window. */
@@ -104,12 +108,34 @@ export class SlidingWindowLimiter {
     this.#pending += weight;
   }
 
-  /** Records the start of `weight` pending units at `time`; they expire `windowMs` after it. */
-  settle(weight: number, time: number): void {
+  /**
+   * Records the start of `weight` pending units at `time`; they expire `windowMs` after it. Returns the
+   * entry's index in the log (for `refund`), or -1 when nothing was logged.
+   */
+  settle(weight: number, time: number): number {
     this.#pending -= weight;
-    if (this.#windows.length === 0) return;
+    return this.add(weight, time);
+  }
+
+  /** Counts `weight` more units started at `time` (a cost that turned out higher). Returns its index, or -1. */
+  add(weight: number, time: number): number {
+    if (this.#windows.length === 0 || weight === 0) return -1;
     // A clock that stepped back (an injected one) must not break the log's time order.
     this.#log.push(Math.max(time, this.#log.lastTime), weight);
+    return this.#log.end - 1;
+  }
+
+  /** Changes `from` pending units (taken, not settled) to `to`: a cost settled before its start was. */
+  repend(from: number, to: number): void {
+    this.#pending += to - from;
+  }
+
+  /**
+   * Gives back `weight` units of the start logged at `index` (it cost less): its entry keeps its time and
+   * counts less in every window from now. A start no window still counts gives nothing back.
+   */
+  refund(index: number, weight: number): void {
+    if (index >= 0) this.#log.refund(index, weight);
   }
 
   /** `pendingHold` is what a window held by pending starts waits: Infinity, or 0 for a lower bound. */
@@ -139,7 +165,7 @@ export class SlidingWindowLimiter {
     const usage = this.#windows.map((window) => {
       this.#expire(window, now);
       const live = this.#log.total - this.#log.totalBefore(window.start);
-      return { limit: window.limit, windowMs: window.windowMs, used: this.#pending + live };
+      return { limit: window.limit, windowMs: window.windowMs, counts: this.#counts, used: this.#pending + live };
     });
     this.#dropExpired(now);
     return usage;

@@ -68,6 +68,15 @@ export class TimestampLog {
     return low;
   }
 
+  /**
+   * Takes `weight` off entry `index` (a refund: the start cost less than it was counted for), keeping
+   * its time. O(entries after it). An entry already dropped is gone from every window: nothing to do.
+   */
+  refund(index: number, weight: number): void {
+    if (index < this.#first || index >= this.#end) return;
+    for (let each = index; each < this.#end; each++) this.#totals[each & this.#mask] = this.totalThrough(each) - weight;
+  }
+
   /** Forgets the entries before `index`. */
   dropBefore(index: number): void {
     if (index <= this.#first) return;

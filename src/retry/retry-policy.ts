@@ -9,6 +9,7 @@ import { backoffDelay, type NormalizedRetry } from './retry-options.js';
  * How long to wait before retrying a failed attempt, or undefined when it must not be retried:
  * - the policy is off, or its retries are used up;
  * - the method is not safe to repeat (POST and PATCH only with an idempotency key);
+ * - the client's meter said waiting can not help (`HttpError.fatal`: a spent quota);
  * - the server said `x-should-retry: false` (or `true`, which retries any status);
  * - the failure is not a retryable status (a 403 with a wait counts as a 429), network error or attempt timeout;
  * - the server asked to wait longer than `maxRetryAfterMs` (the error carries the wait).
@@ -24,6 +25,7 @@ export function retryDelay(
   if (policy === false || retried >= policy.retries) return undefined;
   if (!hasIdempotencyKey && !policy.methods.has(method)) return undefined;
   if (error instanceof HttpError) {
+    if (error.fatal !== undefined) return undefined;
     const said = serverSaysRetry(error.response.headers);
     // A 403 that carries a wait is a rate-limit refusal (GitHub's), retried as a 429 would be.
     const rateRefusal = error.status === 403 && error.retryAfterMs !== undefined && policy.statusCodes.has(429);

@@ -5,10 +5,13 @@ import { refusesForRate, type ServerLimits } from './rate-limit-headers.js';
 
 /** What the client lets the HTTP layer do when a server speaks about its limits. */
 export interface FeedbackTarget {
-  /** Hold every start for `ms`. */
-  coolDown(ms: number): void;
-  /** Start no more than `remaining` before `resetMs` from now; the carrier request weighs `carrierWeight`. */
-  setServerBudget(remaining: number, resetMs: number, carrierWeight: number): void;
+  /** Hold every start for `ms` (or, with `currency`, every start that costs some of it). */
+  coolDown(ms: number, currency?: string): void;
+  /**
+   * Start no more than `remaining` (of `currency`, requests by default) before `resetMs` from now; the
+   * carrier request cost `carried` of it.
+   */
+  setServerBudget(remaining: number, resetMs: number, carried: number, currency?: string): void;
   windows(): readonly RateWindow[];
   setWindows(windows: RateWindow[]): void;
   rateLimited(event: RateLimitedEvent): void;
@@ -45,12 +48,15 @@ export function applyServerLimits(
       target.rateLimited({ reason: 'remaining', waitMs: resetMs, status, url, sources });
     }
   }
-  const current = target.windows();
+  // The headers speak of requests: the windows of other currencies (tokens) stay as they are.
+  const all = target.windows();
+  const current = all.filter((window) => (window.counts ?? 'requests') === 'requests');
   let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);
   if (limits.limit !== undefined && limits.resetMs !== undefined) {
     windows = lowerLimits(windows ?? current, limits.limit, limits.resetMs) ?? windows;
   }
   if (windows !== undefined) {
+    windows = [...windows, ...all.filter((window) => !current.includes(window))];
     target.setWindows(windows);
     target.rateLimited({ reason: 'policy', waitMs: 0, status, url, sources, windows });
   }
@@ -66,7 +72,7 @@ export function applyServerLimits(
 export function lowerLimits(windows: readonly RateWindow[], limit: number, resetMs: number): RateWindow[] | undefined {
   const tooGenerous = (window: RateWindow) => window.limit > limit && window.windowMs <= resetMs;
   if (!windows.some(tooGenerous)) return undefined;
-  return windows.map((window) => (tooGenerous(window) ? { limit, windowMs: window.windowMs } : window));
+  return windows.map((window) => (tooGenerous(window) ? { ...window, limit } : window));
 }
 
 /**
@@ -78,5 +84,5 @@ export function tighten(windows: readonly RateWindow[], policy: RateWindow): Rat
   if (same !== undefined && same.limit <= policy.limit) return undefined;
   if (same === undefined && windows.some((w) => w.windowMs >= policy.windowMs && w.limit <= policy.limit)) return undefined;
   const kept = windows.filter((window) => window.windowMs !== policy.windowMs);
-  return [...kept, { limit: policy.limit, windowMs: policy.windowMs }];
+  return [...kept, { limit: policy.limit, windowMs: policy.windowMs, counts: 'requests' }];
 }

@@ -11,13 +11,13 @@ import { QueueFullError } from '../errors/queue-full-error.js';
 import type { StoreError } from '../errors/store-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import { Semaphore } from '../limit/semaphore.js';
-import { ServerBudget } from '../limit/server-budget.js';
 import { RequestQueue } from '../queue/request-queue.js';
 import { MemoryStore } from '../stores/memory.js';
 import { AbortWatch } from './abort-watch.js';
 import { Deadlines } from './deadlines.js';
 import type { Job, JobOutcome } from './job.js';
 import { RunTimeouts } from './run-timeouts.js';
+import { ServerWord } from './server-word.js';
 import { TaskCounts } from './task-counts.js';
 import { WakeTimer } from './wake-timer.js';
 import { StoreQuestion } from './store-question.js';
@@ -54,7 +54,8 @@ export class DispatchLoop {
   readonly semaphore: Semaphore;
   /** Where the windows are kept and every start is granted. */
   readonly store: LimiterStore;
-  readonly budget = new ServerBudget();
+  /** The server's cooldowns and remaining budgets, per currency. */
+  readonly server = new ServerWord();
   /** Counts every job once when accepted and once when it ends (see TaskCounts). */
   readonly counts = new TaskCounts();
   readonly deadlines: Deadlines;
@@ -63,8 +64,6 @@ export class DispatchLoop {
   readonly wake: WakeTimer;
   readonly clock: Clock;
   paused = false;
-  /** Clock time until which nothing starts: the server asked every request to wait. */
-  cooldownUntil = -Infinity;
 
   /** The windows, and whether a weight could ever fit them and the concurrency. */
   readonly limits: WeightLimits;
@@ -94,6 +93,7 @@ export class DispatchLoop {
     this.pool = new WorkerPool(options.workers ?? options.concurrency, {
       started: (job) => this.#started(job),
       settle: (job) => this.#settle(job),
+      amend: (job, cost) => this.#amend(job, cost),
       finished: (worker, job, ok, value) => this.#finished(worker, job, ok, value),
     });
     this.deadlines = new Deadlines(this.clock, (job) => this.#waitExpired(job));
@@ -212,8 +212,8 @@ export class DispatchLoop {
         continue;
       }
       // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
-      const budgetWait = this.budget.wait(job.weight, now);
-      const coolingWait = this.cooldownUntil - now;
+      const budgetWait = this.server.budgetWait(job, now);
+      const coolingWait = this.server.coolingWait(job, now);
       let wait = Math.max(budgetWait, coolingWait);
       wait = Math.max(wait, this.#question.waitFor(job, now));
       if (wait <= 0) {
@@ -247,7 +247,7 @@ export class DispatchLoop {
   /** Starts a job the store granted, on a worker and permits already taken for it. */
   #run(job: Job, worker: Worker, now: number): void {
     this.deadlines.delete(job);
-    this.budget.take(job.weight);
+    this.server.take(job);
     job.slotPending = true;
     job.state = 'running';
     if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);
@@ -299,7 +299,7 @@ export class DispatchLoop {
         this.#expire(job);
       } else {
         this.queue.requeue(job);
-        const tooHeavy = this.limits.problem(job.weight);
+        const tooHeavy = this.limits.problem(job.weight, job.cost);
         if (tooHeavy !== undefined) {
           this.discard(job, tooHeavy, 'failed');
         } else if (!woken) {
@@ -327,6 +327,25 @@ export class DispatchLoop {
   /** A task settles its own slot (an HTTP response arrived): room that frees from it needs a timer. */
   #settle(job: Job): void {
     if (job.state !== 'running' || !this.#settleSlot(job)) return;
+    this.#question.forgetUntimed();
+    this.dispatch();
+  }
+
+  /**
+   * The job's real cost (as given: checked here) replaces its estimate, in every window; a currency it
+   * does not name keeps its estimate. Room given back may let waiting work start.
+   */
+  #amend(job: Job, input: unknown): void {
+    const { weight, cost } = this.limits.normalize(undefined, input);
+    if (weight !== job.weight && (input as Record<string, unknown>).requests !== undefined) {
+      throw new RangeError(
+        `Expected \`cost.requests\` to be the task's weight ${job.weight}, got \`${weight}\` (number): requests can not be settled`,
+      );
+    }
+    if (cost === null) return;
+    const settled = { ...job.cost, ...cost };
+    this.store.amend(job, settled, this.clock.now());
+    job.cost = settled;
     this.#question.forgetUntimed();
     this.dispatch();
   }
@@ -411,7 +430,7 @@ export class DispatchLoop {
   }
 
   #failTooHeavyOf(jobs: Iterable<Job>): void {
-    const doomed = [...jobs].filter((job) => this.limits.problem(job.weight) !== undefined);
-    for (const job of doomed) this.discard(job, this.limits.problem(job.weight), 'failed');
+    const doomed = [...jobs].filter((job) => this.limits.problem(job.weight, job.cost) !== undefined);
+    for (const job of doomed) this.discard(job, this.limits.problem(job.weight, job.cost), 'failed');
   }
 }

@@ -1,7 +1,8 @@
 // A job: one task, its caller's promise, its bounds and its caller's async context; and the context a task sees.
 import { AsyncResource } from 'node:async_hooks';
 import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from '../core/diagnostics.js';
-import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
+import type { Cost } from '../core/cost.js';
+import { type InternalTaskContext, kAmendCost, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { Level, QueueEntry } from '../queue/priority-queue.js';
 import type { StoreSlot } from '../core/store.js';
@@ -62,6 +63,11 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
   readonly seq: number;
   readonly weight: number;
   /**
+   * Its cost in the currencies besides requests, or null (see StoreSlot). Replaced once by the real
+   * cost when the task or its meter settles it.
+   */
+  cost: Cost | null;
+  /**
    * True: the start counts from when the task's synchronous part has run. False: it stays pending
    * until the task settles it (an HTTP request, at its response headers) or ends.
    */
@@ -101,11 +107,20 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
    */
   #controller: AbortController | null = null;
 
-  constructor(task: Task<unknown>, priority: number, seq: number, weight: number, settleAtStart: boolean, bounds: JobBounds | null) {
+  constructor(
+    task: Task<unknown>,
+    priority: number,
+    seq: number,
+    weight: number,
+    cost: Cost | null,
+    settleAtStart: boolean,
+    bounds: JobBounds | null,
+  ) {
     this.task = task;
     this.priority = priority;
     this.seq = seq;
     this.weight = weight;
+    this.cost = cost;
     this.settleAtStart = settleAtStart;
     this.bounds = bounds;
     this.promise = new Promise(capture);
@@ -168,18 +183,42 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
   }
 }
 
+/** What a task's context asks of the scheduler. */
+export interface ContextHooks {
+  /** Records the job's start now (an HTTP request's response headers arrived). */
+  readonly settle: (job: Job) => void;
+  /** Checks `cost` (as given) and replaces the job's cost with it; throws on a bad value, counting nothing. */
+  readonly amend: (job: Job, cost: unknown) => void;
+}
+
 /** What a task receives; a view on its job that exposes only what the task may use. */
 export class JobContext implements InternalTaskContext {
   readonly #job: Job;
-  readonly #settle: (job: Job) => void;
+  readonly #hooks: ContextHooks;
+  /** Its cost was settled: once per task. */
+  #costSettled = false;
 
-  constructor(job: Job, settle: (job: Job) => void) {
+  constructor(job: Job, hooks: ContextHooks) {
     this.#job = job;
-    this.#settle = settle;
+    this.#hooks = hooks;
   }
 
   [kSettleSlot](): void {
-    this.#settle(this.#job);
+    this.#hooks.settle(this.#job);
+  }
+
+  setCost(cost: Cost): void {
+    if (this.#job.state === 'done') {
+      throw new Error('`context.setCost()` was called after the task ended: settle the cost before the task returns');
+    }
+    this[kAmendCost](cost);
+  }
+
+  /** `setCost()` for the package's HTTP layers, which may learn the real cost after the task ended (a streamed body). */
+  [kAmendCost](cost: unknown): void {
+    if (this.#costSettled) throw new Error('`context.setCost()` was called twice for one task: a cost is settled once');
+    this.#hooks.amend(this.#job, cost);
+    this.#costSettled = true;
   }
 
   get [kSeq](): number {

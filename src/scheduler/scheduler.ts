@@ -60,10 +60,21 @@ export class Scheduler {
    * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
    */
   submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number): Promise<T> {
-    const { priority, weight, signal, timeoutMs, maxWaitMs } = options;
+    const { priority, signal, timeoutMs, maxWaitMs } = options;
     // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
     if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
-    const tooHeavy = this.#loop.limits.problem(weight);
+    let weight = 1;
+    let cost = null;
+    if (options.cost === undefined) {
+      if (options.weight !== undefined) weight = options.weight;
+    } else {
+      try {
+        ({ weight, cost } = this.#loop.limits.normalize(options.weight, options.cost));
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
+    }
+    const tooHeavy = this.#loop.limits.problem(weight, cost);
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
     if (signal?.aborted) return this.#refuse(signal.reason);
 
@@ -71,7 +82,8 @@ export class Scheduler {
     if (maxWaitMs !== Infinity) {
       const loop = this.#loop;
       const now = loop.clock.now();
-      const wait = Math.max(loop.store.earliestWait(weight, now), loop.budget.wait(weight, now), loop.cooldownUntil - now);
+      const slot = { weight, cost, settleAtStart, storeData: undefined };
+      const wait = Math.max(loop.store.earliestWait(slot, now), loop.server.budgetWait(slot, now), loop.server.coolingWait(slot, now));
       if (wait > maxWaitMs) {
         return this.#refuse(
           new TimeoutError(
@@ -91,7 +103,7 @@ export class Scheduler {
       signal === undefined && timeoutMs === Infinity && maxWaitMs === Infinity
         ? null
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
-    const job = new Job(task, priority, seq ?? this.#seq++, weight, settleAtStart, bounds);
+    const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight);
     this.#loop.counts.submitted++;
@@ -139,25 +151,26 @@ export class Scheduler {
   }
 
   /**
-   * Holds every start until `delayMs` from now (a server's Retry-After): work already queued waits,
-   * nothing is dropped. A later end replaces an earlier one, never the reverse.
+   * Holds every start that costs `currency` (every start, for requests) until `delayMs` from now (a
+   * server's Retry-After): work already queued waits, nothing is dropped. A later end replaces an
+   * earlier one, never the reverse.
    */
-  coolDown(delayMs: number): void {
+  coolDown(delayMs: number, currency?: string): void {
     const loop = this.#loop;
-    const until = loop.clock.now() + delayMs;
-    if (until <= loop.cooldownUntil) return;
-    loop.cooldownUntil = until;
+    if (!loop.server.coolDown(loop.clock.now() + delayMs, currency)) return;
     loop.wake.cancel();
     loop.dispatch();
   }
 
   /**
-   * See ServerBudget#set; `resetMs` from now. `carrierWeight` is the request that
-   * brought the news: the server's `remaining` already counts it, so it is not in flight for this.
+   * See ServerBudget#set; `resetMs` from now. `carrierCost` is what the request that brought the news
+   * cost in `currency`: the server's `remaining` already counts it, so it is not in flight for this.
+   * What else is in flight is known for requests (the semaphore) and not for other currencies (taken as 0).
    */
-  setServerBudget(remaining: number, resetMs: number, carrierWeight: number): void {
+  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency?: string): void {
     const loop = this.#loop;
-    loop.budget.set(remaining, loop.clock.now() + resetMs, Math.max(0, loop.semaphore.held - carrierWeight));
+    const inFlight = currency === undefined || currency === 'requests' ? Math.max(0, loop.semaphore.held - carrierCost) : 0;
+    loop.server.setBudget(remaining, loop.clock.now() + resetMs, inFlight, currency);
     loop.wake.cancel();
     loop.dispatch();
   }
@@ -191,12 +204,17 @@ export class Scheduler {
   }
 
   #cooldownEpoch(): number | null {
-    const left = this.#loop.cooldownUntil - this.#loop.clock.now();
+    const left = this.#loop.server.cooldownUntil - this.#loop.clock.now();
     return left > 0 ? Math.round(Date.now() + left) : null;
   }
 
   get windows(): readonly RateWindow[] {
     return this.#loop.windows;
+  }
+
+  /** Every currency some window counts, requests included. */
+  get currencies(): ReadonlySet<string> {
+    return this.#loop.limits.currencies;
   }
 
   onIdle(): Promise<void> {

@@ -1,12 +1,13 @@
 // The fixed worker pool that drains the queue: each worker runs one job at a time, in its caller's context.
-import { JobContext, type Job } from './job.js';
+import { type ContextHooks, JobContext, type Job } from './job.js';
 
-/** What the pool tells its owner; functions, not methods: a task's context holds `settle` on its own. */
-export interface WorkerHooks {
+/**
+ * What the pool tells its owner; functions, not methods: a task's context holds the hooks object
+ * (`settle` and `amend`, called by the task through its context) on its own.
+ */
+export interface WorkerHooks extends ContextHooks {
   /** Called right after the task's synchronous part, when it has really started. */
   readonly started: (job: Job) => void;
-  /** Called by the task (through its context) when its start should be recorded now. */
-  readonly settle: (job: Job) => void;
   /** Called once the task's promise settled; the worker is free again after this. */
   readonly finished: (worker: Worker, job: Job, ok: boolean, value: unknown) => void;
 }
@@ -38,7 +39,7 @@ export class Worker {
   #start(job: Job): void {
     let pending: unknown;
     try {
-      pending = job.task(new JobContext(job, this.#hooks.settle));
+      pending = job.task(new JobContext(job, this.#hooks));
     } catch (error) {
       pending = Promise.reject(error);
     }

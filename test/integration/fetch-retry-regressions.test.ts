@@ -6,6 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, RateLimitedClient } from '../../src/index.js';
+import type { StoreSlot } from '../../src/core/store.js';
 
 /** A full GC in this process (vitest runs without --expose-gc): exposed at run time through V8's flags. */
 const collectGarbage = (() => {
@@ -107,9 +108,9 @@ describe('Scheduler#retryAfter: a retry whose submission throws', () => {
   it('the request settles and onIdle() resolves', async () => {
     class FlakyStore extends MemoryStore {
       calls = 0;
-      override earliestWait(weight: number, now: number): number {
+      override earliestWait(slot: StoreSlot, now: number): number {
         if (++this.calls > 1) throw new Error('store is down');
-        return super.earliestWait(weight, now);
+        return super.earliestWait(slot, now);
       }
     }
     const uncaught: unknown[] = [];

@@ -23,7 +23,7 @@ describe('listening to the server', () => {
     expect(refused).toBeLessThanOrEqual(1);
     expect(api.maxInAnyWindow(1_000)).toBeLessThanOrEqual(50);
     expect(client.stats().windows).toEqual([expect.objectContaining({ limit: 50, windowMs: 1_000 })]);
-    expect(events.find((event) => event.reason === 'policy')?.windows).toEqual([{ limit: 50, windowMs: 1_000 }]);
+    expect(events.find((event) => event.reason === 'policy')?.windows).toEqual([{ limit: 50, windowMs: 1_000, counts: 'requests' }]);
     await client.close();
     await api.close();
   });

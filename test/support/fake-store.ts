@@ -1,10 +1,11 @@
+import type { Cost } from '../../src/core/cost.js';
 import type { WindowUsage } from '../../src/core/options.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 
 /** One call the scheduler made, with the `now` it passed. */
 export type StoreCall =
-  | { readonly op: 'acquire' | 'settle' | 'release'; readonly slot: StoreSlot; readonly now: number }
+  | { readonly op: 'acquire' | 'settle' | 'amend' | 'release'; readonly slot: StoreSlot; readonly now: number }
   | { readonly op: 'setLimits'; readonly limits: StoreLimits; readonly now: number };
 
 /** One `acquire` whose promise the test answers. */
@@ -74,8 +75,15 @@ export class FakeStore implements LimiterStore {
     });
   }
 
-  earliestWait(weight: number, now: number): number {
-    return this.#windows.earliestWait(weight, now);
+  earliestWait(slot: StoreSlot, now: number): number {
+    return this.#windows.earliestWait(slot, now);
+  }
+
+  amend(slot: StoreSlot, cost: Cost, now: number): void {
+    this.calls.push({ op: 'amend', slot, now });
+    const entry = this.#ledger.get(slot);
+    if (entry === undefined || entry.granted === 0) this.violations.push('amend of a slot never granted');
+    this.#windows.amend(slot, cost, now);
   }
 
   settle(slot: StoreSlot, now: number): void {

@@ -102,7 +102,7 @@ const constructorCases: ConstructorCase[] = [
     error: TypeError,
     has: ['`concurency`'],
     exact:
-      'Unknown option `concurency`; expected one of `name`, `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`',
+      'Unknown option `concurency`; expected one of `name`, `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`, `meter`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },
@@ -282,7 +282,7 @@ const constructorCases: ConstructorCase[] = [
   },
   {
     name: 'store an object without acquire()',
-    options: { store: { open() {}, setLimits() {}, earliestWait() {}, settle() {}, release() {}, usage() {}, close() {} } },
+    options: { store: { open() {}, setLimits() {}, earliestWait() {}, settle() {}, amend() {}, release() {}, usage() {}, close() {} } },
     error: TypeError,
     has: ['`store`', '`acquire` is not a function'],
   },
@@ -474,7 +474,7 @@ const scheduleCases: RejectCase[] = [
     call: (c) => c.schedule(task, { priorty: 1 } as never),
     error: TypeError,
     has: ['`priorty`'],
-    exact: 'Unknown option `priorty`; expected one of `priority`, `weight`, `signal`, `timeoutMs`, `maxWaitMs`',
+    exact: 'Unknown option `priorty`; expected one of `priority`, `weight`, `cost`, `signal`, `timeoutMs`, `maxWaitMs`',
   },
   {
     name: 'options 5 (number)',

@@ -46,8 +46,8 @@ describe('SlidingWindowLimiter', () => {
     // The short window has room at 11; the long one is full until 100.
     expect(limiter.wait(1, 11)).toBe(89);
     expect(limiter.usage(11)).toEqual([
-      { limit: 2, windowMs: 10, used: 1 },
-      { limit: 3, windowMs: 100, used: 3 },
+      { limit: 2, windowMs: 10, counts: 'requests', used: 1 },
+      { limit: 3, windowMs: 100, counts: 'requests', used: 3 },
     ]);
   });
 
@@ -61,7 +61,7 @@ describe('SlidingWindowLimiter', () => {
     expect(limiter.wait(1, 500)).toBe(0);
     // Two units need the pending one, and no timer can tell when it settles.
     expect(limiter.wait(2, 500)).toBe(Infinity);
-    expect(limiter.usage(500)).toEqual([{ limit: 2, windowMs: 100, used: 1 }]);
+    expect(limiter.usage(500)).toEqual([{ limit: 2, windowMs: 100, counts: 'requests', used: 1 }]);
     limiter.settle(1, 520);
     expect(limiter.wait(2, 521)).toBe(99);
     expect(limiter.wait(2, 620)).toBe(0);

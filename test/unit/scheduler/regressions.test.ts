@@ -42,7 +42,7 @@ describe('regressions', () => {
     limiter.setWindows([{ limit: 5, windowMs: 50 }], 60);
     expect(limiter.wait(1, 60)).toBe(0);
     limiter.setWindows([{ limit: 5, windowMs: 1_000 }], 60);
-    expect(limiter.usage(60)).toEqual([{ limit: 5, windowMs: 1_000, used: 5 }]);
+    expect(limiter.usage(60)).toEqual([{ limit: 5, windowMs: 1_000, counts: 'requests', used: 5 }]);
     expect(limiter.wait(1, 60)).toBe(940);
   });
 

@@ -109,9 +109,9 @@ describe('sliding windows', () => {
     await vi.advanceTimersByTimeAsync(100);
     await second;
     expect(started.map((s) => s.at)).toEqual([0, 0, 0, 0, 100, 100]);
-    expect(client.stats().windows).toEqual([{ limit: 4, windowMs: 100, used: 2 }]);
+    expect(client.stats().windows).toEqual([{ limit: 4, windowMs: 100, counts: 'requests', used: 2 }]);
     await vi.advanceTimersByTimeAsync(100);
-    expect(client.stats().windows).toEqual([{ limit: 4, windowMs: 100, used: 0 }]);
+    expect(client.stats().windows).toEqual([{ limit: 4, windowMs: 100, counts: 'requests', used: 0 }]);
   });
 
   it('rejects waiting tasks that a lowered limit makes impossible', async () => {
@@ -423,7 +423,7 @@ describe('lifecycle', () => {
     await vi.advanceTimersByTimeAsync(0);
     const stats = client.stats();
     expect(stats).toMatchObject({ completed: 2, failed: 1, queued: 1, inFlight: 0, submitted: 4, cooldownUntil: null });
-    expect(stats.windows).toEqual([{ limit: 3, windowMs: 100, used: 3 }]);
+    expect(stats.windows).toEqual([{ limit: 3, windowMs: 100, counts: 'requests', used: 3 }]);
     expect(failing.state).toBe('rejected');
     await vi.advanceTimersByTimeAsync(100);
     await Promise.all([ok, waiting, blocked]);

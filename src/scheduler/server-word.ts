@@ -1,0 +1,75 @@
+// What the server last said of its limits, per currency: cooldowns and remaining budgets that hold starts back.
+import { type Cost, REQUESTS } from '../core/cost.js';
+import { ServerBudget } from '../limit/server-budget.js';
+
+/** A task as the server's word sees it: its weight (requests) and its cost in other currencies. */
+interface Costly {
+  readonly weight: number;
+  readonly cost: Cost | null;
+}
+
+/**
+ * The server's word, kept in this process: a cooldown (a Retry-After, a bare refusal) and a remaining
+ * budget until a reset, each for a currency. Every task costs requests, so a requests cooldown or
+ * budget holds every start; one of another currency (`tokens`) holds only tasks that cost some of it.
+ */
+export class ServerWord {
+  /** Clock time until which no request starts: the requests cooldown. */
+  cooldownUntil = -Infinity;
+  readonly #requestsBudget = new ServerBudget();
+  /** The other currencies' cooldowns (clock time) and budgets; empty unless a server spoke of them. */
+  readonly #cooldowns = new Map<string, number>();
+  readonly #budgets = new Map<string, ServerBudget>();
+
+  /** Holds starts that cost `currency` until `until` (clock time). False when an equal or later one holds already. */
+  coolDown(until: number, currency = REQUESTS): boolean {
+    if (currency === REQUESTS) {
+      if (until <= this.cooldownUntil) return false;
+      this.cooldownUntil = until;
+      return true;
+    }
+    if (until <= (this.#cooldowns.get(currency) ?? -Infinity)) return false;
+    this.#cooldowns.set(currency, until);
+    return true;
+  }
+
+  /** See ServerBudget#set. */
+  setBudget(remaining: number, until: number, inFlight: number, currency = REQUESTS): void {
+    if (currency === REQUESTS) return this.#requestsBudget.set(remaining, until, inFlight);
+    let budget = this.#budgets.get(currency);
+    if (budget === undefined) this.#budgets.set(currency, (budget = new ServerBudget()));
+    budget.set(remaining, until, inFlight);
+  }
+
+  /** Milliseconds until no cooldown holds `task` (<= 0: none does). */
+  coolingWait(task: Costly, now: number): number {
+    let wait = this.cooldownUntil - now;
+    const cost = task.cost;
+    if (cost === null || this.#cooldowns.size === 0) return wait;
+    for (const [currency, until] of this.#cooldowns) {
+      if (until <= now) this.#cooldowns.delete(currency);
+      else if ((cost[currency] ?? 0) > 0) wait = Math.max(wait, until - now);
+    }
+    return wait;
+  }
+
+  /** Milliseconds until every budget has room for `task` (0: now). */
+  budgetWait(task: Costly, now: number): number {
+    let wait = this.#requestsBudget.wait(task.weight, now);
+    const cost = task.cost;
+    if (cost === null || this.#budgets.size === 0) return wait;
+    for (const [currency, budget] of this.#budgets) {
+      const amount = cost[currency] ?? 0;
+      if (amount > 0) wait = Math.max(wait, budget.wait(amount, now));
+    }
+    return wait;
+  }
+
+  /** A start: it comes off every budget it costs in. */
+  take(task: Costly): void {
+    this.#requestsBudget.take(task.weight);
+    const cost = task.cost;
+    if (cost === null || this.#budgets.size === 0) return;
+    for (const [currency, budget] of this.#budgets) budget.take(cost[currency] ?? 0);
+  }
+}
