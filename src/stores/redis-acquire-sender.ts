@@ -53,6 +53,7 @@ export class AcquireSender {
       id: grant.id,
       clientId: this.#settings.clientId,
       weight: slot.weight,
+      cost: grant.estimate,
       settle: slot.settleAtStart,
       concurrency: limits.concurrency,
       leaseTtlMs: this.#settings.leaseTtlMs,

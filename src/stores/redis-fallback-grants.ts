@@ -1,5 +1,6 @@
 // FallbackGrants: what answers an acquire while Redis is down (the failure mode), and the starts it
 // granted, logged in Redis once it is back (RECORD) so that they count for every process there too.
+import type { Cost } from '../core/cost.js';
 import type { StoreLimits, StoreSlot } from '../core/store.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { LocalShare } from './redis-fallback.js';
@@ -9,6 +10,35 @@ import type { RedisFailureMode, RedisStoreStats } from './redis-options.js';
 import type { RecordedStart, RedisScripts } from './redis-scripts.js';
 
 function ignore(): void {}
+
+/** `cost` plus `extra`, currency by currency. */
+function withExtra(cost: Cost | null, extra: Cost | null): Cost | null {
+  if (extra === null) return cost;
+  const sum: Record<string, number> = { ...cost };
+  for (const [name, amount] of Object.entries(extra)) sum[name] = (sum[name] ?? 0) + amount;
+  return sum;
+}
+
+/**
+ * Keeps a grant's real cost for its RECORD: in each currency, a lower amount becomes its cost, a
+ * higher one counts the difference from `at` (`grant.extra`).
+ */
+function foldAmend(grant: Grant, cost: Cost, at: number): void {
+  const kept: Record<string, number> = {};
+  const extra: Record<string, number> = {};
+  let added = false;
+  for (const name of new Set([...Object.keys(grant.cost ?? {}), ...Object.keys(cost)])) {
+    const before = grant.cost?.[name] ?? 0;
+    const after = cost[name] ?? 0;
+    kept[name] = Math.min(before, after);
+    if (after > before) {
+      extra[name] = after - before;
+      added = true;
+    }
+  }
+  grant.cost = kept;
+  if (added) grant.extra = { cost: extra, at };
+}
 
 /** What `FallbackGrants` is given by its store: settings, collaborators, and reads of the store's state. */
 export interface FallbackGrantsOptions {
@@ -60,12 +90,12 @@ export class FallbackGrants {
     }
     if (failureMode === 'local') {
       const local = this.#options.share();
-      const wait = local.wait(slot.weight, now);
+      const wait = local.wait(slot.weight, slot.cost ?? null, now);
       if (wait > 0) {
         stats.refusals++;
         return wait;
       }
-      local.take(slot.weight);
+      local.take(slot.weight, slot.cost ?? null);
       this.#granted(slot, 'local', id);
       return 0;
     }
@@ -86,6 +116,24 @@ export class FallbackGrants {
     return recorded;
   }
 
+  /**
+   * The real cost of a grant made without Redis. Returns false when Redis has it already (RECORD logged
+   * it): the amend goes to Redis. Otherwise RECORD carries it: a lower cost is logged as its cost (as if
+   * the start had cost that), a higher one logs the difference at the amend's time. A grant whose RECORD
+   * is on its way is amended in Redis once RECORD has answered (or folded in, if RECORD failed).
+   */
+  amend(grant: Grant, cost: Cost, now: number): boolean {
+    if (grant.recorded === true) return false;
+    if (grant.recordSent === true) {
+      grant.amendAfterRecord = { cost, at: now };
+      return true;
+    }
+    foldAmend(grant, cost, now);
+    // Dropped as older than every window: what the amend added counts from now.
+    if (grant.extra !== undefined && !this.#unrecorded.includes(grant)) this.#unrecorded.push(grant);
+    return true;
+  }
+
   /** After an outage with nothing asking Redis: the outage's starts must reach it all the same. */
   recordInBackground(): void {
     if (this.#unrecorded.length === 0) return;
@@ -97,7 +145,7 @@ export class FallbackGrants {
     const { stats } = this.#options;
     stats.grants++;
     stats.fallbackGrants++;
-    const grant = newGrant(id, by, slot.weight, false, false);
+    const grant = newGrant(id, by, slot.weight, slot.cost ?? null, false, false);
     slot.storeData = grant;
     this.#unrecorded.push(grant);
     if (this.#unrecorded.length >= this.#pruneUnrecordedAt) {
@@ -106,10 +154,13 @@ export class FallbackGrants {
     }
   }
 
-  /** Grants still running, or whose start some window still counts. */
+  /** Grants still running, or whose start (or what an amend added) some window still counts. */
   #stillCounting(grants: Grant[], now: number): Grant[] {
     const longest = this.#options.longestSpan();
-    return grants.filter((grant) => grant.startedAt === undefined || !grant.released || now - grant.startedAt < longest);
+    return grants.filter(
+      (grant) =>
+        grant.startedAt === undefined || !grant.released || now - Math.max(grant.startedAt, grant.extra?.at ?? -Infinity) < longest,
+    );
   }
 
   async #recordNow(): Promise<void> {
@@ -124,16 +175,41 @@ export class FallbackGrants {
       // An 'open' grant took nothing of the share, so it can not become a Redis grant: only its start counts.
       const live = !grant.released && grant.by === 'local';
       const pending = live && !grant.shareSettled;
-      return { id: grant.id, weight: grant.weight, ageMs: now - (grant.startedAt ?? now), live, holds: live && shared, pending };
+      return {
+        id: grant.id,
+        weight: grant.weight,
+        ageMs: now - (grant.startedAt ?? now),
+        live,
+        holds: live && shared,
+        pending,
+        cost: grant.cost,
+        extra: grant.extra?.cost ?? null,
+        extraAgeMs: grant.extra === undefined ? 0 : now - grant.extra.at,
+      };
     });
     try {
       await this.#options.scripts.record(starts, this.#options.leaseTtlMs);
     } catch (error) {
+      for (const grant of grants) {
+        grant.recordSent = false;
+        // Its real cost came while RECORD was on its way: the next RECORD carries it.
+        const amendment = grant.amendAfterRecord;
+        if (amendment !== undefined) foldAmend(grant, amendment.cost, amendment.at);
+        delete grant.amendAfterRecord;
+      }
       this.#unrecorded.unshift(...grants);
       throw error;
     }
     starts.forEach((start, i) => {
-      if (start.live && (start.holds || start.pending)) this.#adopt(grants[i] as Grant, start);
+      const grant = grants[i] as Grant;
+      grant.recorded = true;
+      if (start.live && (start.holds || start.pending)) this.#adopt(grant, start);
+      const amendment = grant.amendAfterRecord;
+      if (amendment !== undefined) {
+        delete grant.amendAfterRecord;
+        // What RECORD logged (cost and extra) is what Redis counts: the amend is against that.
+        this.#options.writer.amend(grant, withExtra(grant.cost, grant.extra?.cost ?? null), amendment.cost);
+      }
     });
   }
 

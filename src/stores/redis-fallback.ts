@@ -1,8 +1,9 @@
 // LocalShare: this process's share of the shared limits, which `failureMode: 'local'` answers from while
 // Redis is down; it records every start of this process, wherever it was granted.
+import { type Cost, REQUESTS } from '../core/cost.js';
 import type { RateWindow, WindowUsage } from '../core/options.js';
-import { SlidingWindowLimiter } from '../limit/sliding-window.js';
 import type { StoreLimits } from '../core/store.js';
+import { CostLimiter, type LoggedCost } from '../limit/cost-limiter.js';
 
 /** One process's part of a limit shared by `clients` live processes; never 0, so work can still move. */
 function share(limit: number, clients: number): number {
@@ -11,23 +12,26 @@ function share(limit: number, clients: number): number {
 
 /**
  * This process's share of the shared limits, for `RedisStore`'s `failureMode: 'local'` while Redis is
- * down: each window allows `max(1, floor(limit / clients))` and the concurrency likewise, `clients`
- * being the live-client count Redis last reported (1 until it has reported one).
+ * down: each window allows `max(1, floor(limit / clients))` and the concurrency likewise, `clients` being
+ * the live-client count Redis last reported (1 until it has reported one).
  *
  * It records every start of this process, granted by Redis or by itself, so that an outage right after
- * a burst does not hand out a fresh share on top of it: the windows see this process's own recent
- * starts, and `inFlight` its own running work, wherever it was granted.
+ * a burst does not hand out a fresh share on top of it: the windows (of every currency) see this
+ * process's own recent starts and their amended costs, and `inFlight` its own running work, wherever it
+ * was granted.
  */
 export class LocalShare {
   #limits: StoreLimits;
   #clients = 1;
-  #limiter: SlidingWindowLimiter;
+  #limiter: CostLimiter;
+  /** The smallest share of each currency's windows: the most of it a start is held to. */
+  #largest = new Map<string, number>();
   /** Units of weight granted to this process (by Redis or by this share) and not released yet. */
   #inFlight = 0;
 
   constructor(limits: StoreLimits) {
     this.#limits = limits;
-    this.#limiter = new SlidingWindowLimiter(this.#shares());
+    this.#limiter = new CostLimiter(this.#shares());
   }
 
   setLimits(limits: StoreLimits, now: number): void {
@@ -44,31 +48,36 @@ export class LocalShare {
   }
 
   /**
-   * Milliseconds until `weight` fits this process's share: 0 now, Infinity while its own running or
-   * unsettled work holds the room (this process's scheduler asks again when that work settles or ends).
-   * A weight above a share is let through alone, once nothing of it is left in the way: a share can be
-   * smaller than the heaviest task the full limits allow, and that task must not wait forever.
+   * Milliseconds until a start of `weight` and `cost` fits this process's share: 0 now, Infinity while
+   * its own running or unsettled work holds the room (this process's scheduler asks again when that
+   * work settles or ends). An amount above a share is let through alone, once nothing of it is left in
+   * the way: a share can be smaller than the heaviest task the full limits allow, and that task must
+   * not wait forever.
    */
-  wait(weight: number, now: number): number {
-    const fitted = Math.min(weight, this.#limiter.maxWeight);
+  wait(weight: number, cost: Cost | null, now: number): number {
     const concurrency = share(this.#limits.concurrency, this.#clients);
     if (this.#inFlight > 0 && this.#inFlight + weight > concurrency) return Infinity;
-    return this.#limiter.wait(fitted, now);
+    return this.#limiter.wait(this.#fitted(REQUESTS, weight), this.#fittedCost(cost), now);
   }
 
-  earliestWait(weight: number, now: number): number {
-    return this.#limiter.earliestWait(Math.min(weight, this.#limiter.maxWeight), now);
+  earliestWait(weight: number, cost: Cost | null, now: number): number {
+    return this.#limiter.earliestWait(this.#fitted(REQUESTS, weight), this.#fittedCost(cost), now);
   }
 
   /** A start granted to this process (by anyone): pending in every window, and in flight. */
-  take(weight: number): void {
-    this.#limiter.take(weight);
+  take(weight: number, cost: Cost | null): void {
+    this.#limiter.take(weight, cost);
     this.#inFlight += weight;
   }
 
-  /** Its start is recorded at `now`: it expires from each window `windowMs` later. */
-  settle(weight: number, now: number): void {
-    this.#limiter.settle(weight, now);
+  /** Its start is recorded at `now`: it expires from each window `windowMs` later. Returns where its cost sits, for `amend`. */
+  settle(weight: number, cost: Cost | null, now: number): LoggedCost | null {
+    return this.#limiter.settle(weight, cost, now);
+  }
+
+  /** A start's real cost is known (see `CostLimiter.amend`; `logged`: null while it is not settled here). */
+  amend(estimate: Cost | null, cost: Cost, logged: LoggedCost | null, now: number): void {
+    this.#limiter.amend(estimate, cost, logged, now);
   }
 
   /** Its work has ended (settle it first). */
@@ -76,17 +85,34 @@ export class LocalShare {
     this.#inFlight -= weight;
   }
 
-  /** This process's share of each window and what it has used of it. */
+  /** This process's share of each window and what it has used of it (same order as the limits' windows). */
   usage(now: number): WindowUsage[] {
     return this.#limiter.usage(now);
   }
 
   /** This process's own use of each configured window (same order as the limits' windows). */
   used(now: number): number[] {
-    return this.#limiter.usage(now).map((window) => window.used);
+    return this.usage(now).map((window) => window.used);
+  }
+
+  #fitted(currency: string, amount: number): number {
+    return Math.min(amount, this.#largest.get(currency) ?? Infinity);
+  }
+
+  #fittedCost(cost: Cost | null): Cost | null {
+    if (cost === null) return null;
+    const fitted: Record<string, number> = {};
+    for (const [name, amount] of Object.entries(cost)) fitted[name] = this.#fitted(name, amount);
+    return fitted;
   }
 
   #shares(): RateWindow[] {
-    return this.#limits.windows.map((window) => ({ limit: share(window.limit, this.#clients), windowMs: window.windowMs }));
+    this.#largest = new Map();
+    return this.#limits.windows.map((window) => {
+      const counts = window.counts ?? REQUESTS;
+      const limit = share(window.limit, this.#clients);
+      this.#largest.set(counts, Math.min(limit, this.#largest.get(counts) ?? Infinity));
+      return { limit, windowMs: window.windowMs, counts };
+    });
   }
 }

@@ -1,4 +1,6 @@
 // What a RedisStore keeps per grant (in `slot.storeData`), shared by the store and its collaborators.
+import type { Cost } from '../core/cost.js';
+import type { LoggedCost } from '../limit/cost-limiter.js';
 
 /** What the store keeps per grant, in `slot.storeData`. */
 export interface Grant {
@@ -9,6 +11,21 @@ export interface Grant {
    */
   by: 'redis' | 'local' | 'open';
   readonly weight: number;
+  /** The cost in other currencies it was granted with (what this process's share took), or null. */
+  readonly estimate: Cost | null;
+  /**
+   * Its amounts in the other currencies as Redis (or, before RECORD, this process) counts them for its
+   * start: the estimate it was granted with, lowered by an amend kept for RECORD (see `FallbackGrants`).
+   */
+  cost: Cost | null;
+  /** Its real cost is known (`amend` was called): a second amend is ignored. */
+  amended: boolean;
+  /** For a grant made without Redis: what an amend added to its cost, and when (clock time), for RECORD. */
+  extra?: { readonly cost: Cost; readonly at: number };
+  /** For a grant made without Redis whose RECORD was on its way when its real cost came: sent once RECORD has answered. */
+  amendAfterRecord?: { readonly cost: Cost; readonly at: number };
+  /** For a grant made without Redis: RECORD has logged it in Redis (an amend then goes to Redis). */
+  recorded?: boolean;
   /** Whether the grant holds shared concurrency in Redis (it was granted under a finite one). */
   holds: boolean;
   settled: boolean;
@@ -17,6 +34,8 @@ export interface Grant {
   lost: boolean;
   /** Its start is recorded in this process's share (see `RedisStore`'s `#settleShare`). */
   shareSettled: boolean;
+  /** Where the share logged its cost when it settled it (for an amend there). */
+  shareLogged?: LoggedCost | null;
   /**
    * For a Redis grant settled at once: when its acquire was sent (clock time). Redis logged the start
    * no earlier; if the task begins more than the safety margin later, `settle` moves it (a restamp).
@@ -38,6 +57,6 @@ export function hasLease(grant: Grant): boolean {
 }
 
 /** A new grant, neither settled in the share nor released; `settled`: its start counts from the grant. */
-export function newGrant(id: string, by: Grant['by'], weight: number, holds: boolean, settled: boolean): Grant {
-  return { id, by, weight, holds, settled, released: false, lost: false, shareSettled: false };
+export function newGrant(id: string, by: Grant['by'], weight: number, cost: Cost | null, holds: boolean, settled: boolean): Grant {
+  return { id, by, weight, estimate: cost, cost, amended: false, holds, settled, released: false, lost: false, shareSettled: false };
 }

@@ -1,9 +1,11 @@
-// LeaseWriter: what a RedisStore writes to Redis after a grant (settles, releases and restamps, batched
-// per tick and held back during an outage) and the renewal of its leases; a lost lease is reported once.
+// LeaseWriter: what a RedisStore writes to Redis after a grant (settles, releases, restamps and amends,
+// batched per tick and held back during an outage) and the renewal of its leases; a lost lease is
+// reported once.
+import type { Cost } from '../core/cost.js';
 import { StoreError } from '../errors/store-error.js';
 import type { RedisConnection } from './redis-connection.js';
 import { type Grant, hasLease } from './redis-grant.js';
-import type { RedisScripts } from './redis-scripts.js';
+import type { Amendment, RedisScripts } from './redis-scripts.js';
 
 const LOST: Record<'settle' | 'release' | 'renew', string> = {
   settle: 'before its start was recorded: Redis counted the start when the lease expired',
@@ -31,7 +33,7 @@ function leaseEndIssued(grant: Grant): boolean {
  */
 export class LeaseWriter {
   readonly #connection: RedisConnection;
-  readonly #scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'renew'>;
+  readonly #scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'amend' | 'renew'>;
   readonly #leaseTtlMs: number;
   readonly #report: (error: StoreError) => void;
 
@@ -46,6 +48,7 @@ export class LeaseWriter {
   #toSettle: Grant[] = [];
   #toRelease: Grant[] = [];
   #toRestamp: Grant[] = [];
+  #toAmend: Amendment[] = [];
   /** A flush is queued as a microtask: grants enqueued until then go with it. */
   #flushQueued = false;
   /** Set by `close()`: no renewal timer starts again. */
@@ -53,7 +56,7 @@ export class LeaseWriter {
 
   constructor(
     connection: RedisConnection,
-    scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'renew'>,
+    scripts: Pick<RedisScripts, 'settle' | 'release' | 'restamp' | 'amend' | 'renew'>,
     leaseTtlMs: number,
     report: (error: StoreError) => void,
   ) {
@@ -91,18 +94,33 @@ export class LeaseWriter {
     this.#enqueue(this.#toRestamp, grant);
   }
 
-  /** Sends the batched restamps, settles, then releases: one command each, fire-and-forget. */
+  /**
+   * Counts `grant`'s real cost in Redis with the next flush, in place of `estimate` (what Redis counts for
+   * it). Whatever the grant's state there (pending, settled, released, expired): see AMEND.
+   */
+  amend(grant: Grant, estimate: Cost | null, cost: Cost): void {
+    this.#toAmend.push({ id: grant.id, estimate, cost });
+    this.#queueFlush();
+  }
+
+  /**
+   * Sends the batched restamps, settles, releases, then amends: one command each, fire-and-forget. An
+   * amend gives the same result before or after its grant's other commands (NOSCRIPT may reorder them).
+   */
   flush(): void {
     this.#flushQueued = false;
     const restamps = this.#toRestamp;
     const settles = this.#toSettle;
     const releases = this.#toRelease;
+    const amends = this.#toAmend;
     this.#toRestamp = [];
     this.#toSettle = [];
     this.#toRelease = [];
+    this.#toAmend = [];
     if (restamps.length > 0) this.#restamp(restamps);
     if (settles.length > 0) this.#send('settle', settles);
     if (releases.length > 0) this.#send('release', releases);
+    if (amends.length > 0) this.#amend(amends);
   }
 
   /** Stops renewing: the leases left expire in Redis by themselves. What is batched still goes with `flush()`. */
@@ -114,6 +132,10 @@ export class LeaseWriter {
 
   #enqueue(batch: Grant[], grant: Grant): void {
     batch.push(grant);
+    this.#queueFlush();
+  }
+
+  #queueFlush(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
     queueMicrotask(() => this.flush());
@@ -134,6 +156,26 @@ export class LeaseWriter {
         .then(ignore, (error: unknown) => {
           this.#connection.failed(error, 'settle');
           this.#toRestamp.push(...grants);
+        }),
+    );
+  }
+
+  /**
+   * Held back like a settle while Redis counts as down, and sent once it is back: a refund then comes
+   * later, and an increase counts from later, both on the safe side. A failed one is sent again: the
+   * script counts an amend sent twice once.
+   */
+  #amend(amends: Amendment[]): void {
+    if (this.#connection.holdsBack('settle')) {
+      this.#toAmend.push(...amends);
+      return;
+    }
+    this.#connection.track(
+      this.#connection
+        .send(() => this.#scripts.amend(amends))
+        .then(ignore, (error: unknown) => {
+          this.#connection.failed(error, 'settle');
+          this.#toAmend.push(...amends);
         }),
     );
   }

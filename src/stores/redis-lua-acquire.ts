@@ -1,11 +1,11 @@
-// The Lua of an acquire: the one script that decides a grant, against every window and the shared
-// concurrency at once, on Redis's clock.
+// The Lua of an acquire: the one script that decides a grant, against every window of every currency
+// and the shared concurrency at once, on Redis's clock.
 import { PRELUDE } from './redis-lua-prelude.js';
 
 /**
  * ARGV: id, clientId, weight, settle (0|1), concurrency (-1 = none), leaseTtlMs, marginMs, clientTtlMs,
- * then limit, windowMs for each window. Returns {granted, waitMs (string), blockedBy ('' = none),
- * clients, used...}.
+ * cost ("tokens=1800,points=3", '' for none), then limit, windowMs, counts ('requests' or a currency)
+ * for each window. Returns {granted, waitMs (string), blockedBy ('' = none), clients, used...}.
  */
 export const ACQUIRE = `${PRELUDE}
 local id, clientId = ARGV[1], ARGV[2]
@@ -13,15 +13,34 @@ local weight = tonumber(ARGV[3])
 local settleNow = ARGV[4] == '1'
 local concurrency = tonumber(ARGV[5])
 local leaseTtl, margin, clientTtl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local costText = ARGV[9]
+local cost = decodeCost(costText)
+local FIRST = 10
 
 reap()
 
 -- Prune only what the longest window any process has used no longer sees.
 local maxWindow = stateNumber('maxWindow')
 local known = maxWindow
-for i = 9, #ARGV, 2 do maxWindow = math.max(maxWindow, tonumber(ARGV[i + 1]) + margin) end
+local currencySpan = 0
+for i = FIRST, #ARGV, 3 do
+  local span = tonumber(ARGV[i + 1]) + margin
+  maxWindow = math.max(maxWindow, span)
+  if ARGV[i + 2] ~= 'requests' then currencySpan = math.max(currencySpan, span) end
+end
 if maxWindow > known then redis.call('HSET', stateKey, 'maxWindow', maxWindow) end
-redis.call('ZREMRANGEBYSCORE', logKey, '-inf', now - maxWindow)
+local oldest = now - maxWindow
+redis.call('ZREMRANGEBYSCORE', logKey, '-inf', oldest)
+local gone = redis.call('ZRANGEBYSCORE', spendKey, '-inf', oldest)
+if #gone > 0 then
+  local entries = {}
+  for i, member in ipairs(gone) do
+    entries[#entries + 1] = string.match(member, '^([^|]*)')
+    if #entries >= 1000 then redis.call('HDEL', costsKey, unpack(entries)); entries = {} end
+  end
+  if #entries > 0 then redis.call('HDEL', costsKey, unpack(entries)) end
+  redis.call('ZREMRANGEBYSCORE', spendKey, '-inf', oldest)
+end
 local ttl = math.ceil(maxWindow + leaseTtl + clientTtl)
 
 local clientsKey = KEYS[5]
@@ -29,21 +48,45 @@ redis.call('ZREMRANGEBYSCORE', clientsKey, '-inf', now)
 redis.call('ZADD', clientsKey, now + clientTtl, clientId)
 local clients = redis.call('ZCARD', clientsKey)
 
+-- The starts any currency window may still count, oldest first: {time, cost} (read once for all).
+local spent = {}
+if currencySpan > 0 then
+  local rows = redis.call('ZRANGEBYSCORE', spendKey, string.format('(%.17g', now - currencySpan), '+inf', 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    spent[#spent + 1] = {tonumber(rows[i + 1]), decodeCost(string.match(rows[i], '|(.*)$'))}
+  end
+end
+
 local held, pending = stateNumber('held'), stateNumber('pending')
 local byConcurrency = concurrency >= 0 and held + weight > concurrency
 local byPending, byWindow = false, false
 local wait = 0
 local used = {}
-for i = 9, #ARGV, 2 do
-  local limit, span = tonumber(ARGV[i]), tonumber(ARGV[i + 1]) + margin
+local amounts = {}
+for i = FIRST, #ARGV, 3 do
+  local limit, span, counts = tonumber(ARGV[i]), tonumber(ARGV[i + 1]) + margin, ARGV[i + 2]
   -- Live while start + span > now: a start exactly span later is allowed.
-  local cutoff = string.format('(%.17g', now - span)
-  local live = redis.call('ZCOUNT', logKey, cutoff, '+inf')
-  local inUse = live + pending
+  local cutoff = now - span
+  local live, waiting, amount
+  if counts == 'requests' then
+    amount = weight
+    live = redis.call('ZCOUNT', logKey, string.format('(%.17g', cutoff), '+inf')
+    waiting = pending
+  else
+    amount = cost[counts] or 0
+    live = 0
+    for _, row in ipairs(spent) do
+      if row[1] > cutoff then live = live + (row[2][counts] or 0) end
+    end
+    waiting = stateNumber('p:' .. counts)
+  end
+  amounts[#amounts + 1] = amount
+  local inUse = live + waiting
   used[#used + 1] = inUse
-  local mustExpire = inUse + weight - limit
-  if mustExpire > 0 then
-    if weight > limit then
+  local mustExpire = inUse + amount - limit
+  -- A start that costs none of a window's currency is not held back by it (requests cost >= 1).
+  if amount > 0 and mustExpire > 0 then
+    if amount > limit then
       byWindow = true
       wait = math.max(wait, span)
     elseif mustExpire > live then
@@ -52,8 +95,21 @@ for i = 9, #ARGV, 2 do
       wait = math.max(wait, span)
     else
       byWindow = true
-      local entry = redis.call('ZRANGEBYSCORE', logKey, cutoff, '+inf', 'WITHSCORES', 'LIMIT', mustExpire - 1, 1)
-      wait = math.max(wait, tonumber(entry[2]) + span - now)
+      local at
+      if counts == 'requests' then
+        local first = redis.call('ZRANGEBYSCORE', logKey, string.format('(%.17g', cutoff), '+inf', 'WITHSCORES', 'LIMIT', mustExpire - 1, 1)
+        at = tonumber(first[2])
+      else
+        -- The start whose expiry frees enough: the amounts of the live starts up to it reach mustExpire.
+        local freed = 0
+        for _, row in ipairs(spent) do
+          if row[1] > cutoff then
+            freed = freed + (row[2][counts] or 0)
+            if freed >= mustExpire then at = row[1]; break end
+          end
+        end
+      end
+      wait = math.max(wait, at + span - now)
     end
   end
 end
@@ -76,15 +132,17 @@ end
 local holds = concurrency >= 0
 if settleNow then
   logUnits(id, weight, now)
+  logCost(id, costText, now)
 else
   redis.call('HINCRBY', stateKey, 'pending', weight)
+  addPending(costText, 1)
 end
 if holds or not settleNow then
   redis.call('ZADD', leasesKey, now + leaseTtl, id)
-  redis.call('HSET', infoKey, id, weight .. ':' .. (holds and '1' or '0') .. (settleNow and '0' or '1'))
+  redis.call('HSET', infoKey, id, infoValue(weight, holds, not settleNow, settleNow and '' or costText))
   if holds then redis.call('HINCRBY', stateKey, 'held', weight) end
 end
-for i = 1, #used do used[i] = used[i] + weight end
+for i = 1, #used do used[i] = used[i] + amounts[i] end
 touch(ttl)
 return {1, '0', '', clients, unpack(used)}
 `;

@@ -1,15 +1,17 @@
 // The Lua of what follows a grant: its start recorded (settle), its end (release), a late start moved
-// (restamp), and its lease kept alive while its task runs (renew).
+// (restamp), its real cost in other currencies (amend), and its lease kept alive while its task runs (renew).
 import { PRELUDE } from './redis-lua-prelude.js';
 
 /** ARGV: channel, ids... Returns the ids whose lease was gone. */
 export const SETTLE = `${PRELUDE}
 reap()
 local settled = 0
-local lost = eachGrant(function(id, w, c, p)
+local lost = eachGrant(function(id, w, c, p, cost)
   if not p then return end
   logUnits(id, w, now)
+  logCost(id, cost, now)
   redis.call('HINCRBY', stateKey, 'pending', -w)
+  addPending(cost, -1)
   settled = settled + 1
   if c then
     redis.call('HSET', infoKey, id, w .. ':10')
@@ -28,11 +30,13 @@ return lost
 export const RELEASE = `${PRELUDE}
 reap()
 local released = 0
-local lost = eachGrant(function(id, w, c, p)
+local lost = eachGrant(function(id, w, c, p, cost)
   -- A start that ended without being settled counts from its end.
   if p then
     logUnits(id, w, now)
+    logCost(id, cost, now)
     redis.call('HINCRBY', stateKey, 'pending', -w)
+    addPending(cost, -1)
   end
   if c then redis.call('HINCRBY', stateKey, 'held', -w) end
   redis.call('HDEL', infoKey, id)
@@ -45,11 +49,76 @@ return lost
 `;
 
 /**
- * ARGV: (id, weight) for each start that began in its process later than the safety margin allows:
- * its units move in the log to now, the latest moment it can have begun (see RedisStore's `settle`).
+ * ARGV: (id, weight, cost) for each start that began in its process later than the safety margin
+ * allows: its units and its cost's entry move in the log to now, the latest moment it can have begun
+ * (see RedisStore's `settle`). The entry as Redis has it (an amend may have lowered it) is moved; the
+ * cost given is logged only if the entry is gone.
  */
 export const RESTAMP = `${PRELUDE}
-for i = 1, #ARGV, 2 do logUnits(ARGV[i], tonumber(ARGV[i + 1]), now) end
+for i = 1, #ARGV, 3 do
+  local id = ARGV[i]
+  logUnits(id, tonumber(ARGV[i + 1]), now)
+  local member = redis.call('HGET', costsKey, id)
+  if member then redis.call('ZADD', spendKey, now, member) else logCost(id, ARGV[i + 2], now) end
+end
+touch(0)
+return 1
+`;
+
+/**
+ * ARGV: channel, then (id, estimate, cost) for each grant whose real cost is known: the cost it was
+ * granted with and the real one. In each currency, less than the grant's start counts gives the
+ * difference back at once (its entry keeps its time; a pending start will log less); more logs the
+ * difference as an entry "<id>+" at now. An entry already gone from the log gives nothing back. Sending
+ * the same amend twice counts it once. Returns 1.
+ */
+export const AMEND = `${PRELUDE}
+reap()
+local refunds = 0
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  local real = decodeCost(ARGV[i + 2])
+  -- What Redis counts for the grant's start: its pending cost, or its entry's; nil once that is gone.
+  local base, w, c, p
+  local info = redis.call('HGET', infoKey, id)
+  local pendingCost
+  if info then w, c, p, pendingCost = parseInfo(info) end
+  local member
+  if p then
+    base = decodeCost(pendingCost)
+  else
+    member = redis.call('HGET', costsKey, id)
+    if member then base = decodeCost(string.match(member, '|(.*)$')) end
+  end
+  local reference = base or decodeCost(ARGV[i + 1])
+  local extra = {}
+  for name, amount in pairs(real) do
+    local before = reference[name] or 0
+    if amount > before then extra[name] = amount - before end
+  end
+  if base then
+    local kept, lowered = {}, false
+    for name, amount in pairs(base) do
+      kept[name] = math.min(amount, real[name] or 0)
+      if kept[name] < amount then lowered = true end
+    end
+    if lowered then
+      refunds = refunds + 1
+      if p then
+        for name, amount in pairs(base) do
+          if kept[name] < amount then redis.call('HINCRBY', stateKey, 'p:' .. name, kept[name] - amount) end
+        end
+        redis.call('HSET', infoKey, id, infoValue(w, c, p, encodeCost(kept)))
+      else
+        logCost(id, encodeCost(kept), tonumber(redis.call('ZSCORE', spendKey, member)))
+      end
+    end
+  end
+  local added = encodeCost(extra)
+  if added ~= '' then logCost(id .. '+', added, now) end
+end
+-- Room given back: waiters may start before their windows' wait has passed.
+if refunds > 0 then redis.call('PUBLISH', ARGV[1], 'amend') end
 touch(0)
 return 1
 `;

@@ -3,32 +3,46 @@
 import { PRELUDE } from './redis-lua-prelude.js';
 
 /**
- * ARGV: leaseTtlMs, then (id, weight, ageMs, live, holds, pending) for each start this process made
- * while Redis was down (by its failure mode), so that they count after the outage: a start is logged
- * `ageMs` before Redis's now; one still running (`live`) gets a lease, holding the shared concurrency
- * (`holds`) or staying pending until settled (`pending`: not logged yet). An id Redis already knows (a
- * late grant of the same acquire) is first undone, so nothing counts twice.
+ * ARGV: leaseTtlMs, then (id, weight, ageMs, live, holds, pending, cost, extra, extraAgeMs) for each
+ * start this process made while Redis was down (by its failure mode), so that they count after the
+ * outage: a start is logged `ageMs` before Redis's now, with its cost; one still running (`live`) gets
+ * a lease, holding the shared concurrency (`holds`) or staying pending until settled (`pending`: not
+ * logged yet). `extra` is what an amend added to the cost, logged `extraAgeMs` before now ('' for
+ * none). An id Redis already knows (a late grant of the same acquire) is first undone, so nothing
+ * counts twice.
  */
 export const RECORD = `${PRELUDE}
 reap()
 local leaseTtl = tonumber(ARGV[1])
-for i = 2, #ARGV, 6 do
+for i = 2, #ARGV, 9 do
   local id, w, age = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local live, holds, pending = ARGV[i + 3] == '1', ARGV[i + 4] == '1', ARGV[i + 5] == '1'
+  local cost, extra, extraAge = ARGV[i + 6], ARGV[i + 7], tonumber(ARGV[i + 8])
   local known = redis.call('HGET', infoKey, id)
   if known then
-    local kw, kc, kp = parseInfo(known)
+    local kw, kc, kp, kcost = parseInfo(known)
     if kc then redis.call('HINCRBY', stateKey, 'held', -kw) end
-    if kp then redis.call('HINCRBY', stateKey, 'pending', -kw) end
+    if kp then
+      redis.call('HINCRBY', stateKey, 'pending', -kw)
+      addPending(kcost, -1)
+    end
     redis.call('HDEL', infoKey, id)
     redis.call('ZREM', leasesKey, id)
   end
   for unit = 0, w - 1 do redis.call('ZREM', logKey, id .. '#' .. unit) end
-  if pending then redis.call('HINCRBY', stateKey, 'pending', w) else logUnits(id, w, now - age) end
+  logCost(id, '', now)
+  if pending then
+    redis.call('HINCRBY', stateKey, 'pending', w)
+    addPending(cost, 1)
+  else
+    logUnits(id, w, now - age)
+    logCost(id, cost, now - age)
+  end
+  if extra ~= '' then logCost(id .. '+', extra, now - extraAge) end
   if live and (holds or pending) then
     if holds then redis.call('HINCRBY', stateKey, 'held', w) end
     redis.call('ZADD', leasesKey, now + leaseTtl, id)
-    redis.call('HSET', infoKey, id, w .. ':' .. (holds and '1' or '0') .. (pending and '1' or '0'))
+    redis.call('HSET', infoKey, id, infoValue(w, holds, pending, pending and cost or ''))
   end
 end
 touch(math.ceil(leaseTtl + stateNumber('maxWindow')))

@@ -1,25 +1,54 @@
 // The Lua every script of the store begins with: the keys it reads, Redis's clock, and the helpers
-// that log starts, end expired leases and keep the keys alive (the keys' layout: see `RedisScripts`).
+// that log starts (their weight and their amounts in other currencies), end expired leases and keep the
+// keys alive (the keys' layout: see `RedisScripts`).
 
 /*
- * Shared by every script. KEYS: log, leases, info, state, clients (one hash tag, one cluster slot).
+ * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs (one hash tag, one
+ * cluster slot).
  *
  * Lua turns a number into a string with 14 significant digits (`tostring`, `..`), which would cut a
  * millisecond time with its microseconds; a number passed straight to redis.call keeps all 17, so
  * times go to Redis as numbers and back to Node through string.format('%.17g').
+ *
+ * A cost is encoded "tokens=1800,points=3": the amounts besides requests, each > 0, '' for none.
  */
 export const PRELUDE = `
 local logKey, leasesKey, infoKey, stateKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local spendKey, costsKey = KEYS[6], KEYS[7]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 
--- info value "<weight>:<c><p>": c = holds concurrency, p = still pending.
-local function parseInfo(value)
-  local w, c, p = string.match(value, '^(%d+):(%d)(%d)$')
-  return tonumber(w), c == '1', p == '1'
+local function decodeCost(encoded)
+  local cost = {}
+  if encoded then
+    for name, amount in string.gmatch(encoded, '([%w%-]+)=(%d+)') do cost[name] = tonumber(amount) end
+  end
+  return cost
 end
 
--- One log member per unit of weight, so a window's usage is a ZCOUNT.
+local function encodeCost(cost)
+  local names = {}
+  for name, amount in pairs(cost) do if amount > 0 then names[#names + 1] = name end end
+  table.sort(names)
+  local parts = {}
+  for i, name in ipairs(names) do parts[i] = name .. '=' .. string.format('%d', cost[name]) end
+  return table.concat(parts, ',')
+end
+
+-- info value "<weight>:<c><p>[|<cost>]": c = holds concurrency, p = still pending, cost = what a
+-- pending start will log besides its weight.
+local function parseInfo(value)
+  local w, c, p, cost = string.match(value, '^(%d+):(%d)(%d)|?(.*)$')
+  return tonumber(w), c == '1', p == '1', cost
+end
+
+local function infoValue(weight, holds, pending, cost)
+  local value = weight .. ':' .. (holds and '1' or '0') .. (pending and '1' or '0')
+  if cost ~= '' then value = value .. '|' .. cost end
+  return value
+end
+
+-- One log member per unit of weight, so a window's usage of requests is a ZCOUNT.
 local function logUnits(id, weight, at)
   local args = {}
   for i = 0, weight - 1 do
@@ -28,6 +57,27 @@ local function logUnits(id, weight, at)
     if #args >= 1000 then redis.call('ZADD', logKey, unpack(args)); args = {} end
   end
   if #args > 0 then redis.call('ZADD', logKey, unpack(args)) end
+end
+
+-- One spend member per entry, "<entry>|<cost>", scored by its start; costs maps the entry to its
+-- member. An entry is a grant's id, or "<id>+" for what an amend added. Nothing for a cost of ''.
+local function logCost(entry, cost, at)
+  local old = redis.call('HGET', costsKey, entry)
+  if old then redis.call('ZREM', spendKey, old) end
+  if cost == '' then
+    if old then redis.call('HDEL', costsKey, entry) end
+    return
+  end
+  local member = entry .. '|' .. cost
+  redis.call('ZADD', spendKey, at, member)
+  redis.call('HSET', costsKey, entry, member)
+end
+
+-- Adds (sign 1) or takes away (sign -1) a cost from the pending amounts ("p:<currency>" in state).
+local function addPending(cost, sign)
+  for name, amount in pairs(decodeCost(cost)) do
+    if amount > 0 then redis.call('HINCRBY', stateKey, 'p:' .. name, sign * amount) end
+  end
 end
 
 -- Ends the leases expired by now. A pending start lands in the log at its lease's expiry: the server
@@ -40,8 +90,14 @@ local function reap()
       local id = expired[i]
       local value = redis.call('HGET', infoKey, id)
       if value then
-        local w, c, p = parseInfo(value)
-        if p then logUnits(id, w, tonumber(expired[i + 1])); pending = pending + w end
+        local w, c, p, cost = parseInfo(value)
+        if p then
+          local at = tonumber(expired[i + 1])
+          logUnits(id, w, at)
+          logCost(id, cost, at)
+          addPending(cost, -1)
+          pending = pending + w
+        end
         if c then held = held + w end
         redis.call('HDEL', infoKey, id)
       end
@@ -51,11 +107,16 @@ local function reap()
     if pending > 0 then redis.call('HINCRBY', stateKey, 'pending', -pending) end
   end
   -- Nothing holds room without a lease: if the counters say otherwise (a key evicted), they are wrong.
-  if redis.call('ZCARD', leasesKey) == 0 then redis.call('HDEL', stateKey, 'held', 'pending') end
+  if redis.call('ZCARD', leasesKey) == 0 then
+    local fields = redis.call('HKEYS', stateKey)
+    for _, field in ipairs(fields) do
+      if field == 'held' or field == 'pending' or string.sub(field, 1, 2) == 'p:' then redis.call('HDEL', stateKey, field) end
+    end
+  end
 end
 
--- Calls onGrant(id, weight, holdsConcurrency, pending) for each grant id in ARGV[2..] that still has
--- its info, and returns the ids that had none (their lease was gone).
+-- Calls onGrant(id, weight, holdsConcurrency, pending, cost) for each grant id in ARGV[2..] that still
+-- has its info, and returns the ids that had none (their lease was gone).
 local function eachGrant(onGrant)
   local lost = {}
   for i = 2, #ARGV do

@@ -1,59 +1,81 @@
 // RefusalMemory: Redis's last refusal, kept so that the scheduler's next questions are answered without
 // a round trip, and forgotten as soon as something may have freed the room it was waiting for.
+import { amountOf, type Cost } from '../core/cost.js';
 import type { BlockedBy } from './redis-scripts.js';
 import type { FreedKind } from './redis-subscriber.js';
 
 /** A refusal remembered so that the same question is not asked again before it can be answered otherwise. */
 interface Refusal {
-  /** Clock time before which no weight >= `weight` can be granted. */
+  /** Clock time before which no start at least as heavy (`weight` and every amount of `cost`) can be granted. */
   readonly at: number;
   readonly weight: number;
+  readonly cost: Cost | null;
   /**
-   * What held the room. `'window'`: only time frees it. `'concurrency'`: a release may free it (a
-   * settle can not). `'pending'`: a settle or a release may.
+   * What held the room. `'window'`: only time frees it (or a refund). `'concurrency'`: a release may
+   * free it (a settle can not). `'pending'`: a settle or a release may.
    */
   readonly blockedBy: BlockedBy;
 }
 
+/** When an acquire was sent: a refusal is kept only if nothing that could end it happened since. */
+export interface RefusalEpoch {
+  readonly freed: number;
+  readonly refunds: number;
+}
+
+/** Whether a start of `weight` and `cost` needs at least the room of `refusal` in every window. */
+function asHeavy(weight: number, cost: Cost | null, refusal: Refusal): boolean {
+  if (weight < refusal.weight) return false;
+  if (refusal.cost === null) return true;
+  for (const [name, amount] of Object.entries(refusal.cost)) {
+    if (amountOf(cost, name) < amount) return false;
+  }
+  return true;
+}
+
 /**
  * One remembered refusal at a time. An acquire reads `epoch` when it is sent: a refusal that can end
- * by a release is remembered only if nothing may have freed room while it was on its way.
+ * by a release is remembered only if nothing may have freed room while it was on its way, and any
+ * refusal only if no cost was given back meanwhile.
  */
 export class RefusalMemory {
   /** Undefined once its time has passed or something may have freed room earlier. */
   #refusal: Refusal | undefined = undefined;
   /** Bumped whenever room may have freed elsewhere: a refusal sent before a bump may be stale. */
   #freedEpoch = 0;
+  /** Bumped whenever a cost was given back (here or announced): even a window's refusal may be stale. */
+  #refundEpoch = 0;
 
   /** Read when an acquire is sent, and passed back to `remember` with its answer. */
-  get epoch(): number {
-    return this.#freedEpoch;
+  get epoch(): RefusalEpoch {
+    return { freed: this.#freedEpoch, refunds: this.#refundEpoch };
   }
 
   /**
-   * Redis refused `weight` at `now` for `waitMs`; the acquire was sent at `epoch`. The wait counts from
-   * the reply, not the send: Redis computed it in between, so it is never early.
+   * Redis refused `weight` and `cost` at `now` for `waitMs`; the acquire was sent at `epoch`. The wait
+   * counts from the reply, not the send: Redis computed it in between, so it is never early.
    */
-  remember(weight: number, waitMs: number, blockedBy: BlockedBy, now: number, epoch: number): void {
-    if (blockedBy === 'window' || epoch === this.#freedEpoch) {
-      this.#refusal = { at: now + waitMs, weight, blockedBy };
+  remember(weight: number, cost: Cost | null, waitMs: number, blockedBy: BlockedBy, now: number, epoch: RefusalEpoch): void {
+    if (epoch.refunds !== this.#refundEpoch) return;
+    if (blockedBy === 'window' || epoch.freed === this.#freedEpoch) {
+      this.#refusal = { at: now + waitMs, weight, cost, blockedBy };
     }
   }
 
-  /** What an earlier refusal still says about `weight` (0: nothing; ask Redis). */
-  remembered(weight: number, now: number): number {
+  /** What an earlier refusal still says about a start of `weight` and `cost` (0: nothing; ask Redis). */
+  remembered(weight: number, cost: Cost | null, now: number): number {
     const refusal = this.#refusal;
     if (refusal === undefined) return 0;
     if (now >= refusal.at) {
       this.#refusal = undefined;
       return 0;
     }
-    return weight >= refusal.weight ? refusal.at - now : 0;
+    return asHeavy(weight, cost, refusal) ? refusal.at - now : 0;
   }
 
-  /** A lower bound of the wait for `weight`: only a window's refusal is one, a release can end any other at any moment. */
-  earliestWait(weight: number, now: number): number {
-    return this.#refusal?.blockedBy === 'window' ? this.remembered(weight, now) : 0;
+  /** A lower bound of the wait for `weight` and `cost`: only a window's refusal is one, a release can end any other at any moment. */
+  earliestWait(weight: number, cost: Cost | null, now: number): number {
+    return this.#refusal?.blockedBy === 'window' ? this.remembered(weight, cost, now) : 0;
   }
 
   /** The question changed (new limits, an outage begun or over): nothing remembered holds. */
@@ -67,11 +89,23 @@ export class RefusalMemory {
     if (this.#refusal !== undefined && this.#refusal.blockedBy !== 'window') this.#refusal = undefined;
   }
 
+  /** A cost was given back to the windows: any remembered refusal may be stale. */
+  refunded(): void {
+    this.#freedEpoch++;
+    this.#refundEpoch++;
+    this.#refusal = undefined;
+  }
+
   /**
-   * Another process released or settled (or a subscription began): returns whether that may have
-   * freed room. A settle frees no concurrency, so it changes nothing for a refusal by concurrency.
+   * Another process released, settled or gave a cost back (or a subscription began): returns whether
+   * that may have freed room. A settle frees no concurrency, so it changes nothing for a refusal by
+   * concurrency.
    */
   announced(kind: FreedKind): boolean {
+    if (kind === 'amend') {
+      this.refunded();
+      return true;
+    }
     if (kind === 'settle' && this.#refusal?.blockedBy === 'concurrency') return false;
     this.freed();
     return true;

@@ -1,8 +1,9 @@
 // RedisScripts: the store's keys in Redis, each script sent by EVALSHA (EVAL again on NOSCRIPT), and
 // the requests and replies of those scripts, typed and checked (the Lua itself: redis-lua-*.ts).
 import { createHash } from 'node:crypto';
+import type { Cost } from '../core/cost.js';
 import { ACQUIRE } from './redis-lua-acquire.js';
-import { RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
+import { AMEND, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
 import { PROBE, RECORD } from './redis-lua-outage.js';
 import type { RedisLike } from './redis-like.js';
 
@@ -11,8 +12,10 @@ export interface AcquireRequest {
   /** Unique grant id, e.g. `${clientId}:${n}`. Any string. */
   id: string;
   clientId: string;
-  /** Integer >= 1. */
+  /** Integer >= 1: the start's amount in every `'requests'` window. */
   weight: number;
+  /** Its amounts in the other currencies (integers >= 0), or null for none. */
+  cost: Cost | null;
   /** True: the start is recorded now (Redis TIME); false: pending until settle()/release()/lease expiry. */
   settle: boolean;
   /** Shared in-flight budget in units of weight; Infinity = none. */
@@ -22,8 +25,8 @@ export interface AcquireRequest {
   marginMs: number;
   /** How long this client counts as live after its last acquire. */
   clientTtlMs: number;
-  /** May be empty. */
-  windows: ReadonlyArray<{ limit: number; windowMs: number }>;
+  /** May be empty. `counts`: the currency a window counts (`'requests'` when not set). */
+  windows: ReadonlyArray<{ limit: number; windowMs: number; counts?: string | undefined }>;
 }
 
 /** A start made while Redis was down, for `record()`. */
@@ -38,6 +41,35 @@ export interface RecordedStart {
   holds: boolean;
   /** Running, its start not known yet (an HTTP request before its response): pending, not logged. */
   pending: boolean;
+  /** Its amounts in the other currencies (after any amend down), or null for none. */
+  cost: Cost | null;
+  /** What an amend added to its cost (counted from the amend), or null for none. */
+  extra: Cost | null;
+  /** How long ago that amend was (0 without one). */
+  extraAgeMs: number;
+}
+
+/** A grant whose real cost is known, for `amend()`. */
+export interface Amendment {
+  id: string;
+  /** The cost it was granted with. */
+  estimate: Cost | null;
+  /** What it really cost. */
+  cost: Cost;
+}
+
+/**
+ * A cost as the scripts read it: "points=3,tokens=1800", the amounts above 0 by currency name, '' for
+ * none. Sorted, so the same cost is always the same text.
+ */
+export function encodeCost(cost: Cost | null): string {
+  if (cost === null) return '';
+  const parts: string[] = [];
+  for (const name of Object.keys(cost).sort()) {
+    const amount = cost[name] ?? 0;
+    if (amount > 0) parts.push(`${name}=${amount}`);
+  }
+  return parts.join(',');
 }
 
 /** What held the room of a refused acquire, as the acquire script names it. */
@@ -73,12 +105,13 @@ const scripts = {
   settle: script(SETTLE),
   release: script(RELEASE),
   restamp: script(RESTAMP),
+  amend: script(AMEND),
   renew: script(RENEW),
   record: script(RECORD),
   probe: script(PROBE),
 };
 
-const KEY_COUNT = 5;
+const KEY_COUNT = 7;
 
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
@@ -129,6 +162,11 @@ function parseAcquire(reply: unknown): AcquireReply {
  * - `state` (hash): `held`, `pending` (units), `maxWindow` (longest `windowMs + marginMs` any process
  *   used: the log is kept that far back), `ttl` (every key's life after a write).
  * - `clients` (zset): clientId scored by when it stops counting as live.
+ * - `spend` (zset): the amounts of other currencies (tokens, points), one member per start that has
+ *   any, `<entry>|<cost>` (see `encodeCost`), scored by its start: a window counting `tokens` sums
+ *   the tokens of its live members. An entry is the grant's id, or `<id>+` for what an amend added.
+ *   `costs` (hash): entry to its member, so that an amend or restamp finds it. A pending start's cost
+ *   is in its `info` (`"<weight>:<c><p>|<cost>"`) and in `state` as `p:<currency>`.
  *
  * A grant settled at once without concurrency has no lease: settling or releasing it reports it lost.
  */
@@ -136,7 +174,7 @@ export class RedisScripts {
   /** Commands sent to Redis: an EVALSHA answered NOSCRIPT and sent again as EVAL counts 2. */
   roundTrips = 0;
   readonly #redis: RedisLike;
-  /** log, leases, info, state, clients: the order every script reads KEYS in. */
+  /** log, leases, info, state, clients, spend, costs: the order every script reads KEYS in. */
   readonly #keys: readonly string[];
   readonly #channel: string;
 
@@ -148,7 +186,7 @@ export class RedisScripts {
     }
     this.#redis = redis;
     const prefix = `rlc:{${key}}:`;
-    this.#keys = ['log', 'leases', 'info', 'state', 'clients'].map((name) => prefix + name);
+    this.#keys = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs'].map((name) => prefix + name);
     this.#channel = `${prefix}freed`;
   }
 
@@ -158,7 +196,7 @@ export class RedisScripts {
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireReply> {
-    const windows = request.windows.flatMap((window) => [window.limit, window.windowMs]);
+    const windows = request.windows.flatMap((window) => [window.limit, window.windowMs, window.counts ?? 'requests']);
     const reply = await this.#run(scripts.acquire, [
       request.id,
       request.clientId,
@@ -168,6 +206,7 @@ export class RedisScripts {
       request.leaseTtlMs,
       request.marginMs,
       request.clientTtlMs,
+      encodeCost(request.cost),
       ...windows,
     ]);
     return parseAcquire(reply);
@@ -186,12 +225,21 @@ export class RedisScripts {
   }
 
   /** Moves the logged starts of these grants to now (Redis's clock). */
-  async restamp(grants: ReadonlyArray<{ readonly id: string; readonly weight: number }>): Promise<void> {
+  async restamp(grants: ReadonlyArray<{ readonly id: string; readonly weight: number; readonly cost: Cost | null }>): Promise<void> {
     if (grants.length === 0) return;
     await this.#run(
       scripts.restamp,
-      grants.flatMap((grant) => [grant.id, grant.weight]),
+      grants.flatMap((grant) => [grant.id, grant.weight, encodeCost(grant.cost)]),
     );
+  }
+
+  /** Counts each grant's real cost instead of its estimate (see AMEND), and announces a refund. */
+  async amend(amendments: readonly Amendment[]): Promise<void> {
+    if (amendments.length === 0) return;
+    await this.#run(scripts.amend, [
+      this.#channel,
+      ...amendments.flatMap((amendment) => [amendment.id, encodeCost(amendment.estimate), encodeCost(amendment.cost)]),
+    ]);
   }
 
   /** Extends leases to `leaseTtlMs` from now. Returns the ids whose lease was already gone. */
@@ -212,6 +260,9 @@ export class RedisScripts {
         start.live ? 1 : 0,
         start.holds ? 1 : 0,
         start.pending ? 1 : 0,
+        encodeCost(start.cost),
+        encodeCost(start.extra),
+        Math.max(0, start.extraAgeMs),
       ]),
     ]);
   }

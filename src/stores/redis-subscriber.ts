@@ -1,8 +1,12 @@
-// FreedSubscriber: the pub/sub connection on which a RedisStore hears other processes' settles and releases.
+// FreedSubscriber: the pub/sub connection on which a RedisStore hears other processes' settles, releases
+// and refunds.
 import type { RedisLike } from './redis-like.js';
 
-/** What an announcement on the channel (or a new subscription, `'unknown'`) may have freed. */
-export type FreedKind = 'settle' | 'release' | 'unknown';
+/**
+ * What an announcement on the channel (or a new subscription, `'unknown'`) may have freed: `'amend'`
+ * gave room back to the windows of a currency.
+ */
+export type FreedKind = 'settle' | 'release' | 'amend' | 'unknown';
 
 /**
  * The pub/sub half of a `RedisStore`: one connection (`redis.duplicate()`), made the first time a
@@ -78,10 +82,10 @@ export class FreedSubscriber {
     else this.#subscribe();
   };
 
-  /** The scripts announce `'settle'` or `'release'`; anything else is taken as either. */
+  /** The scripts announce `'settle'`, `'release'` or `'amend'`; anything else is taken as any. */
   readonly #onMessage = (channel: string, message: string): void => {
     if (channel !== this.#channel) return;
-    this.#onFreed(message === 'settle' || message === 'release' ? message : 'unknown');
+    this.#onFreed(message === 'settle' || message === 'release' || message === 'amend' ? message : 'unknown');
   };
 }
 

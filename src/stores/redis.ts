@@ -1,6 +1,7 @@
 // RedisStore: the LimiterStore whose limits every process with the same key shares in Redis. It asks
 // Redis for each start, and leaves the rest to the pieces it composes (see the constructor).
 import { randomUUID } from 'node:crypto';
+import { amountOf, type Cost, REQUESTS } from '../core/cost.js';
 import type { WindowUsage } from '../core/options.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';
 import type { StoreError } from '../errors/store-error.js';
@@ -12,7 +13,7 @@ import { FallbackGrants } from './redis-fallback-grants.js';
 import { type Grant, newGrant } from './redis-grant.js';
 import { LeaseWriter } from './redis-lease-writer.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
-import { RefusalMemory } from './redis-refusal.js';
+import { RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
 import { type AcquireReply, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 
@@ -143,7 +144,7 @@ export class RedisStore implements LimiterStore {
     const connection = this.#connection;
     if (connection.down && !connection.mayProbe(now)) return this.#fallback.answer(slot, now);
     if (!connection.down) {
-      const remembered = this.#refusals.remembered(slot.weight, now);
+      const remembered = this.#refusals.remembered(slot.weight, slot.cost ?? null, now);
       if (remembered > 0) {
         this.#stats.refusals++;
         this.#stats.syncRefusals++;
@@ -158,13 +159,15 @@ export class RedisStore implements LimiterStore {
   }
 
   /**
-   * A lower bound of the wait `acquire` would answer for `weight`, without asking Redis: what a
-   * window's refusal from Redis still says, or, while Redis is down with `failureMode: 'local'`, this
-   * process's share. 0 when nothing tells.
+   * A lower bound of the wait `acquire` would answer for `slot`, without asking Redis: what a window's
+   * refusal from Redis still says (of a start no lighter in any currency), or, while Redis is down with
+   * `failureMode: 'local'`, this process's share. 0 when nothing tells.
    */
-  earliestWait(weight: number, now: number): number {
-    if (!this.#connection.down) return this.#refusals.earliestWait(weight, now);
-    return this.#failureMode === 'local' ? this.#share.earliestWait(weight, now) : 0;
+  earliestWait(slot: StoreSlot, now: number): number {
+    // `?? null`: a slot made by hand (JavaScript) may leave out its cost.
+    const cost = slot.cost ?? null;
+    if (!this.#connection.down) return this.#refusals.earliestWait(slot.weight, cost, now);
+    return this.#failureMode === 'local' ? this.#share.earliestWait(slot.weight, cost, now) : 0;
   }
 
   /**
@@ -187,6 +190,22 @@ export class RedisStore implements LimiterStore {
     if (!grant.holds) this.#writer.unlease(grant);
     this.#refusals.freed();
     this.#writer.settle(grant);
+  }
+
+  /**
+   * The slot's real cost in the other currencies (at most once per grant, before or after its settle or
+   * release). Redis counts it instead of the estimate with the next batch of writes, atomically (see
+   * AMEND): less gives the difference back to every process at once, more counts from Redis's now. A
+   * grant made while Redis was down keeps it for RECORD. A refund also ends a remembered refusal here.
+   */
+  amend(slot: StoreSlot, cost: Cost, now: number): void {
+    const grant = slot.storeData as Grant | undefined;
+    if (grant === undefined || grant.amended) return;
+    grant.amended = true;
+    // Settled in the share: its cost sits in the share's log (`{}`: it cost only requests).
+    if (grant.by !== 'open') this.#share.amend(grant.estimate, cost, grant.shareSettled ? (grant.shareLogged ?? {}) : null, now);
+    if (this.#gaveBack(grant.cost, cost)) this.#refusals.refunded();
+    if (grant.by === 'redis' || !this.#fallback.amend(grant, cost, now)) this.#writer.amend(grant, grant.cost, cost);
   }
 
   /**
@@ -221,7 +240,12 @@ export class RedisStore implements LimiterStore {
     if (this.#connection.down && this.#failureMode === 'local') return local.usage(now);
     // Redis's last figures, while they can still be true; after that, this process's own starts.
     const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < this.#longestSpan() ? this.#lastUsed : local.used(now);
-    return this.#limits.windows.map((window, i) => ({ limit: window.limit, windowMs: window.windowMs, used: used[i] ?? 0 }));
+    return this.#limits.windows.map((window, i) => ({
+      limit: window.limit,
+      windowMs: window.windowMs,
+      counts: window.counts ?? REQUESTS,
+      used: used[i] ?? 0,
+    }));
   }
 
   /**
@@ -265,18 +289,19 @@ export class RedisStore implements LimiterStore {
     if (grant.shareSettled) return;
     grant.shareSettled = true;
     if (grant.by !== 'redis') grant.startedAt = now;
-    if (grant.by !== 'open') this.#share.settle(grant.weight, now);
+    if (grant.by !== 'open') grant.shareLogged = this.#share.settle(grant.weight, grant.estimate, now);
   }
 
   #acquireFromRedis(slot: StoreSlot): Promise<number> {
-    const grant = newGrant(this.#newId(), 'redis', slot.weight, this.#limits.concurrency !== Infinity, slot.settleAtStart);
+    const holds = this.#limits.concurrency !== Infinity;
+    const grant = newGrant(this.#newId(), 'redis', slot.weight, slot.cost ?? null, holds, slot.settleAtStart);
     // Settles and releases of this tick go first, on the same connection: the room they free counts.
     this.#writer.flush();
     const epoch = this.#refusals.epoch;
     return this.#sender.send(slot, grant, this.#limits, (reply) => this.#answered(slot, grant, reply, epoch));
   }
 
-  #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: number): number {
+  #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch): number {
     const local = this.#share;
     const now = this.#ctx.clock.now();
     this.#connection.recovered();
@@ -286,14 +311,15 @@ export class RedisStore implements LimiterStore {
     if (reply.granted) {
       this.#stats.grants++;
       slot.storeData = grant;
-      local.take(grant.weight);
+      local.take(grant.weight, grant.estimate);
       this.#writer.lease(grant);
       return 0;
     }
     this.#stats.refusals++;
     const blockedBy = reply.blockedBy ?? 'window';
-    this.#refusals.remember(grant.weight, reply.waitMs, blockedBy, now, epoch);
-    if (blockedBy !== 'window' && !this.#closed) this.#subscriber.ensure();
+    this.#refusals.remember(grant.weight, grant.estimate, reply.waitMs, blockedBy, now, epoch);
+    // A window of another currency can be freed early by a refund, announced on the channel too.
+    if ((blockedBy !== 'window' || this.#countsCurrencies()) && !this.#closed) this.#subscriber.ensure();
     return reply.waitMs;
   }
 
@@ -313,6 +339,17 @@ export class RedisStore implements LimiterStore {
     if (this.#closed) return;
     if (!this.#refusals.announced(kind)) return;
     if (!this.#connection.down) this.#wake();
+  }
+
+  /** Whether `cost` is below `estimate` in some currency: room given back. */
+  #gaveBack(estimate: Cost | null, cost: Cost): boolean {
+    if (estimate === null) return false;
+    return Object.keys(estimate).some((name) => amountOf(cost, name) < amountOf(estimate, name));
+  }
+
+  /** Whether some window counts a currency other than requests. */
+  #countsCurrencies(): boolean {
+    return this.#limits.windows.some((window) => (window.counts ?? REQUESTS) !== REQUESTS);
   }
 
   #wake(): void {

@@ -55,7 +55,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
   /** A key no other test uses, and its scripts. */
   function fresh(client: Redis = redis): { key: string; scripts: RedisScripts; keys: Record<string, string> } {
     const key = `test-${++keyCount}`;
-    const names = ['log', 'leases', 'info', 'state', 'clients'] as const;
+    const names = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs'] as const;
     const keys = Object.fromEntries(names.map((name) => [name, `rlc:{${key}}:${name}`]));
     return { key, scripts: new RedisScripts(client, key), keys };
   }
@@ -65,6 +65,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
       id: `client-1:${++grantCount}`,
       clientId: 'client-1',
       weight: 1,
+      cost: null,
       settle: true,
       concurrency: Infinity,
       leaseTtlMs: 30_000,
@@ -406,10 +407,15 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
 
   it('gives every key a TTL: at least a minute, or the longest its data may be needed', async () => {
     const { scripts, keys } = fresh();
-    // Every key gets written: a settled start (log), holding concurrency (leases, info, state), clients.
+    // Every key gets written: a settled start (log, and its tokens: spend, costs), holding concurrency
+    // (leases, info, state), clients.
     await scripts.acquire(
       request({
-        windows: [{ limit: 10, windowMs: 100_000 }],
+        windows: [
+          { limit: 10, windowMs: 100_000 },
+          { limit: 10, windowMs: 1_000, counts: 'tokens' },
+        ],
+        cost: { tokens: 1 },
         concurrency: 5,
         leaseTtlMs: 10_000,
         clientTtlMs: 20_000,
@@ -424,7 +430,13 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
 
     const small = fresh();
     await small.scripts.acquire(
-      request({ windows: [{ limit: 1, windowMs: 1_000 }], concurrency: 1, leaseTtlMs: 1_000, clientTtlMs: 1_000 }),
+      request({
+        windows: [{ limit: 1, windowMs: 1_000, counts: 'tokens' }],
+        cost: { tokens: 1 },
+        concurrency: 1,
+        leaseTtlMs: 1_000,
+        clientTtlMs: 1_000,
+      }),
     );
     for (const key of Object.values(small.keys)) {
       const ttl = await redis.pttl(key);
@@ -444,6 +456,194 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
     expect(replies.filter((reply) => reply.granted)).toHaveLength(50);
     expect(Math.max(...replies.map((reply) => reply.used[0]!))).toBe(50);
     expect(await redis.zcard(keys.log!)).toBe(50);
+  });
+
+  describe('costs in other currencies', () => {
+    /** A requests window and a tokens window, both a minute long: nothing leaves them during a test. */
+    const windows = [
+      { limit: 10, windowMs: 60_000 },
+      { limit: 100, windowMs: 60_000, counts: 'tokens' },
+    ];
+
+    /** The spend log: each entry's member and start. */
+    async function spend(keys: Record<string, string>): Promise<Array<[string, number]>> {
+      const flat = await redis.zrange(keys.spend!, 0, -1, 'WITHSCORES');
+      const rows: Array<[string, number]> = [];
+      for (let i = 0; i < flat.length; i += 2) rows.push([flat[i]!, Number(flat[i + 1])]);
+      return rows;
+    }
+
+    it('decides against every window of every currency at once, and a start of 0 tokens does not count in tokens', async () => {
+      const { scripts, keys } = fresh();
+      const first = request({ windows, cost: { tokens: 60 } });
+      expect(await scripts.acquire(first)).toMatchObject({ granted: true, used: [1, 60] });
+      const [[member, start]] = (await spend(keys)) as [[string, number]];
+      expect(member).toBe(`${first.id}|tokens=60`);
+
+      // 50 tokens do not fit beside 60: refused by the tokens window, until the first start leaves it.
+      const refused = await between(() => scripts.acquire(request({ windows, cost: { tokens: 50 } })));
+      expect(refused.result).toMatchObject({ granted: false, blockedBy: 'window', used: [1, 60] });
+      expectUntil(refused.result.waitMs, start + 60_000, refused);
+      // 40 do, and then a start that costs no tokens still has room in requests.
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 40 } }))).toMatchObject({ granted: true, used: [2, 100] });
+      expect(await scripts.acquire(request({ windows }))).toMatchObject({ granted: true, used: [3, 100] });
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 0 } }))).toMatchObject({ granted: true, used: [4, 100] });
+      expect(await spend(keys)).toHaveLength(2);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 1 } }))).toMatchObject({ granted: false, blockedBy: 'window' });
+    });
+
+    it('waits until enough tokens have left the window: the start whose expiry frees them', async () => {
+      const { scripts, keys } = fresh();
+      const short = [{ limit: 100, windowMs: 400, counts: 'tokens' }];
+      for (const tokens of [30, 30, 40]) {
+        expect(await scripts.acquire(request({ windows: short, cost: { tokens } }))).toMatchObject({ granted: true });
+        // Apart enough that the third start is still in the window when the second has left it.
+        await sleep(100);
+      }
+      const starts = (await spend(keys)).map(([, at]) => at);
+      // 50 tokens need 30 + 30 to expire: the second start's expiry.
+      const refused = await between(() => scripts.acquire(request({ windows: short, cost: { tokens: 50 } })));
+      expect(refused.result).toMatchObject({ granted: false, blockedBy: 'window', used: [100] });
+      expectUntil(refused.result.waitMs, starts[1]! + 400, refused);
+      await sleep(refused.result.waitMs + 2);
+      expect(await scripts.acquire(request({ windows: short, cost: { tokens: 50 } }))).toMatchObject({ granted: true, used: [90] });
+    });
+
+    it("holds a pending start's tokens, and settle logs them at the settle", async () => {
+      const { scripts, keys } = fresh();
+      const pending = request({ windows, settle: false, cost: { tokens: 80 } });
+      expect(await scripts.acquire(pending)).toMatchObject({ granted: true, used: [1, 80] });
+      expect(await stateField(keys.state!, 'p:tokens')).toBe(80);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 30 } }))).toMatchObject({ granted: false, blockedBy: 'pending' });
+
+      const settled = await between(() => scripts.settle([pending.id]));
+      const [[member, start]] = (await spend(keys)) as [[string, number]];
+      expect(member).toBe(`${pending.id}|tokens=80`);
+      expect(start).toBeGreaterThanOrEqual(settled.before);
+      expect(start).toBeLessThanOrEqual(settled.after);
+      expect(await stateField(keys.state!, 'p:tokens')).toBe(0);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 30 } }))).toMatchObject({ granted: false, blockedBy: 'window' });
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 20 } }))).toMatchObject({ granted: true, used: [2, 100] });
+    });
+
+    it("amend down gives tokens back at once, keeps the entry's time, and is announced", async () => {
+      const { scripts, keys } = fresh();
+      const events = await subscriber(scripts.channel);
+      const grant = request({ windows, cost: { tokens: 90 } });
+      await scripts.acquire(grant);
+      const [[, start]] = (await spend(keys)) as [[string, number]];
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 50 } }))).toMatchObject({ granted: false });
+
+      const message = events.next();
+      await scripts.amend([{ id: grant.id, estimate: { tokens: 90 }, cost: { tokens: 40 } }]);
+      expect(await message).toBe('amend');
+      expect(await spend(keys)).toEqual([[`${grant.id}|tokens=40`, start]]);
+      expect(await redis.hget(keys.costs!, grant.id)).toBe(`${grant.id}|tokens=40`);
+      // The same amend again changes nothing.
+      await scripts.amend([{ id: grant.id, estimate: { tokens: 90 }, cost: { tokens: 40 } }]);
+      expect(await spend(keys)).toEqual([[`${grant.id}|tokens=40`, start]]);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 60 } }))).toMatchObject({ granted: true, used: [2, 100] });
+      // Down to 0: the entry goes.
+      await scripts.amend([{ id: grant.id, estimate: { tokens: 40 }, cost: {} }]);
+      expect((await spend(keys)).map(([member]) => member)).toEqual([expect.stringMatching(/\|tokens=60$/)]);
+      expect(await redis.hexists(keys.costs!, grant.id)).toBe(0);
+    });
+
+    it('amend up counts the difference from now, once, as an entry of its own', async () => {
+      const { scripts, keys } = fresh();
+      const grant = request({ windows, cost: { tokens: 10 } });
+      await scripts.acquire(grant);
+      const [[, start]] = (await spend(keys)) as [[string, number]];
+      await sleep(20);
+      const amended = await between(() => scripts.amend([{ id: grant.id, estimate: { tokens: 10 }, cost: { tokens: 70 } }]));
+      const rows = await spend(keys);
+      expect(rows[0]).toEqual([`${grant.id}|tokens=10`, start]);
+      expect(rows[1]![0]).toBe(`${grant.id}+|tokens=60`);
+      expect(rows[1]![1]).toBeGreaterThanOrEqual(amended.before);
+      expect(rows[1]![1]).toBeLessThanOrEqual(amended.after);
+      // Sent twice (a retry after a timeout): counted once.
+      await scripts.amend([{ id: grant.id, estimate: { tokens: 10 }, cost: { tokens: 70 } }]);
+      expect(await spend(keys)).toHaveLength(2);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 31 } }))).toMatchObject({ granted: false, used: [1, 70] });
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 30 } }))).toMatchObject({ granted: true, used: [2, 100] });
+    });
+
+    it('amends a pending start (it logs less, or the more from now), a released one, and one whose entry is gone', async () => {
+      const { scripts, keys } = fresh();
+      const pending = request({ windows, settle: false, cost: { tokens: 50, points: 5 } });
+      const both = [...windows, { limit: 10, windowMs: 60_000, counts: 'points' }];
+      expect(await scripts.acquire({ ...pending, windows: both })).toMatchObject({ granted: true, used: [1, 50, 5] });
+      await scripts.amend([{ id: pending.id, estimate: pending.cost, cost: { tokens: 20, points: 7 } }]);
+      expect(await stateField(keys.state!, 'p:tokens')).toBe(20);
+      expect(await stateField(keys.state!, 'p:points')).toBe(5);
+      expect((await spend(keys)).map(([member]) => member)).toEqual([`${pending.id}+|points=2`]);
+      expect(await scripts.acquire(request({ windows: both }))).toMatchObject({ granted: true, used: [2, 20, 7] });
+      expect(await scripts.release([pending.id])).toEqual([]);
+      expect(await stateField(keys.state!, 'p:tokens')).toBe(0);
+      expect((await spend(keys)).map(([member]) => member).sort()).toEqual([`${pending.id}+|points=2`, `${pending.id}|points=5,tokens=20`]);
+
+      // Released, then amended: its logged entry is lowered.
+      const released = request({ windows, settle: false, cost: { tokens: 30 } });
+      await scripts.acquire(released);
+      await scripts.release([released.id]);
+      await scripts.amend([{ id: released.id, estimate: released.cost, cost: { tokens: 5 } }]);
+      expect(await redis.hget(keys.costs!, released.id)).toBe(`${released.id}|tokens=5`);
+
+      // Gone from the log (expired): nothing to give back, and more counts against the estimate.
+      await scripts.amend([{ id: 'client-1:unknown', estimate: { tokens: 10 }, cost: { tokens: 25 } }]);
+      expect(await redis.hget(keys.costs!, 'client-1:unknown+')).toBe('client-1:unknown+|tokens=15');
+    });
+
+    it("restamp moves a start's tokens with its units; record logs a start's cost and what an amend added", async () => {
+      const { scripts, keys } = fresh();
+      const grant = request({ windows, cost: { tokens: 10 } });
+      await scripts.acquire(grant);
+      await sleep(20);
+      const moved = await between(() => scripts.restamp([{ id: grant.id, weight: 1, cost: grant.cost }]));
+      const [[, at]] = (await spend(keys)) as [[string, number]];
+      expect(at).toBeGreaterThanOrEqual(moved.before);
+      expect(at).toBeLessThanOrEqual(moved.after);
+      expect(await score(keys.log!, `${grant.id}#0`)).toBe(at);
+
+      const recorded = await between(() =>
+        scripts.record(
+          [
+            {
+              id: 'x:1',
+              weight: 1,
+              ageMs: 500,
+              live: false,
+              holds: false,
+              pending: false,
+              cost: { tokens: 7 },
+              extra: { tokens: 3 },
+              extraAgeMs: 100,
+            },
+            { id: 'x:2', weight: 2, ageMs: 0, live: true, holds: false, pending: true, cost: { tokens: 9 }, extra: null, extraAgeMs: 0 },
+          ],
+          30_000,
+        ),
+      );
+      const byMember = Object.fromEntries(await spend(keys));
+      expect(byMember['x:1|tokens=7']).toBeGreaterThanOrEqual(recorded.before - 500 - EPSILON);
+      expect(byMember['x:1|tokens=7']).toBeLessThanOrEqual(recorded.after - 500 + EPSILON);
+      expect(byMember['x:1+|tokens=3']).toBeGreaterThanOrEqual(recorded.before - 100 - EPSILON);
+      expect(byMember['x:1+|tokens=3']).toBeLessThanOrEqual(recorded.after - 100 + EPSILON);
+      expect(await stateField(keys.state!, 'p:tokens')).toBe(9);
+      expect(await redis.hget(keys.info!, 'x:2')).toBe('2:01|tokens=9');
+      expect(await scripts.settle(['x:2'])).toEqual([]);
+      expect(await redis.hget(keys.costs!, 'x:2')).toBe('x:2|tokens=9');
+    });
+
+    it('forgets the tokens of starts older than every window, with their lookup', async () => {
+      const { scripts, keys } = fresh();
+      const short = [{ limit: 100, windowMs: 50, counts: 'tokens' }];
+      await scripts.acquire(request({ windows: short, cost: { tokens: 10 } }));
+      await sleep(70);
+      await scripts.acquire(request({ windows: short, cost: { tokens: 20 } }));
+      expect((await spend(keys)).map(([member]) => member)).toEqual([expect.stringMatching(/\|tokens=20$/)]);
+      expect(await redis.hlen(keys.costs!)).toBe(1);
+    });
   });
 
   it('answers after a restart, with its scripts and data gone', async () => {

@@ -39,7 +39,12 @@ function fakeContext(limits: StoreLimits) {
   };
 }
 
-const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
+const slot = (weight = 1, settleAtStart = true, cost: StoreSlot['cost'] = null): StoreSlot => ({
+  weight,
+  cost,
+  settleAtStart,
+  storeData: undefined,
+});
 const now = () => performance.now();
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -125,12 +130,12 @@ describeWithRedis('RedisStore', () => {
     const again = store.acquire(slot(), now());
     expect(typeof again).toBe('number');
     expect(again).toBeGreaterThan(0);
-    expect(store.earliestWait(1, now())).toBeGreaterThan(0);
+    expect(store.earliestWait(slot(), now())).toBeGreaterThan(0);
     expect(store.stats()).toMatchObject({ refusals: 2, syncRefusals: 1, roundTrips: 3 });
-    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 400, used: 2 }]);
+    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 400, counts: 'requests', used: 2 }]);
 
     await delay((again as number) + 5); // timers can fire about 1 ms early against performance.now()
-    expect(store.earliestWait(1, now())).toBe(0);
+    expect(store.earliestWait(slot(), now())).toBe(0);
     expect(await store.acquire(slot(), now())).toBe(0);
   });
 
@@ -233,8 +238,8 @@ describeWithRedis('RedisStore', () => {
     expect(await store.acquire(slot(), now())).toBe(0); // its 2nd start of its share of 2
     const refused = await store.acquire(slot(), now());
     expect(refused).toBeGreaterThan(59_000);
-    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 60_000, used: 2 }]);
-    expect(store.earliestWait(1, now())).toBeGreaterThan(59_000);
+    expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 60_000, counts: 'requests', used: 2 }]);
+    expect(store.earliestWait(slot(), now())).toBeGreaterThan(59_000);
     expect(store.stats()).toMatchObject({ down: true, fallbackGrants: 1 });
     expect(reports).toHaveLength(1);
     expect(reports[0]?.operation).toBe('connection');
@@ -280,7 +285,7 @@ describeWithRedis('RedisStore', () => {
     await untilStatus(redis, false);
     expect(await store.acquire(slot(), now())).toBe(Infinity);
     expect(await store.acquire(slot(), now())).toBe(Infinity);
-    expect(store.earliestWait(1, now())).toBe(0);
+    expect(store.earliestWait(slot(), now())).toBe(0);
     expect(reports).toHaveLength(1);
 
     const woken = nextWake();
