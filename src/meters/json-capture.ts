@@ -150,7 +150,8 @@ export class JsonPathCapture {
       const path = this.#paths[index] as JsonPath;
       if (path.length !== depth) continue;
       for (let d = 0; d < depth; d++) {
-        if (this.#isObject[d] !== true || this.#keys[d] !== path[d]) continue search;
+        // An array's entry has no key: #keys holds undefined for it, which no path names.
+        if (this.#keys[d] !== path[d]) continue search;
       }
       return index;
     }
