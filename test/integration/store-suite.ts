@@ -20,6 +20,8 @@ import {
   type RateLimitedClientOptions,
   TimeoutError,
 } from '../../src/index.js';
+import type { Cost } from '../../src/core/cost.js';
+import type { StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 import { watchStalls } from '../support/stalls.js';
 
 /** What a suite's `makeStore` gives: a fresh store (for Redis, on a key no other test uses). */
@@ -56,6 +58,11 @@ export function mostAtStarts(all: readonly number[], at: readonly number[], wind
     most = Math.max(most, all.filter((start) => start > end - windowMs && start <= end).length);
   }
   return most;
+}
+
+/** A slot as the scheduler makes one. */
+function slotOf(cost: Cost | null, settleAtStart = true, weight = 1): StoreSlot {
+  return { weight, cost, settleAtStart, storeData: undefined };
 }
 
 /** A promise and its resolver: to wait for something a task does. */
@@ -352,7 +359,7 @@ export function storeSuite(name: string, makeStore: () => Promise<SuiteStore>): 
 
     it('stats().windows reports the use of the window after a burst', async () => {
       const { client, errors } = await open({ rateLimit: { limit: 10, windowMs: 5_000 } });
-      expect(client.stats().windows).toEqual([{ limit: 10, windowMs: 5_000, used: 0 }]);
+      expect(client.stats().windows).toEqual([{ limit: 10, windowMs: 5_000, counts: 'requests', used: 0 }]);
       await startTimesOf(client, 6, 1);
       const [window] = client.stats().windows;
       // The truth is 6 (the window is 5 s long). A shared store reports what its last answer said,
@@ -362,6 +369,169 @@ export function storeSuite(name: string, makeStore: () => Promise<SuiteStore>): 
       expect(window?.used).toBeLessThanOrEqual(6);
       expectAccounted(client.stats(), { completed: 6 });
       expect(errors).toEqual([]);
+    });
+  });
+
+  /**
+   * Costs in several currencies, asked of the store itself as the scheduler asks it (acquire, settle,
+   * amend, release), on real time. Windows are long beside the test's own pace, so that only the
+   * moments the tests measure (an entry's time, an amend's) decide; a shared store's 20 ms margin and
+   * a busy machine's late timers are allowed for in each bound.
+   */
+  describe(`${name} with costs in several currencies`, () => {
+    let opened: Array<{ store: LimiterStore; made: SuiteStore }> = [];
+
+    afterEach(async () => {
+      for (const { store, made } of opened.splice(0)) {
+        await store.close();
+        await made.cleanup();
+      }
+      opened = [];
+    });
+
+    /** A fresh store opened on `limits` by hand, with no client: wake-ups and reports are kept. */
+    async function openStore(windows: StoreLimits['windows']) {
+      const made = await makeStore();
+      const reports: unknown[] = [];
+      const context: StoreContext = {
+        limits: { windows, concurrency: Infinity },
+        clock: { now },
+        wake() {},
+        report: (error) => reports.push(error),
+      };
+      made.store.open(context);
+      opened.push({ store: made.store, made });
+      const store = made.store;
+      // A shared store loads each script on first use, and a script loaded then may run after a command
+      // sent behind it (NOSCRIPT, see RedisScripts): an amend the tests time must not be the first.
+      const warm = slotOf(null);
+      if ((await store.acquire(warm, now())) === 0) {
+        store.settle(warm, now());
+        store.amend(warm, {}, now());
+        store.release(warm, now());
+      }
+      /** Acquires (awaiting a store that answers with a promise); a grant is settled at once unless `slot` says not. */
+      const acquire = async (slot: StoreSlot): Promise<number> => {
+        const wait = await store.acquire(slot, now());
+        if (wait === 0 && slot.settleAtStart) store.settle(slot, now());
+        return wait;
+      };
+      return { store, acquire, reports };
+    }
+
+    const tokens = (limit: number, windowMs: number) => ({ limit, windowMs, counts: 'tokens' });
+    const requests = (limit: number, windowMs: number) => ({ limit, windowMs, counts: 'requests' });
+
+    it('keeps windows of requests and tokens at once: a cost over the tokens room waits while requests have room', async () => {
+      const { store, acquire, reports } = await openStore([requests(10, 60_000), tokens(100, 60_000)]);
+      expect(await acquire(slotOf({ tokens: 60 }))).toBe(0);
+      const heavy = slotOf({ tokens: 50 });
+      const wait = await acquire(heavy);
+      // The first start leaves the minute-long window in about a minute.
+      expect(wait).toBeGreaterThan(55_000);
+      expect(wait).toBeLessThanOrEqual(60_100);
+      // What tells a task's deadline: the same cost can not start sooner; a cost of requests only can.
+      expect(store.earliestWait(slotOf({ tokens: 50 }), now())).toBeGreaterThan(55_000);
+      expect(store.earliestWait(slotOf(null), now())).toBe(0);
+      expect(await acquire(slotOf({ tokens: 40 }))).toBe(0);
+      // A start that costs no tokens does not count in tokens, and is not held back by them.
+      expect(await acquire(slotOf(null))).toBe(0);
+      expect(await acquire(slotOf({ tokens: 0 }))).toBe(0);
+      expect(store.usage(now())).toEqual([
+        // The four starts here, and the one that loaded the scripts.
+        { limit: 10, windowMs: 60_000, counts: 'requests', used: 5 },
+        { limit: 100, windowMs: 60_000, counts: 'tokens', used: 100 },
+      ]);
+      expect(await acquire(slotOf({ tokens: 1 }))).toBeGreaterThan(55_000);
+      expect(reports).toEqual([]);
+    });
+
+    it('amend down gives the difference back at once, and the entry keeps its time', async () => {
+      const { store, acquire, reports } = await openStore([tokens(100, 1_000)]);
+      const first = slotOf({ tokens: 90 });
+      expect(await acquire(first)).toBe(0);
+      const firstAt = now();
+      await sleep(300);
+      expect(await acquire(slotOf({ tokens: 50 }))).toBeGreaterThan(0);
+      store.amend(first, { tokens: 40 }, now());
+      // At once: the 50 tokens fit beside what the first start really cost.
+      expect(await acquire(slotOf({ tokens: 50 }))).toBe(0);
+      // 50 more need the first start's 40 to expire: a second after it began, not after the amend.
+      const wait = await acquire(slotOf({ tokens: 50 }));
+      const freesAt = now() + wait;
+      expect(freesAt - firstAt).toBeGreaterThan(900);
+      // 1 000 ms from the start, + 20 ms of a shared store's margin, + 80 ms for a slow round trip; the
+      // amend came 300 ms after the start, so an entry moved to the amend would free at 1 300 ms.
+      expect(freesAt - firstAt).toBeLessThan(1_100);
+      expect(reports).toEqual([]);
+    });
+
+    it('amend up counts the difference from the amend', async () => {
+      const { store, acquire, reports } = await openStore([tokens(100, 1_000)]);
+      const first = slotOf({ tokens: 10 });
+      expect(await acquire(first)).toBe(0);
+      const firstAt = now();
+      await sleep(300);
+      const amendedAt = now();
+      store.amend(first, { tokens: 70 }, amendedAt);
+      // 50 need 20 to expire: the first start's 10 are not enough, the amend's 60 are, a second after it.
+      const wait = await acquire(slotOf({ tokens: 50 }));
+      const freesAt = now() + wait;
+      expect(freesAt - amendedAt).toBeGreaterThan(900);
+      expect(freesAt - firstAt).toBeGreaterThan(1_200);
+      // 30 tokens are left, no more.
+      expect(await acquire(slotOf({ tokens: 31 }))).toBeGreaterThan(0);
+      expect(await acquire(slotOf({ tokens: 30 }))).toBe(0);
+      expect(reports).toEqual([]);
+    });
+
+    it('amends a start before its settle and after its release', async () => {
+      const { store, acquire, reports } = await openStore([tokens(100, 60_000)]);
+      // Not settled yet (an HTTP request before its response): its estimate holds the room.
+      const pending = slotOf({ tokens: 80 }, false);
+      expect(await acquire(pending)).toBe(0);
+      store.amend(pending, { tokens: 30 }, now());
+      expect(await acquire(slotOf({ tokens: 70 }))).toBe(0);
+      store.settle(pending, now());
+      store.release(pending, now());
+
+      // Released first, amended after (client.fetch learns the cost from a body read after its task).
+      const { store: other, acquire: acquireOther } = await openStore([tokens(100, 60_000)]);
+      const released = slotOf({ tokens: 90 }, false);
+      expect(await acquireOther(released)).toBe(0);
+      other.release(released, now());
+      expect(await acquireOther(slotOf({ tokens: 80 }))).toBeGreaterThan(0);
+      other.amend(released, { tokens: 20 }, now());
+      expect(await acquireOther(slotOf({ tokens: 80 }))).toBe(0);
+      expect(other.usage(now())).toEqual([{ limit: 100, windowMs: 60_000, counts: 'tokens', used: 100 }]);
+      expect(store.usage(now())).toEqual([{ limit: 100, windowMs: 60_000, counts: 'tokens', used: 100 }]);
+      expect(reports).toEqual([]);
+    });
+
+    it('a client: setCost in a task gives tokens back and lets the waiting task start at once', async () => {
+      const made = await makeStore();
+      const client = new RateLimitedClient({ store: made.store, rateLimit: [{ limit: 100, windowMs: 2_000, counts: 'tokens' }] });
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      try {
+        const firstDone = client.schedule(
+          async (context) => {
+            await sleep(20);
+            context.setCost({ tokens: 10 });
+            return now();
+          },
+          { cost: { tokens: 90 } },
+        );
+        const second = client.schedule(() => now(), { cost: { tokens: 80 } });
+        const [amendedAt, secondAt] = await Promise.all([firstDone, second]);
+        // It started once the first task gave its 80 tokens back, not once the window let them go (2 s).
+        expect(secondAt - amendedAt).toBeLessThan(500);
+        expect(client.stats().windows).toEqual([expect.objectContaining({ counts: 'tokens', limit: 100 })]);
+        expect(errors).toEqual([]);
+      } finally {
+        await client.close({ drain: false });
+        await made.cleanup();
+      }
     });
   });
 }
