@@ -30,11 +30,18 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/(core|errors|limit|queue)/' },
     },
     {
+      name: 'meters-use-only-core',
+      severity: 'error',
+      comment: 'A meter reads requests and responses: it knows the contract in core/ and nothing of the client.',
+      from: { path: '^src/meters/' },
+      to: { path: '^src/', pathNot: '^src/(core|errors|meters)/' },
+    },
+    {
       name: 'no-importing-entry-points',
       severity: 'error',
       comment: 'The entry files (index, redis, otel, testing) are for users; inside src/ import the module itself.',
       from: { path: '^src/' },
-      to: { path: '^src/(index|redis)\\.ts$|^src/(otel|testing)/index\\.ts$' },
+      to: { path: '^src/(index|redis)\\.ts$|^src/(otel|testing|meters)/index\\.ts$' },
     },
   ],
   options: {

@@ -6,6 +6,7 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     'redis/index': 'src/redis.ts',
     'otel/index': 'src/otel/index.ts',
+    'meters/index': 'src/meters/index.ts',
   },
   // Optional peer dependencies of the subpaths: the user's own copies, never bundled.
   external: ['msw', 'ioredis', '@opentelemetry/api'],

@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^rate-limited-client\/redis$/, replacement: src('redis.ts') },
       { find: /^rate-limited-client\/testing$/, replacement: src('testing/index.ts') },
       { find: /^rate-limited-client\/otel$/, replacement: src('otel/index.ts') },
+      { find: /^rate-limited-client\/meters$/, replacement: src('meters/index.ts') },
     ],
   },
   test: {

@@ -5,7 +5,7 @@
  * bench/results/window-chart.svg.
  *
  * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
- * redis, context); the results file then holds only those.
+ * redis, context, tokens); the results file then holds only those.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { overheadBench } from './overhead.js';
 import { redisBench } from './redis.js';
 import { scalingBench } from './scaling.js';
 import { windowBench } from './window.js';
+import { tokensBench } from './tokens.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -46,6 +47,7 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
   http: httpBench,
   redis: redisBench,
   context: contextBench,
+  tokens: tokensBench,
 };
 
 const asked = process.argv.slice(2);

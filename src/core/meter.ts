@@ -16,7 +16,9 @@ export interface MeterRequest {
 
 /** A response as a meter sees it, at its headers. */
 export interface MeterResponse {
+  /** The status code: `200`, `429`… */
   readonly status: number;
+  /** The response's headers, as the server sent them. */
   readonly headers: Headers;
   /** The request it answers. */
   readonly request: MeterRequest;
@@ -39,7 +41,10 @@ export interface UsageReader {
    * ignored, and the reader is not called again): the chunk is not held back for it.
    */
   chunk(bytes: Uint8Array): void;
-  /** The body has ended in full: the actual cost (replacing the estimate), or undefined to keep the estimate. */
+  /**
+   * The body has ended in full: the actual cost, or undefined to keep the estimate. It replaces the
+   * estimate currency by currency (as `context.setCost()` does): a currency it does not name keeps its estimate.
+   */
   end(): Cost | undefined;
 }
 

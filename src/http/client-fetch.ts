@@ -183,7 +183,7 @@ export function createLimitedFetch(
       } else {
         onResponse(response, weight);
       }
-      const reader = metering.heard(answer, weight, (scheduling.cost ?? null) as Cost | null);
+      const reader = metering.heard(answer, weight, scheduling.cost ?? null);
       return reader === undefined || response.body === null ? response : meteredResponse(response, reader, metering, context);
     }, scheduling);
   };
@@ -195,7 +195,7 @@ const PREVIEW_MAX_MS = 1_000;
 
 /** The start of a response's body as text, from a copy (the response itself stays unread). */
 async function preview(response: Response): Promise<string> {
-  const reader = response.clone().body?.getReader();
+  const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.clone().body?.getReader();
   if (reader === undefined) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -348,12 +348,7 @@ export class HttpLayer {
    * Sends one attempt and waits for its response headers, which settle its window slot. A status the
    * caller does not want becomes an HttpError with a bounded preview of the body.
    */
-  async #send(
-    request: PreparedRequest,
-    context: InternalTaskContext,
-    how: AttemptOptions,
-    hops: number,
-  ): Promise<Sent | Redirect> {
+  async #send(request: PreparedRequest, context: InternalTaskContext, how: AttemptOptions, hops: number): Promise<Sent | Redirect> {
     // The context's signal is the caller's abort and the timeout. A body this attempt has no use for (a
     // redirect's, a stalled error preview, a cancelled stream) is dropped with `discard()`, which does
     // not fail the task: no signal of the attempt's own, as an AbortController combined with this one
@@ -368,7 +363,7 @@ export class HttpLayer {
     if (!readRefusal) this.listen(response.headers, response.status, response.url, weight);
     const metered: MeterResponse | undefined =
       how.metered === undefined ? undefined : { status: response.status, headers: response.headers, request: how.metered };
-    const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, (how.scheduling.cost ?? null) as Cost | null);
+    const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, how.scheduling.cost ?? null);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       // The redirect's body is of no use: drop it (and its connection) rather than wait for it.

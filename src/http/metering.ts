@@ -2,7 +2,7 @@
 // its real cost and what a refusal was for, from the response. A meter that throws is ignored.
 import { type Cost, REQUESTS } from '../core/cost.js';
 import { type InternalTaskContext, kAmendCost } from '../core/internal.js';
-import type { Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
+import type { CurrencyBudget, Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
 import { describe, plainObject } from '../core/validate.js';
 
 const HOOKS = ['budgets', 'usage', 'refusal'] as const;
@@ -90,10 +90,10 @@ export class Metering {
   heard(response: MeterResponse, weight: number, carrier: Cost | null): UsageReader | undefined {
     const meter = this.#meter;
     if (meter === undefined) return undefined;
-    const budgets = meter.budgets === undefined ? undefined : ask(() => meter.budgets?.(response));
+    const budgets: readonly CurrencyBudget[] | undefined = meter.budgets === undefined ? undefined : ask(() => meter.budgets?.(response));
     if (Array.isArray(budgets)) {
       const currencies = this.#hooks.currencies();
-      for (const budget of budgets) {
+      for (const budget of budgets as readonly CurrencyBudget[]) {
         const { counts, remaining, resetMs } = budget;
         if (!currencies.has(counts) || !(remaining >= 0) || !(resetMs > 0) || !Number.isFinite(resetMs)) continue;
         const carried = counts === REQUESTS ? weight : (carrier?.[counts] ?? 0);
@@ -127,12 +127,12 @@ export class Metering {
   }
 
   /** The amounts of `cost` that some window counts, besides requests; undefined when none or not a cost. */
-  #counted(cost: Cost | undefined): Record<string, number> | undefined {
+  #counted(cost: unknown): Record<string, number> | undefined {
     if (typeof cost !== 'object' || cost === null) return undefined;
     const currencies = this.#hooks.currencies();
     let counted: Record<string, number> | undefined;
     for (const currency in cost) {
-      const amount = cost[currency];
+      const amount = (cost as Record<string, unknown>)[currency];
       if (currency === REQUESTS || !currencies.has(currency) || typeof amount !== 'number') continue;
       if (!Number.isFinite(amount) || amount < 0) continue;
       counted ??= {};

@@ -71,7 +71,7 @@ export class Scheduler {
       try {
         ({ weight, cost } = this.#loop.limits.normalize(options.weight, options.cost));
       } catch (error) {
-        return Promise.reject(error as Error);
+        return Promise.reject(error);
       }
     }
     const tooHeavy = this.#loop.limits.problem(weight, cost);

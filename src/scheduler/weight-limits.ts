@@ -56,7 +56,8 @@ export class WeightLimits {
       );
     }
     const requests = weight ?? checked.requests ?? 1;
-    if (requests < 1) throw new RangeError(`Expected \`cost.requests\` to be an integer >= 1 (the task's weight), got \`${requests}\` (number)`);
+    if (requests < 1)
+      throw new RangeError(`Expected \`cost.requests\` to be an integer >= 1 (the task's weight), got \`${requests}\` (number)`);
     return { weight: requests, cost: checked.cost };
   }
 

@@ -5,6 +5,7 @@ const { RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLim
 const { RedisStore, StoreError } = require('rate-limited-client/redis');
 const { createMswDispatcher, UnhandledRequestError } = require('rate-limited-client/testing');
 const { instrument } = require('rate-limited-client/otel');
+const { openai, anthropic } = require('rate-limited-client/meters');
 const { setupServer } = require('msw/node');
 const { http, HttpResponse } = require('msw');
 const { exercise } = require('./exercise.cjs');
@@ -23,6 +24,8 @@ exercise({
   http,
   HttpResponse,
   instrument,
+  openai,
+  anthropic,
   assert,
 })
   .then(() => console.log('cjs consumer: ok'))

@@ -6,6 +6,7 @@ import { RateLimitedClient, TimeoutError, ClientClosedError, MemoryStore, rateLi
 import { RedisStore, StoreError } from 'rate-limited-client/redis';
 import { createMswDispatcher, UnhandledRequestError } from 'rate-limited-client/testing';
 import { instrument } from 'rate-limited-client/otel';
+import { openai, anthropic } from 'rate-limited-client/meters';
 import { setupServer } from 'msw/node';
 import { http, HttpResponse } from 'msw';
 
@@ -29,6 +30,8 @@ await exercise({
   http,
   HttpResponse,
   instrument,
+  openai,
+  anthropic,
   assert,
 });
 console.log('esm consumer: ok');

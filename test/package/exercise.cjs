@@ -32,6 +32,17 @@ exports.exercise = async function exercise(lib) {
   assert.equal(enqueue.hasSubscribers, false);
   assert.throws(() => lib.instrument({ meterProvider: 42 }), /meterProvider/);
 
+  // The meters entry: a client takes a meter, and windows that count its currencies.
+  const metered = new RateLimitedClient({
+    rateLimit: [
+      { limit: 10, windowMs: 1_000 },
+      { limit: 1_000, windowMs: 1_000, counts: 'tokens' },
+    ],
+    meter: lib.openai(),
+  });
+  assert.equal(typeof lib.anthropic().estimate, 'function');
+  await metered.close();
+
   // The Redis store needs a client only when used: constructing it with a stand-in checks the entry.
   assert.throws(() => new RedisStore({}), /redis/i);
 

@@ -25,7 +25,7 @@ export async function redisTime(redis: Redis): Promise<number> {
   return Number(seconds) * 1000 + Number(micros) / 1000;
 }
 
-export const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, settleAtStart, storeData: undefined });
+export const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, cost: null, settleAtStart, storeData: undefined });
 
 /** A task that runs until `finish()` is called; `started` resolves once it runs. */
 export function heldTask() {
