@@ -33,7 +33,7 @@ export class RateLimitedClient {
   /**
    * A standard `fetch` that goes through the queue and the limits: hand it to SDKs that accept a custom
    * fetch (`new Octokit({ request: { fetch: client.fetch } })`). A bound function; `init.rateLimit`
-   * takes `{ priority, weight, maxWaitMs }`.
+   * takes `{ priority, weight, cost, maxWaitMs }`.
    */
   readonly fetch: LimitedFetch;
 

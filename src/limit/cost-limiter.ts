@@ -81,7 +81,15 @@ export class CostLimiter {
   take(weight: number, cost: Cost | null): void {
     this.#requests.take(weight);
     if (cost === null) return;
-    for (const counts in cost) this.#limiters.get(counts)?.take(cost[counts] as number);
+    // A currency with no window yet gets a limiter without windows: its pending amount must be known
+    // if setWindows adds a window of it before this start settles.
+    for (const counts in cost) this.#limiterOf(counts).take(cost[counts] as number);
+  }
+
+  #limiterOf(counts: string): SlidingWindowLimiter {
+    let limiter = this.#limiters.get(counts);
+    if (limiter === undefined) this.#limiters.set(counts, (limiter = new SlidingWindowLimiter([], counts)));
+    return limiter;
   }
 
   /** Logs a pending start at `time`. Returns where its cost sits in each currency's log, or null when it costs only requests. */
@@ -89,10 +97,7 @@ export class CostLimiter {
     this.#requests.settle(weight, time);
     if (cost === null) return null;
     const logged: LoggedCost = {};
-    for (const counts in cost) {
-      const limiter = this.#limiters.get(counts);
-      if (limiter !== undefined) logged[counts] = limiter.settle(cost[counts] as number, time);
-    }
+    for (const counts in cost) logged[counts] = this.#limiterOf(counts).settle(cost[counts] as number, time);
     return logged;
   }
 

@@ -21,7 +21,7 @@ export const TIME_IN_QUEUE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 /** A task's outcomes, each a counter of `stats()` of the same name. */
 const OUTCOMES = ['completed', 'failed', 'aborted', 'dropped'] as const;
 
-/** Until currencies exist, every task costs its weight in requests. */
+/** The currency every task costs (its weight); the other currencies' spending is not reported yet (see `.cost`). */
 const REQUESTS = 'requests';
 
 export interface Metrics {
@@ -74,7 +74,8 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
     valueType: ValueType.INT,
   });
   const cost = meter.createObservableCounter(METRIC.cost, {
-    description: 'Units of each currency spent by tasks that started (a task costs its weight in requests).',
+    description:
+      "Units of each currency spent by tasks that started: requests (each task's weight) for now; token and point costs show in rate_limited_client.window.usage.",
     unit: '{unit}',
   });
   const serverRefusals = meter.createCounter(METRIC.serverRefusals, {

@@ -207,11 +207,14 @@ export class JobContext implements InternalTaskContext {
     this.#hooks.settle(this.#job);
   }
 
-  setCost(cost: Cost): void {
-    if (this.#job.state === 'done') {
-      throw new Error('`context.setCost()` was called after the task ended: settle the cost before the task returns');
-    }
-    this[kAmendCost](cost);
+  /** A getter, so that `async ({ setCost }) => …` works too: the function is made only when read. */
+  get setCost(): (cost: Cost) => void {
+    return (cost) => {
+      if (this.#job.state === 'done') {
+        throw new Error('`context.setCost()` was called after the task ended: settle the cost before the task returns');
+      }
+      this[kAmendCost](cost);
+    };
   }
 
   /** `setCost()` for the package's HTTP layers, which may learn the real cost after the task ended (a streamed body). */

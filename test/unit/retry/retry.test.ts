@@ -98,7 +98,9 @@ describe('retryDelay', () => {
 
 describe('tightening the windows to what the server reveals', () => {
   it('lowers a window of the same length, adds an unknown one, and never loosens', () => {
-    expect(tighten([{ limit: 80, windowMs: 1_000 }], { limit: 50, windowMs: 1_000 })).toEqual([{ limit: 50, windowMs: 1_000, counts: 'requests' }]);
+    expect(tighten([{ limit: 80, windowMs: 1_000 }], { limit: 50, windowMs: 1_000 })).toEqual([
+      { limit: 50, windowMs: 1_000, counts: 'requests' },
+    ]);
     expect(tighten([{ limit: 80, windowMs: 1_000 }], { limit: 100, windowMs: 1_000 })).toBeUndefined();
     expect(tighten([{ limit: 80, windowMs: 1_000 }], { limit: 500, windowMs: 60_000 })).toEqual([
       { limit: 80, windowMs: 1_000 },

@@ -196,6 +196,12 @@ describe('context.setCost()', () => {
     expect(client.stats().windows[1]?.used).toBe(100);
   });
 
+  it('works when taken from the context by destructuring', async () => {
+    const client = fakeClient({ rateLimit: TOKENS });
+    await client.schedule(({ setCost }) => setCost({ tokens: 5 }), { cost: { tokens: 50 } });
+    expect(client.stats().windows[1]?.used).toBe(5);
+  });
+
   it('a task that fails keeps its estimate (providers count failed requests)', async () => {
     const client = fakeClient({ rateLimit: TOKENS });
     const failed = outcome(
