@@ -303,7 +303,7 @@ describe('constructor options: a synchronous TypeError or RangeError naming the 
       { error: TypeError, has: ['`store`'] },
       'second client',
     );
-    expect(first.stats().windows).toEqual([{ ...W, used: 0 }]);
+    expect(first.stats().windows).toEqual([{ ...W, counts: 'requests', used: 0 }]);
   });
 
   it('the boundary values next to the refused ones are accepted', () => {
