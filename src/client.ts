@@ -48,7 +48,8 @@ export class RateLimitedClient {
     this.#http = new HttpLayer(http, {
       schedule: scheduleRequest,
       coolDown: (ms, currency) => scheduler.coolDown(ms, currency),
-      setServerBudget: (remaining, resetMs, carried, currency) => scheduler.setServerBudget(remaining, resetMs, carried, currency),
+      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
+        scheduler.setServerBudget(remaining, resetMs, carried, currency, refill),
       currencies: () => scheduler.currencies,
       windows: () => scheduler.windows,
       setWindows: (windows) => scheduler.setRateLimit(windows),

@@ -32,6 +32,15 @@ export interface CurrencyBudget {
   readonly remaining: number;
   /** Milliseconds from now until the quota resets (> 0; a budget with no future reset is ignored). */
   readonly resetMs: number;
+  /** The quota's size, when the server says it (`x-ratelimit-limit-tokens`). */
+  readonly limit?: number | undefined;
+  /**
+   * True when the quota refills continuously, reaching `limit` at the reset (a token bucket: OpenAI's
+   * and Anthropic's limits): the client then counts on what grows back before the reset. Otherwise
+   * (a fixed window) nothing comes back until the reset.
+   * @default false
+   */
+  readonly refills?: boolean | undefined;
 }
 
 /** Sees a response body as it passes and tells what the request really cost once it has ended. */

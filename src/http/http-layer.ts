@@ -158,7 +158,8 @@ export class HttpLayer {
     this.#hooks = hooks;
     this.metering = new Metering(options.meter, {
       currencies: () => hooks.currencies(),
-      setServerBudget: (remaining, resetMs, carried, currency) => hooks.setServerBudget(remaining, resetMs, carried, currency),
+      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
+        hooks.setServerBudget(remaining, resetMs, carried, currency, refill),
       maxWaitMs: (options.retry || DEFAULT_RETRY).maxRetryAfterMs,
     });
     const dispatcher = () => this.dispatcher;

@@ -4,6 +4,7 @@ import { type Cost, REQUESTS } from '../core/cost.js';
 import { type InternalTaskContext, kAmendCost } from '../core/internal.js';
 import type { CurrencyBudget, Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
 import { describe, plainObject } from '../core/validate.js';
+import type { Refill } from '../limit/server-budget.js';
 
 const HOOKS = ['budgets', 'usage', 'refusal'] as const;
 
@@ -45,7 +46,7 @@ export function bodyText(body: unknown): string | undefined {
 export interface MeteringHooks {
   /** Every currency some window counts, requests included. */
   currencies(): ReadonlySet<string>;
-  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency: string): void;
+  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency: string, refill?: Refill): void;
   /** The most a server's word may hold the client (`retry.maxRetryAfterMs`). */
   readonly maxWaitMs: number;
 }
@@ -94,10 +95,15 @@ export class Metering {
     if (Array.isArray(budgets)) {
       const currencies = this.#hooks.currencies();
       for (const budget of budgets as readonly CurrencyBudget[]) {
-        const { counts, remaining, resetMs } = budget;
+        const { counts, remaining, resetMs, limit } = budget;
         if (!currencies.has(counts) || !(remaining >= 0) || !(resetMs > 0) || !Number.isFinite(resetMs)) continue;
         const carried = counts === REQUESTS ? weight : (carrier?.[counts] ?? 0);
-        this.#hooks.setServerBudget(Math.floor(remaining), Math.min(resetMs, this.#hooks.maxWaitMs), carried, counts);
+        // A quota that refills continuously is back at its limit at the reset: it grows back at that pace.
+        const refill =
+          budget.refills === true && typeof limit === 'number' && limit > remaining
+            ? { perMs: (limit - remaining) / resetMs, limit }
+            : undefined;
+        this.#hooks.setServerBudget(Math.floor(remaining), Math.min(resetMs, this.#hooks.maxWaitMs), carried, counts, refill);
       }
     }
     return meter.usage === undefined ? undefined : (ask(() => meter.usage?.(response)) ?? undefined);

@@ -108,7 +108,10 @@ function budgets(headers: Headers, nowMs: number): CurrencyBudget[] | undefined 
   ] as const) {
     const remaining = headerCount(headers.get(`anthropic-ratelimit-${name}-remaining`));
     const resetMs = delayUntilMs(headers.get(`anthropic-ratelimit-${name}-reset`), nowMs);
-    if (remaining !== undefined && resetMs !== undefined) out.push({ counts, remaining, resetMs });
+    const limit = headerCount(headers.get(`anthropic-ratelimit-${name}-limit`));
+    if (remaining === undefined || resetMs === undefined) continue;
+    // Token buckets, refilled continuously up to the limit by the reset (see above).
+    out.push(limit === undefined ? { counts, remaining, resetMs } : { counts, remaining, resetMs, limit, refills: true });
   }
   return out.length === 0 ? undefined : out;
 }

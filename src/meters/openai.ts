@@ -128,10 +128,10 @@ function outputTokens(url: string, body: Record<string, unknown>, defaultMaxToke
 function budgets(headers: Headers, currency: string): CurrencyBudget[] | undefined {
   const out: CurrencyBudget[] = [];
   const requests =
-    budget(headers, REQUESTS, 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', undefined) ??
+    budget(headers, REQUESTS, 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests', undefined, 'x-ratelimit-limit-requests') ??
     budget(headers, REQUESTS, 'x-ratelimit-remaining-req-minute', 'x-ratelimit-reset-req-minute', MINUTE_MS);
   const tokens =
-    budget(headers, currency, 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens', undefined) ??
+    budget(headers, currency, 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens', undefined, 'x-ratelimit-limit-tokens') ??
     budget(headers, currency, 'x-ratelimit-remaining-tokens-minute', 'x-ratelimit-reset-tokens-minute', MINUTE_MS);
   if (requests !== undefined) out.push(requests);
   if (tokens !== undefined) out.push(tokens);
@@ -144,11 +144,16 @@ function budget(
   remainingHeader: string,
   resetHeader: string,
   windowMs: number | undefined,
+  limitHeader?: string,
 ): CurrencyBudget | undefined {
   const remaining = headerCount(headers.get(remainingHeader));
   if (remaining === undefined) return undefined;
   const resetMs = resetDelayMs(headers.get(resetHeader)) ?? windowMs;
-  return resetMs === undefined ? undefined : { counts, remaining, resetMs };
+  if (resetMs === undefined) return undefined;
+  // OpenAI's reset is "the time until the rate limit resets to its initial state": its limits refill
+  // continuously up to x-ratelimit-limit-*, so what grows back before the reset may be used.
+  const limit = limitHeader === undefined ? undefined : headerCount(headers.get(limitHeader));
+  return limit === undefined ? { counts, remaining, resetMs } : { counts, remaining, resetMs, limit, refills: true };
 }
 
 /**

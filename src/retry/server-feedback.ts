@@ -1,6 +1,7 @@
 // Acting on what a server says of its limits: a cooldown, the remaining budget, tightened windows.
 import type { RateLimitedEvent } from '../core/event-types.js';
 import type { RateWindow } from '../core/options.js';
+import type { Refill } from '../limit/server-budget.js';
 import { refusesForRate, type ServerLimits } from './rate-limit-headers.js';
 
 /** What the client lets the HTTP layer do when a server speaks about its limits. */
@@ -9,9 +10,9 @@ export interface FeedbackTarget {
   coolDown(ms: number, currency?: string): void;
   /**
    * Start no more than `remaining` (of `currency`, requests by default) before `resetMs` from now; the
-   * carrier request cost `carried` of it.
+   * carrier request cost `carried` of it. `refill`: the quota grows back meanwhile (a token bucket).
    */
-  setServerBudget(remaining: number, resetMs: number, carried: number, currency?: string): void;
+  setServerBudget(remaining: number, resetMs: number, carried: number, currency?: string, refill?: Refill): void;
   windows(): readonly RateWindow[];
   setWindows(windows: RateWindow[]): void;
   rateLimited(event: RateLimitedEvent): void;

@@ -7,6 +7,7 @@ import { publishTaskEnqueue } from '../core/diagnostics.js';
 import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
+import type { Refill } from '../limit/server-budget.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
@@ -167,10 +168,11 @@ export class Scheduler {
    * cost in `currency`: the server's `remaining` already counts it, so it is not in flight for this.
    * What else is in flight is known for requests (the semaphore) and not for other currencies (taken as 0).
    */
-  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency?: string): void {
+  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency?: string, refill?: Refill): void {
     const loop = this.#loop;
     const inFlight = currency === undefined || currency === 'requests' ? Math.max(0, loop.semaphore.held - carrierCost) : 0;
-    loop.server.setBudget(remaining, loop.clock.now() + resetMs, inFlight, currency);
+    const now = loop.clock.now();
+    loop.server.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
     loop.wake.cancel();
     loop.dispatch();
   }

@@ -1,6 +1,6 @@
 // What the server last said of its limits, per currency: cooldowns and remaining budgets that hold starts back.
 import { type Cost, REQUESTS } from '../core/cost.js';
-import { ServerBudget } from '../limit/server-budget.js';
+import { type Refill, ServerBudget } from '../limit/server-budget.js';
 
 /** A task as the server's word sees it: its weight (requests) and its cost in other currencies. */
 interface Costly {
@@ -34,11 +34,11 @@ export class ServerWord {
   }
 
   /** See ServerBudget#set. */
-  setBudget(remaining: number, until: number, inFlight: number, currency = REQUESTS): void {
-    if (currency === REQUESTS) return this.#requestsBudget.set(remaining, until, inFlight);
+  setBudget(remaining: number, until: number, inFlight: number, now: number, currency = REQUESTS, refill?: Refill): void {
+    if (currency === REQUESTS) return this.#requestsBudget.set(remaining, until, inFlight, now, refill);
     let budget = this.#budgets.get(currency);
     if (budget === undefined) this.#budgets.set(currency, (budget = new ServerBudget()));
-    budget.set(remaining, until, inFlight);
+    budget.set(remaining, until, inFlight, now, refill);
   }
 
   /** Milliseconds until no cooldown holds `task` (<= 0: none does). */

@@ -153,9 +153,9 @@ describe('anthropic(): budgets', () => {
 
   it('requests, input tokens and output tokens, until their RFC 3339 resets (the combined tokens-* is not read)', () => {
     expect(anthropic({ now }).budgets?.(response(200, headers))).toEqual([
-      { counts: 'requests', remaining: 999, resetMs: 1000 },
-      { counts: 'input-tokens', remaining: 80_000, resetMs: 1000 },
-      { counts: 'output-tokens', remaining: 16_000, resetMs: 2000 },
+      { counts: 'requests', remaining: 999, resetMs: 1000, limit: 1000, refills: true },
+      { counts: 'input-tokens', remaining: 80_000, resetMs: 1000, limit: 80_000, refills: true },
+      { counts: 'output-tokens', remaining: 16_000, resetMs: 2000, limit: 16_000, refills: true },
     ]);
   });
 
@@ -163,7 +163,13 @@ describe('anthropic(): budgets', () => {
     let at = now();
     const meter = anthropic({ now: () => at });
     at += 500;
-    expect(meter.budgets?.(response(200, headers))?.[0]).toEqual({ counts: 'requests', remaining: 999, resetMs: 500 });
+    expect(meter.budgets?.(response(200, headers))?.[0]).toEqual({
+      counts: 'requests',
+      remaining: 999,
+      resetMs: 500,
+      limit: 1000,
+      refills: true,
+    });
   });
 
   it('a reset in the past or not RFC 3339 is no budget', () => {

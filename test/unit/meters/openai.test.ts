@@ -267,8 +267,8 @@ describe('openai(): budgets', () => {
         'x-ratelimit-reset-tokens': '6m0s',
       }),
     ).toEqual([
-      { counts: 'requests', remaining: 59, resetMs: 1000 },
-      { counts: 'tokens', remaining: 149_984, resetMs: 360_000 },
+      { counts: 'requests', remaining: 59, resetMs: 1000, limit: 60, refills: true },
+      { counts: 'tokens', remaining: 149_984, resetMs: 360_000, limit: 150_000, refills: true },
     ]);
     expect(budgets({ 'x-ratelimit-remaining-tokens': '10', 'x-ratelimit-reset-tokens': '20ms' })).toEqual([
       { counts: 'tokens', remaining: 10, resetMs: 20 },
@@ -294,8 +294,8 @@ describe('openai(): budgets', () => {
         'x-ratelimit-reset-tokens': '7.66s',
       }),
     ).toEqual([
-      { counts: 'requests', remaining: 14_370, resetMs: 179_560 },
-      { counts: 'tokens', remaining: 17_997, resetMs: 7660 },
+      { counts: 'requests', remaining: 14_370, resetMs: 179_560, limit: 14_400, refills: true },
+      { counts: 'tokens', remaining: 17_997, resetMs: 7660, limit: 18_000, refills: true },
     ]);
   });
 

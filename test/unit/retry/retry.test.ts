@@ -162,6 +162,17 @@ describe('the scheduler obeys a shared cooldown and a server budget', () => {
     expect(started.map((start) => start.at)).toEqual([0, 0, 300, 300]);
   });
 
+  it('a budget that refills continuously (a token bucket) lets units start as they grow back, not all at the reset', async () => {
+    const s = scheduler();
+    const { started, task } = recorder();
+    // 2 left of 10, back to 10 in 800 ms: one unit every 100 ms.
+    s.setServerBudget(2, 800, 0, 'requests', { perMs: 8 / 800, limit: 10 });
+    const all = Promise.all(['a', 'b', 'c', 'd'].map((name) => s.submit(task(name), normalizeScheduleOptions(undefined))));
+    await vi.advanceTimersByTimeAsync(300);
+    await all;
+    expect(started.map((start) => start.at)).toEqual([0, 0, 100, 200]);
+  });
+
   it('a retry keeps its place among tasks of equal priority', async () => {
     const s = scheduler();
     const { names, task } = recorder();
