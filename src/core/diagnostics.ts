@@ -1,6 +1,7 @@
 // Publishing to `node:diagnostics_channel`: the channel names, the message types and the publish functions.
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
+import type { Cost } from './cost.js';
 import type { ClientEventName, ClientEvents, DropEvent, RateLimitedEvent, RetryEvent } from './event-types.js';
 import type { ClientStats } from './options.js';
 
@@ -79,6 +80,11 @@ export interface TaskMessage<Client = ObservedClient> {
   readonly priority: number;
   /** The task's `weight`. */
   readonly weight: number;
+  /**
+   * Its cost in the currencies besides requests (`{ tokens: 1_800 }`), or null: the estimate, replaced
+   * by the real cost when the task settles it before its end.
+   */
+  cost: Cost | null;
   /** When it entered the queue. */
   readonly enqueuedAt: number;
   /** Set when it starts; it never starts when it left the queue another way (dropped, aborted, closed). */
@@ -179,13 +185,14 @@ export function publishResponseStatus(client: ObservedClient, status: number): v
 }
 
 /** A task entered the queue (before an overflow strategy may drop it). */
-export function publishTaskEnqueue(job: Reported, client: ObservedClient, priority: number, weight: number): void {
+export function publishTaskEnqueue(job: Reported, client: ObservedClient, priority: number, weight: number, cost: Cost | null): void {
   if (!taskEnqueue.hasSubscribers && !taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
   const message: TaskMessage = {
     client,
     name: client.name,
     priority,
     weight,
+    cost,
     enqueuedAt: performance.now(),
     startedAt: undefined,
     waitReason: undefined,

@@ -21,7 +21,7 @@ export const TIME_IN_QUEUE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 /** A task's outcomes, each a counter of `stats()` of the same name. */
 const OUTCOMES = ['completed', 'failed', 'aborted', 'dropped'] as const;
 
-/** The currency every task costs (its weight); the other currencies' spending is not reported yet (see `.cost`). */
+/** The currency every task costs: its weight. */
 const REQUESTS = 'requests';
 
 export interface Metrics {
@@ -75,7 +75,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
   });
   const cost = meter.createObservableCounter(METRIC.cost, {
     description:
-      "Units of each currency spent by tasks that started: requests (each task's weight) for now; token and point costs show in rate_limited_client.window.usage.",
+      "Units of each currency spent by tasks that started: requests (each task's weight) and the currencies of their cost, as settled by the task's end.",
     unit: '{unit}',
   });
   const serverRefusals = meter.createCounter(METRIC.serverRefusals, {
@@ -121,7 +121,11 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       timeInQueue.record((message.startedAt - message.enqueuedAt) / 1000, entry.attributes);
     },
     taskEnd(message, entry) {
-      if (message.startedAt !== undefined) entry.spend(REQUESTS, message.weight);
+      if (message.startedAt !== undefined) {
+        entry.spend(REQUESTS, message.weight);
+        const cost = message.cost;
+        if (cost !== null) for (const currency in cost) entry.spend(currency, cost[currency] as number);
+      }
     },
     refusal(message, entry) {
       serverRefusals.add(1, entry.with(ATTR.httpStatus, message.status));

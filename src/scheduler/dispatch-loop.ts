@@ -346,6 +346,7 @@ export class DispatchLoop {
     const settled = { ...job.cost, ...cost };
     this.store.amend(job, settled, this.clock.now());
     job.cost = settled;
+    if (job.taskMessage !== undefined) job.taskMessage.cost = settled;
     this.#question.forgetUntimed();
     this.dispatch();
   }

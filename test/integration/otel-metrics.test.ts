@@ -245,6 +245,25 @@ describe('otel metrics with the real SDK', () => {
     expect(waits.map((point) => point.value.count)).toEqual([2]);
   });
 
+  it('cost in every currency: the estimate, or the cost the task settled before its end', async () => {
+    const reader = new TestReader();
+    setUp(reader);
+    const client = newClient({
+      name: 'currencies',
+      rateLimit: [
+        { limit: 100, windowMs: 60_000 },
+        { limit: 10_000, windowMs: 60_000, counts: 'tokens' },
+      ],
+    });
+    await client.schedule(() => 'estimate stands', { cost: { tokens: 700 } });
+    await client.schedule((context) => context.setCost({ tokens: 40 }), { cost: { tokens: 900 } });
+    await client.schedule(() => 'no tokens');
+    const metrics = await reader.read();
+    const spent = (currency: string) =>
+      valueOf(metrics, 'rate_limited_client.cost', 'currencies', { 'rate_limited_client.currency': currency });
+    expect([spent('requests'), spent('tokens')]).toEqual([3, 740]);
+  });
+
   it('request.time_in_queue: seconds from enqueue to start, behind a window of 1 per 300 ms', async () => {
     const reader = new TestReader();
     setUp(reader);
