@@ -329,7 +329,10 @@ export class HttpLayer {
       setServerBudget: (remaining, resetMs, carried) => hooks.setServerBudget(remaining, resetMs, carried),
       windows: () => hooks.windows(),
       setWindows: (windows) => hooks.setWindows(windows),
-      rateLimited: (event) => hooks.rateLimited(event),
+      // A fatal refusal starts no wait: an event announcing one would mislead.
+      rateLimited: (event) => {
+        if (refusal.fatal === undefined || event.reason === 'policy') hooks.rateLimited(event);
+      },
     };
   }
 

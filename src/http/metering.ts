@@ -94,13 +94,16 @@ export class Metering {
     const budgets: readonly CurrencyBudget[] | undefined = meter.budgets === undefined ? undefined : ask(() => meter.budgets?.(response));
     if (Array.isArray(budgets)) {
       const currencies = this.#hooks.currencies();
-      for (const budget of budgets as readonly CurrencyBudget[]) {
-        const { counts, remaining, resetMs, limit } = budget;
-        if (!currencies.has(counts) || !(remaining >= 0) || !(resetMs > 0) || !Number.isFinite(resetMs)) continue;
+      for (const budget of budgets as readonly unknown[]) {
+        // A meter's answer is checked, not trusted: a malformed entry is skipped, never a failed request.
+        if (typeof budget !== 'object' || budget === null) continue;
+        const { counts, remaining, resetMs, limit, refills } = budget as Partial<CurrencyBudget>;
+        if (typeof counts !== 'string' || !currencies.has(counts) || typeof remaining !== 'number' || typeof resetMs !== 'number') continue;
+        if (!(remaining >= 0) || !(resetMs > 0) || !Number.isFinite(resetMs)) continue;
         const carried = counts === REQUESTS ? weight : (carrier?.[counts] ?? 0);
         // A quota that refills continuously is back at its limit at the reset: it grows back at that pace.
         const refill =
-          budget.refills === true && typeof limit === 'number' && limit > remaining
+          refills === true && typeof limit === 'number' && Number.isFinite(limit) && limit > remaining
             ? { perMs: (limit - remaining) / resetMs, limit }
             : undefined;
         this.#hooks.setServerBudget(Math.floor(remaining), Math.min(resetMs, this.#hooks.maxWaitMs), carried, counts, refill);
@@ -113,7 +116,14 @@ export class Metering {
   refusal(response: MeterResponse, body: string): MeterRefusal | undefined {
     const meter = this.#meter;
     if (meter?.refusal === undefined) return undefined;
-    return ask(() => meter.refusal?.(response, body)) ?? undefined;
+    const said: unknown = ask(() => meter.refusal?.(response, body));
+    if (typeof said !== 'object' || said === null) return undefined;
+    // Checked, not trusted: only a list of names and a non-empty reason count.
+    const { counts, fatal } = said as Record<string, unknown>;
+    return {
+      counts: Array.isArray(counts) ? counts.filter((each): each is string => typeof each === 'string') : undefined,
+      fatal: typeof fatal === 'string' && fatal !== '' ? fatal : undefined,
+    };
   }
 
   /**

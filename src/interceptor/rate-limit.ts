@@ -54,7 +54,11 @@ export function rateLimit(client: RateLimitedClient, options: RateLimitIntercept
   const priority = perRequest('priority', checked.priority, 0, finiteNumber);
   const weight = perRequest('weight', checked.weight, 1, (name, value) => integerAtLeast(name, value, 1));
   const cost = checked.cost;
-  if (cost !== undefined && typeof cost !== 'function') plainObject('cost', cost); // its amounts are checked per request
+  if (cost !== undefined && typeof cost !== 'function') {
+    // Its currencies are checked against the client's windows per request (they may change); its amounts now.
+    const amounts = plainObject('cost', cost);
+    for (const currency of Object.keys(amounts)) integerAtLeast(`cost.${currency}`, amounts[currency], 0);
+  }
   const how: Placement = { priority, weight, cost: cost as Placement['cost'] };
 
   return (dispatch) =>

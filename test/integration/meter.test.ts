@@ -207,10 +207,44 @@ describe('the interceptor with a meter', () => {
   });
 });
 
+describe('the interceptor cost option', () => {
+  it('a fixed cost with a bad amount is refused when the interceptor is made', () => {
+    const { client } = metered();
+    expect(() => rateLimit(client, { cost: { tokens: -1 } })).toThrow(RangeError);
+    expect(() => rateLimit(client, { cost: { tokens: 'many' } as never })).toThrow(/`cost.tokens`/);
+    expect(() => rateLimit(client, { cost: 5 as never })).toThrow(TypeError);
+  });
+});
+
 describe('the meter option', () => {
   it('is checked in the constructor', () => {
     expect(() => new RateLimitedClient({ meter: {} as never })).toThrow(/`meter`.*`estimate`/);
     expect(() => new RateLimitedClient({ meter: { estimate: () => undefined, usage: 5 } as never })).toThrow(/`meter.usage`/);
+  });
+
+  it('a meter that answers nonsense can not fail a request either', async () => {
+    const odd = {
+      estimate: () => ({ tokens: 3 }),
+      budgets: () => [null, 5, { counts: 'tokens' }, { counts: 'tokens', remaining: '1', resetMs: 10 }],
+      refusal: () => ({ counts: 'tokens', fatal: { not: 'a string' } }),
+    } as unknown as Meter;
+    const client = new RateLimitedClient({ baseUrl: base, rateLimit: WINDOWS, meter: odd, retry: false });
+    expect((await client.post('/done', { json: { max: 1 } })).status).toBe(200);
+    const refused = await client.post('/refused?type=tokens', { json: { max: 1 } }).catch((reason: unknown) => reason);
+    expect(refused).toBeInstanceOf(HttpError);
+    expect((refused as HttpError).fatal).toBeUndefined();
+    const fetched = await client.fetch(`${base}/refused?type=tokens`, { method: 'POST', body: '{"max":1}' });
+    expect(fetched.status).toBe(429);
+    await client.close();
+  });
+
+  it('a fatal refusal announces no wait', async () => {
+    const { client } = metered();
+    const events: unknown[] = [];
+    client.on('rate-limited', (event) => events.push(event));
+    await client.post('/refused?type=insufficient_quota', { json: { max: 10 } }).catch(() => {});
+    expect(events).toEqual([]);
+    await client.close();
   });
 
   it('a meter that throws can not fail a request', async () => {
