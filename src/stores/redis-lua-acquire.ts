@@ -22,20 +22,24 @@ reap()
 -- Prune only what the longest window any process has used no longer sees.
 local maxWindow = stateNumber('maxWindow')
 local known = maxWindow
-local currencySpan = 0
 for i = FIRST, #ARGV, 3 do
   local span = tonumber(ARGV[i + 1]) + margin
   maxWindow = math.max(maxWindow, span)
-  if ARGV[i + 2] ~= 'requests' then currencySpan = math.max(currencySpan, span) end
 end
 if maxWindow > known then redis.call('HSET', stateKey, 'maxWindow', maxWindow) end
 local oldest = now - maxWindow
 redis.call('ZREMRANGEBYSCORE', logKey, '-inf', oldest)
+-- Before spend forgets what no window sees, no running sum may count it: a sum not asked for in a
+-- whole longest window is forgotten (a scan when asked again costs what keeping it would), the others
+-- move past it.
+for name, w in pairs(loadSums()) do
+  if w.seen < oldest then forgetSum(name) elseif w.cursor < oldest then advanceSum(name, w, oldest) end
+end
 local gone = redis.call('ZRANGEBYSCORE', spendKey, '-inf', oldest)
 if #gone > 0 then
   local entries = {}
   for i, member in ipairs(gone) do
-    entries[#entries + 1] = string.match(member, '^([^|]*)')
+    entries[#entries + 1] = string.match(member, '^(.*)|')
     if #entries >= 1000 then redis.call('HDEL', costsKey, unpack(entries)); entries = {} end
   end
   if #entries > 0 then redis.call('HDEL', costsKey, unpack(entries)) end
@@ -48,12 +52,41 @@ redis.call('ZREMRANGEBYSCORE', clientsKey, '-inf', now)
 redis.call('ZADD', clientsKey, now + clientTtl, clientId)
 local clients = redis.call('ZCARD', clientsKey)
 
--- The starts any currency window may still count, oldest first: {time, cost} (read once for all).
-local spent = {}
-if currencySpan > 0 then
-  local rows = redis.call('ZRANGEBYSCORE', spendKey, string.format('(%.17g', now - currencySpan), '+inf', 'WITHSCORES')
-  for i = 1, #rows, 2 do
-    spent[#spent + 1] = {tonumber(rows[i + 1]), decodeCost(string.match(rows[i], '|(.*)$'))}
+-- The live amount of a currency in a window of this span: its running sum, moved up to the window's
+-- cutoff. Counted from the log the first time (or again should the sum disagree with the log: its
+-- member count checks that in O(log n), in case a key was evicted, or the clock went back).
+local function liveSum(currency, span)
+  local name = currency .. '@' .. string.format('%.17g', span)
+  local cutoff = now - span
+  local w = loadSums()[name]
+  if w and cutoff > w.cursor then advanceSum(name, w, cutoff) end
+  if not w or cutoff < w.cursor or w.sum < 0 or
+      redis.call('ZCOUNT', spendKey, string.format('(%.17g', cutoff), '+inf') ~= w.count then
+    local members = redis.call('ZRANGEBYSCORE', spendKey, string.format('(%.17g', cutoff), '+inf')
+    local sum = 0
+    for _, member in ipairs(members) do sum = sum + (decodeCost(memberCost(member))[currency] or 0) end
+    w = {currency = currency, span = span, cursor = cutoff, sum = sum, count = #members}
+    sums[name] = w
+    forgottenSums[name] = nil
+  end
+  w.seen = now
+  changedSums[name] = true
+  return w.sum
+end
+
+-- The start above \`cutoff\` at whose expiry the live starts up to it have freed \`needed\` of a currency:
+-- read oldest first, a page at a time, so that a refusal reads what must expire, not the whole window.
+local function freedAt(currency, cutoff, needed)
+  local rank = redis.call('ZCOUNT', spendKey, '-inf', cutoff)
+  local freed = 0
+  while true do
+    local rows = redis.call('ZRANGE', spendKey, rank, rank + 99, 'WITHSCORES')
+    if #rows == 0 then return nil end
+    for i = 1, #rows, 2 do
+      freed = freed + (decodeCost(memberCost(rows[i]))[currency] or 0)
+      if freed >= needed then return tonumber(rows[i + 1]) end
+    end
+    rank = rank + 100
   end
 end
 
@@ -74,10 +107,7 @@ for i = FIRST, #ARGV, 3 do
     waiting = pending
   else
     amount = cost[counts] or 0
-    live = 0
-    for _, row in ipairs(spent) do
-      if row[1] > cutoff then live = live + (row[2][counts] or 0) end
-    end
+    live = liveSum(counts, span)
     waiting = stateNumber('p:' .. counts)
   end
   amounts[#amounts + 1] = amount
@@ -100,16 +130,10 @@ for i = FIRST, #ARGV, 3 do
         local first = redis.call('ZRANGEBYSCORE', logKey, string.format('(%.17g', cutoff), '+inf', 'WITHSCORES', 'LIMIT', mustExpire - 1, 1)
         at = tonumber(first[2])
       else
-        -- The start whose expiry frees enough: the amounts of the live starts up to it reach mustExpire.
-        local freed = 0
-        for _, row in ipairs(spent) do
-          if row[1] > cutoff then
-            freed = freed + (row[2][counts] or 0)
-            if freed >= mustExpire then at = row[1]; break end
-          end
-        end
+        at = freedAt(counts, cutoff, mustExpire)
       end
-      wait = math.max(wait, at + span - now)
+      -- Not found only if the counts disagree with the log: wait a whole window rather than guess.
+      wait = math.max(wait, at and at + span - now or span)
     end
   end
 end

@@ -59,7 +59,7 @@ for i = 1, #ARGV, 3 do
   local id = ARGV[i]
   logUnits(id, tonumber(ARGV[i + 1]), now)
   local member = redis.call('HGET', costsKey, id)
-  if member then redis.call('ZADD', spendKey, now, member) else logCost(id, ARGV[i + 2], now) end
+  logCost(id, member and memberCost(member) or ARGV[i + 2], now)
 end
 touch(0)
 return 1
@@ -88,7 +88,7 @@ for i = 2, #ARGV, 3 do
     base = decodeCost(pendingCost)
   else
     member = redis.call('HGET', costsKey, id)
-    if member then base = decodeCost(string.match(member, '|(.*)$')) end
+    if member then base = decodeCost(memberCost(member)) end
   end
   local reference = base or decodeCost(ARGV[i + 1])
   local extra = {}

@@ -3,8 +3,8 @@
 // keys alive (the keys' layout: see `RedisScripts`).
 
 /*
- * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs (one hash tag, one
- * cluster slot).
+ * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs, sums (one hash tag,
+ * one cluster slot).
  *
  * Lua turns a number into a string with 14 significant digits (`tostring`, `..`), which would cut a
  * millisecond time with its microseconds; a number passed straight to redis.call keeps all 17, so
@@ -14,7 +14,7 @@
  */
 export const PRELUDE = `
 local logKey, leasesKey, infoKey, stateKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local spendKey, costsKey = KEYS[6], KEYS[7]
+local spendKey, costsKey, sumsKey = KEYS[6], KEYS[7], KEYS[8]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 
@@ -59,11 +59,97 @@ local function logUnits(id, weight, at)
   if #args > 0 then redis.call('ZADD', logKey, unpack(args)) end
 end
 
+-- The cost part of a spend member "<entry>|<cost>" (an entry may hold '|'; a cost never does).
+local function memberCost(member)
+  return string.match(member, '|([^|]*)$') or ''
+end
+
+-- The running sums of the currency windows any process asked about (see RedisScripts), by name
+-- "<currency>@<span>": {currency, span, cursor, sum, count, seen}. Invariant, for every one: sum and
+-- count are the amount of its currency and the number of the spend members scored above its cursor.
+-- So every change to spend goes through logCost or advanceSum (the prune takes only what lies below
+-- every cursor). Read on first use; written back by touch(), which every script ends with.
+local sums
+local changedSums, forgottenSums = {}, {}
+
+local function loadSums()
+  if sums then return sums end
+  sums = {}
+  local rows = redis.call('HGETALL', sumsKey)
+  for i = 1, #rows, 2 do
+    local currency, span = string.match(rows[i], '^(.*)@([^@]*)$')
+    local cursor, sum, count, seen = string.match(rows[i + 1], '^(%S+) (%S+) (%S+) (%S+)$')
+    if currency and cursor then
+      sums[rows[i]] = {
+        currency = currency, span = tonumber(span), cursor = tonumber(cursor), sum = tonumber(sum),
+        count = tonumber(count), seen = tonumber(seen),
+      }
+    end
+  end
+  return sums
+end
+
+local function saveSums()
+  if not sums then return end
+  local args = {}
+  for name in pairs(changedSums) do
+    local w = sums[name]
+    if w then
+      args[#args + 1] = name
+      args[#args + 1] = string.format('%.17g %.17g %.17g %.17g', w.cursor, w.sum, w.count, w.seen)
+    end
+  end
+  if #args > 0 then redis.call('HSET', sumsKey, unpack(args)) end
+  local gone = {}
+  for name in pairs(forgottenSums) do gone[#gone + 1] = name end
+  if #gone > 0 then redis.call('HDEL', sumsKey, unpack(gone)) end
+end
+
+-- Adds (sign 1) or takes away (sign -1) a spend member of this cost scored at \`at\` in every running sum
+-- whose cursor it is above.
+local function countCost(cost, at, sign)
+  if next(loadSums()) == nil then return end
+  local amounts = decodeCost(cost)
+  for name, w in pairs(sums) do
+    if at > w.cursor then
+      w.sum = w.sum + sign * (amounts[w.currency] or 0)
+      w.count = w.count + sign
+      changedSums[name] = true
+    end
+  end
+end
+
+-- Moves a running sum's cursor up to \`to\`, taking away the members it passes: each member is passed
+-- once per sum, however many acquires read it.
+local function advanceSum(name, w, to)
+  local passed = redis.call('ZRANGEBYSCORE', spendKey, string.format('(%.17g', w.cursor), to)
+  for _, member in ipairs(passed) do
+    w.sum = w.sum - (decodeCost(memberCost(member))[w.currency] or 0)
+  end
+  w.count = w.count - #passed
+  w.cursor = to
+  changedSums[name] = true
+end
+
+-- Forgets a running sum: counted again from the log when next asked for.
+local function forgetSum(name)
+  sums[name] = nil
+  changedSums[name] = nil
+  forgottenSums[name] = true
+end
+
 -- One spend member per entry, "<entry>|<cost>", scored by its start; costs maps the entry to its
 -- member. An entry is a grant's id, or "<id>+" for what an amend added. Nothing for a cost of ''.
+-- Replacing an entry's member (a new cost or time) keeps every running sum.
 local function logCost(entry, cost, at)
   local old = redis.call('HGET', costsKey, entry)
-  if old then redis.call('ZREM', spendKey, old) end
+  if old then
+    local oldAt = redis.call('ZSCORE', spendKey, old)
+    if oldAt then
+      redis.call('ZREM', spendKey, old)
+      countCost(memberCost(old), tonumber(oldAt), -1)
+    end
+  end
   if cost == '' then
     if old then redis.call('HDEL', costsKey, entry) end
     return
@@ -71,6 +157,7 @@ local function logCost(entry, cost, at)
   local member = entry .. '|' .. cost
   redis.call('ZADD', spendKey, at, member)
   redis.call('HSET', costsKey, entry, member)
+  countCost(cost, at, 1)
 end
 
 -- Adds (sign 1) or takes away (sign -1) a cost from the pending amounts ("p:<currency>" in state).
@@ -131,9 +218,10 @@ local function stateNumber(field)
   return tonumber(redis.call('HGET', stateKey, field)) or 0
 end
 
--- Every write extends every key's life to the longest that any of its data is still needed (at least
--- a minute; never 0, which would delete the keys).
+-- Every write ends here: the running sums are written back, and every key's life is extended to the
+-- longest that any of its data is still needed (at least a minute; never 0, which would delete the keys).
 local function touch(ttl)
+  saveSums()
   ttl = math.max(ttl, 60000)
   local known = stateNumber('ttl')
   if ttl > known then redis.call('HSET', stateKey, 'ttl', ttl) else ttl = known end

@@ -111,7 +111,7 @@ const scripts = {
   probe: script(PROBE),
 };
 
-const KEY_COUNT = 7;
+const KEY_COUNT = 8;
 
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
@@ -167,6 +167,14 @@ function parseAcquire(reply: unknown): AcquireReply {
  *   the tokens of its live members. An entry is the grant's id, or `<id>+` for what an amend added.
  *   `costs` (hash): entry to its member, so that an amend or restamp finds it. A pending start's cost
  *   is in its `info` (`"<weight>:<c><p>|<cost>"`) and in `state` as `p:<currency>`.
+ * - `sums` (hash): a running sum per currency window asked for, so that an acquire does not read every
+ *   live spend member: `<currency>@<windowMs + marginMs>` to `"<cursor> <sum> <count> <seen>"`, where
+ *   `sum` and `count` are the amount of the currency and the number of spend members scored above
+ *   `cursor`. An acquire moves the cursor up to its window's start, taking away the members it passes
+ *   (each once, as `SlidingWindowLimiter`'s cursors pass its log), and every change to `spend` adds to
+ *   or takes from the sums whose cursor its member's start is above. A window asked for the first
+ *   time, not asked for during a whole longest window (`seen`: when last asked), or whose `count`
+ *   disagrees with the log (a key evicted) is counted once from `spend`.
  *
  * A grant settled at once without concurrency has no lease: settling or releasing it reports it lost.
  */
@@ -174,7 +182,7 @@ export class RedisScripts {
   /** Commands sent to Redis: an EVALSHA answered NOSCRIPT and sent again as EVAL counts 2. */
   roundTrips = 0;
   readonly #redis: RedisLike;
-  /** log, leases, info, state, clients, spend, costs: the order every script reads KEYS in. */
+  /** log, leases, info, state, clients, spend, costs, sums: the order every script reads KEYS in. */
   readonly #keys: readonly string[];
   readonly #channel: string;
 
@@ -186,7 +194,7 @@ export class RedisScripts {
     }
     this.#redis = redis;
     const prefix = `rlc:{${key}}:`;
-    this.#keys = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs'].map((name) => prefix + name);
+    this.#keys = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs', 'sums'].map((name) => prefix + name);
     this.#channel = `${prefix}freed`;
   }
 

@@ -55,7 +55,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
   /** A key no other test uses, and its scripts. */
   function fresh(client: Redis = redis): { key: string; scripts: RedisScripts; keys: Record<string, string> } {
     const key = `test-${++keyCount}`;
-    const names = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs'] as const;
+    const names = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs', 'sums'] as const;
     const keys = Object.fromEntries(names.map((name) => [name, `rlc:{${key}}:${name}`]));
     return { key, scripts: new RedisScripts(client, key), keys };
   }
