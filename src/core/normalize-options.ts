@@ -36,7 +36,7 @@ const HTTP_KEYS = [
 ] as const;
 const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
-const WINDOW_KEYS = ['limit', 'windowMs', 'counts'] as const;
+const WINDOW_KEYS = ['limit', 'windowMs', 'counts', 'burst'] as const;
 const SCHEDULE_KEYS = ['priority', 'weight', 'cost', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
 
 export interface NormalizedClientOptions {
@@ -76,6 +76,7 @@ export function normalizeWindows(name: string, value: unknown): RateWindow[] {
       limit: integerAtLeast(`${at}.limit`, window.limit, 1),
       windowMs: positiveFinite(`${at}.windowMs`, window.windowMs),
       counts: normalizeCurrency(`${at}.counts`, window.counts),
+      ...(window.burst === undefined ? {} : { burst: integerAtLeast(`${at}.burst`, window.burst, 1) }),
     };
   });
 }

@@ -13,6 +13,14 @@ export interface RateWindow {
    * @default 'requests'
    */
   counts?: string | undefined;
+  /**
+   * Makes the window a bucket: `limit` per `windowMs` is the rate it refills at, continuously (a unit
+   * every `windowMs / limit` ms), and `burst` the most it holds, so the most that may start at once
+   * (nginx `limit_req`, Envoy, AWS API Gateway, Shopify count this way). An integer >= 1.
+   * @default none: a sliding window
+   * @example { limit: 20, windowMs: 1_000, burst: 1 } // nginx rate=20r/s: one every 50 ms
+   */
+  burst?: number | undefined;
 }
 
 /** Usage of one window at the moment `stats()` was called. */
@@ -23,6 +31,12 @@ export interface WindowUsage {
   windowMs: number;
   /** The currency the window counts (`'requests'` unless configured otherwise). */
   counts: string;
-  /** Units counted in the window now, including starts whose timestamp is not settled yet. */
+  /** Units counted in the window now, including starts whose timestamp is not settled yet. A bucket: `burst - level`. */
   used: number;
+  /** A bucket's `burst`. */
+  burst?: number;
+  /** A bucket's whole units available now. */
+  level?: number;
+  /** A bucket's milliseconds until one more unit comes (0 when full; Infinity while only unsettled starts hold it). */
+  nextUnitMs?: number;
 }

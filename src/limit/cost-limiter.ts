@@ -1,134 +1,180 @@
-// The windows of every currency at once: a task starts when each currency it costs has room for its cost.
+// The limits of every currency at once: a task starts when each currency it costs has room for its cost
+// in every window and every bucket of that currency.
 import type { Cost } from '../core/cost.js';
 import { REQUESTS } from '../core/cost.js';
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from './sliding-window.js';
+import { type BucketShape, TokenBucket } from './token-bucket.js';
 
 /** Where a settled start's cost sits in each currency's log (for refunds): currency → log index. */
 export type LoggedCost = Record<string, number>;
 
-/** The windows grouped by the currency they count, in the order they were configured. */
-function byCurrency(windows: readonly RateWindow[]): Map<string, RateWindow[]> {
-  const groups = new Map<string, RateWindow[]>();
-  for (const window of windows) {
-    const counts = window.counts ?? REQUESTS;
-    let group = groups.get(counts);
-    if (group === undefined) groups.set(counts, (group = []));
-    group.push(window);
+/** One currency's counters: its sliding windows (one log) and its buckets. */
+class Counters {
+  readonly windows: SlidingWindowLimiter;
+  buckets: TokenBucket[] = [];
+
+  constructor(counts: string) {
+    this.windows = new SlidingWindowLimiter([], counts);
   }
-  return groups;
+
+  wait(amount: number, now: number, pendingHold: number): number {
+    let wait = pendingHold === Infinity ? this.windows.wait(amount, now) : this.windows.earliestWait(amount, now);
+    for (const bucket of this.buckets) wait = Math.max(wait, bucket.wait(amount, now, pendingHold));
+    return wait;
+  }
 }
 
+const isBucket = (window: RateWindow): window is RateWindow & BucketShape => window.burst !== undefined;
+const sameShape = (bucket: TokenBucket, window: BucketShape) =>
+  bucket.limit === window.limit && bucket.windowMs === window.windowMs && bucket.burst === window.burst;
+
 /**
- * Exact sliding windows for every currency at once. `'requests'` windows count each start's weight;
- * the windows of another currency (`'tokens'`) count each start's cost in it. A start must fit every
- * window of every currency it costs anything in; a currency it costs 0 of does not hold it back.
+ * Exact limits for every currency at once. `'requests'` counts each start's weight; another currency
+ * (`'tokens'`) each start's cost in it. A currency has sliding windows (one log under all of them, see
+ * SlidingWindowLimiter) and buckets (see TokenBucket), and a start must fit every one of every
+ * currency it costs anything in; a currency it costs 0 of does not hold it back.
  *
- * Each currency has its own `SlidingWindowLimiter` (one log, every window of that currency over it),
- * kept for as long as the limiter lives even when `setWindows` drops the currency's windows: a start's
- * position in its log must stay valid for a later refund.
+ * A currency's counters live as long as the limiter, even when `setWindows` drops its limits: a
+ * start's position in its log must stay valid for a later refund, and its pending amount known.
  */
 export class CostLimiter {
-  readonly #limiters = new Map<string, SlidingWindowLimiter>();
-  /** The requests limiter, looked up on every start. */
-  readonly #requests: SlidingWindowLimiter;
+  readonly #counters = new Map<string, Counters>();
+  /** The requests counters, looked up on every start. */
+  readonly #requests: Counters;
   /** The windows as configured, in their order, for `usage()`. */
-  #windows: readonly RateWindow[];
+  #windows: readonly RateWindow[] = [];
 
   constructor(windows: readonly RateWindow[]) {
-    this.#windows = windows;
-    const groups = byCurrency(windows);
-    this.#requests = new SlidingWindowLimiter(groups.get(REQUESTS) ?? [], REQUESTS);
-    this.#limiters.set(REQUESTS, this.#requests);
-    for (const [counts, group] of groups) {
-      if (counts !== REQUESTS) this.#limiters.set(counts, new SlidingWindowLimiter(group, counts));
-    }
+    this.#requests = this.#of(REQUESTS);
+    this.setWindows(windows, 0);
   }
 
-  /** Replaces the windows of every currency; starts already logged count in the new ones. */
+  /**
+   * Replaces the limits of every currency; starts already made count in the new ones. A bucket of the
+   * same shape keeps its level; a new one starts with what its currency started in its last `windowMs`
+   * (as far as the windows' log reaches, and what the old buckets still miss) already taken, so that
+   * switching a window to a bucket can not open a burst.
+   */
   setWindows(windows: readonly RateWindow[], now: number): void {
     this.#windows = windows;
-    const groups = byCurrency(windows);
-    for (const [counts, limiter] of this.#limiters) limiter.setWindows(groups.get(counts) ?? [], now);
-    for (const [counts, group] of groups) {
-      if (!this.#limiters.has(counts)) this.#limiters.set(counts, new SlidingWindowLimiter(group, counts));
+    for (const window of windows) this.#of(window.counts ?? REQUESTS);
+    for (const [counts, counters] of this.#counters) {
+      const mine = windows.filter((window) => (window.counts ?? REQUESTS) === counts);
+      counters.windows.setWindows(
+        mine.filter((window) => !isBucket(window)),
+        now,
+      );
+      const old = counters.buckets;
+      counters.buckets = mine.filter(isBucket).map((shape) => {
+        const kept = old.find((bucket) => sameShape(bucket, shape));
+        if (kept !== undefined) return kept;
+        const interval = shape.windowMs / shape.limit;
+        const missing = Math.max(
+          counters.windows.recent(shape.windowMs, now),
+          ...old.map((bucket) => Math.max(0, bucket.tat - now) / (bucket.windowMs / bucket.limit)),
+        );
+        return new TokenBucket(shape, missing > 0 ? now + Math.min(missing, shape.burst) * interval : -Infinity);
+      });
     }
   }
 
-  /** Milliseconds until `weight` requests and `cost` fit every window: 0 now, Infinity when unsettled starts hold the room. */
+  /** Milliseconds until `weight` requests and `cost` fit every limit: 0 now, Infinity when unsettled starts hold the room. */
   wait(weight: number, cost: Cost | null, now: number): number {
-    let wait = this.#requests.wait(weight, now);
-    if (cost === null) return wait;
-    for (const counts in cost) {
-      const amount = cost[counts] as number;
-      if (amount > 0) wait = Math.max(wait, this.#limiters.get(counts)?.wait(amount, now) ?? 0);
-    }
-    return wait;
+    return this.#wait(weight, cost, now, Infinity);
   }
 
   /** A lower bound of `wait()` (see SlidingWindowLimiter.earliestWait). */
   earliestWait(weight: number, cost: Cost | null, now: number): number {
-    let wait = this.#requests.earliestWait(weight, now);
+    return this.#wait(weight, cost, now, 0);
+  }
+
+  #wait(weight: number, cost: Cost | null, now: number, pendingHold: number): number {
+    let wait = this.#requests.wait(weight, now, pendingHold);
     if (cost === null) return wait;
     for (const counts in cost) {
       const amount = cost[counts] as number;
-      if (amount > 0) wait = Math.max(wait, this.#limiters.get(counts)?.earliestWait(amount, now) ?? 0);
+      if (amount > 0) wait = Math.max(wait, this.#counters.get(counts)?.wait(amount, now, pendingHold) ?? 0);
     }
     return wait;
   }
 
   /** Takes the room as pending in every currency. Call only when `wait()` has just returned 0. */
   take(weight: number, cost: Cost | null): void {
-    this.#requests.take(weight);
+    this.#take(this.#requests, weight);
     if (cost === null) return;
-    // A currency with no window yet gets a limiter without windows: its pending amount must be known
-    // if setWindows adds a window of it before this start settles.
-    for (const counts in cost) this.#limiterOf(counts).take(cost[counts] as number);
+    // A currency with no limit yet gets counters too: its pending amount must be known if setWindows
+    // adds a limit of it before this start settles.
+    for (const counts in cost) this.#take(this.#of(counts), cost[counts] as number);
   }
 
-  #limiterOf(counts: string): SlidingWindowLimiter {
-    let limiter = this.#limiters.get(counts);
-    if (limiter === undefined) this.#limiters.set(counts, (limiter = new SlidingWindowLimiter([], counts)));
-    return limiter;
+  #take(counters: Counters, amount: number): void {
+    counters.windows.take(amount);
+    for (const bucket of counters.buckets) bucket.take(amount);
   }
 
   /** Logs a pending start at `time`. Returns where its cost sits in each currency's log, or null when it costs only requests. */
   settle(weight: number, cost: Cost | null, time: number): LoggedCost | null {
-    this.#requests.settle(weight, time);
+    this.#settle(this.#requests, weight, time);
     if (cost === null) return null;
     const logged: LoggedCost = {};
-    for (const counts in cost) logged[counts] = this.#limiterOf(counts).settle(cost[counts] as number, time);
+    for (const counts in cost) logged[counts] = this.#settle(this.#of(counts), cost[counts] as number, time);
     return logged;
+  }
+
+  #settle(counters: Counters, amount: number, time: number): number {
+    for (const bucket of counters.buckets) bucket.settle(amount, time);
+    return counters.windows.settle(amount, time);
   }
 
   /**
    * Replaces a start's cost `from` with `to`. `logged`: where its cost sits (a settled start), or null
    * while it is pending. A pending start's room changes now; a settled start gets back what it did not
-   * use (its entries keep their time) and counts what it used beyond the estimate from `now`.
+   * use (its log entries keep their time; its buckets get the units back) and counts what it used beyond
+   * the estimate from `now`.
    */
   amend(from: Cost | null, to: Cost, logged: LoggedCost | null, now: number): void {
     const currencies = new Set([...Object.keys(from ?? {}), ...Object.keys(to)]);
     for (const counts of currencies) {
-      const limiter = this.#limiters.get(counts);
-      if (limiter === undefined || counts === REQUESTS) continue;
+      const counters = this.#counters.get(counts);
+      if (counters === undefined || counts === REQUESTS) continue;
       const before = from?.[counts] ?? 0;
       const after = to[counts] ?? 0;
-      if (logged === null) limiter.repend(before, after);
-      else if (after < before) limiter.refund(logged[counts] ?? -1, before - after);
-      else if (after > before) limiter.add(after - before, now);
+      if (logged === null) {
+        counters.windows.repend(before, after);
+        for (const bucket of counters.buckets) bucket.repend(before, after);
+      } else if (after < before) {
+        counters.windows.refund(logged[counts] ?? -1, before - after);
+        for (const bucket of counters.buckets) bucket.refund(before - after);
+      } else if (after > before) {
+        counters.windows.add(after - before, now);
+        for (const bucket of counters.buckets) bucket.add(after - before, now);
+      }
     }
   }
 
-  /** Usage of every window, in the order they were configured. */
+  /** Usage of every window and bucket, in the order they were configured. */
   usage(now: number): WindowUsage[] {
-    const byCounts = new Map<string, WindowUsage[]>();
+    const windowUsage = new Map<string, WindowUsage[]>();
     const usage: WindowUsage[] = [];
     for (const window of this.#windows) {
       const counts = window.counts ?? REQUESTS;
-      let each = byCounts.get(counts);
-      if (each === undefined) byCounts.set(counts, (each = (this.#limiters.get(counts) as SlidingWindowLimiter).usage(now)));
+      const counters = this.#counters.get(counts) as Counters;
+      if (isBucket(window)) {
+        const bucket = counters.buckets.find((each) => sameShape(each, window)) as TokenBucket;
+        usage.push(bucket.usage(now, counts));
+        continue;
+      }
+      let each = windowUsage.get(counts);
+      if (each === undefined) windowUsage.set(counts, (each = counters.windows.usage(now)));
       usage.push(each.shift() as WindowUsage);
     }
     return usage;
+  }
+
+  #of(counts: string): Counters {
+    let counters = this.#counters.get(counts);
+    if (counters === undefined) this.#counters.set(counts, (counters = new Counters(counts)));
+    return counters;
   }
 }

@@ -161,6 +161,14 @@ export class SlidingWindowLimiter {
     return longest;
   }
 
+  /** Units started in the last `spanMs` (as far back as the log reaches), pending ones included. */
+  recent(spanMs: number, now: number): number {
+    const log = this.#log;
+    let index = log.end;
+    while (index > log.first && log.timeAt(index - 1) + spanMs > now) index--;
+    return log.total - log.totalBefore(index) + this.#pending;
+  }
+
   usage(now: number): WindowUsage[] {
     const usage = this.#windows.map((window) => {
       this.#expire(window, now);

@@ -11,7 +11,7 @@ import type { Semaphore } from '../limit/semaphore.js';
 export class WeightLimits {
   readonly #semaphore: Semaphore;
   #windows: readonly RateWindow[];
-  /** Per currency, the window with the smallest `limit`: the most that can ever start at once. */
+  /** Per currency, the window with the smallest `limit` (a bucket's `burst`): the most that can ever start at once. */
   #tightest = new Map<string, RateWindow>();
   /** Every currency some window counts, and `'requests'`. */
   #currencies: ReadonlySet<string> = new Set([REQUESTS]);
@@ -32,7 +32,7 @@ export class WeightLimits {
     for (const window of windows) {
       const counts = window.counts ?? REQUESTS;
       const known = tightest.get(counts);
-      if (known === undefined || window.limit < known.limit) tightest.set(counts, window);
+      if (known === undefined || most(window) < most(known)) tightest.set(counts, window);
     }
     this.#tightest = tightest;
     this.#currencies = new Set(tightest.keys());
@@ -70,19 +70,29 @@ export class WeightLimits {
       );
     }
     const requests = this.#tightest.get(REQUESTS) as RateWindow;
-    if (weight > requests.limit) return tooMuch('weight', weight, requests);
+    if (weight > most(requests)) return tooMuch('weight', weight, requests);
     if (cost === null) return undefined;
     for (const counts in cost) {
       const window = this.#tightest.get(counts);
       const amount = cost[counts] as number;
-      if (window !== undefined && amount > window.limit) return tooMuch(`cost.${counts}`, amount, window);
+      if (window !== undefined && amount > most(window)) return tooMuch(`cost.${counts}`, amount, window);
     }
     return undefined;
   }
 }
 
+/** The most a window lets start at once: its `limit`, or a bucket's `burst`. */
+function most(window: RateWindow): number {
+  return window.burst ?? window.limit;
+}
+
 function tooMuch(name: string, amount: number, window: RateWindow): RangeError {
   const which = window.counts === REQUESTS ? '' : ` '${window.counts}'`;
+  if (window.burst !== undefined) {
+    return new RangeError(
+      `Expected \`${name}\` to be at most ${window.burst} (the \`burst\` of the${which} bucket of ${window.limit} per ${window.windowMs} ms), got \`${amount}\` (number): it could never start`,
+    );
+  }
   return new RangeError(
     `Expected \`${name}\` to be at most ${window.limit} (the \`limit\` of the ${window.windowMs} ms${which} window), got \`${amount}\` (number): it could never start`,
   );

@@ -222,10 +222,28 @@ const constructorCases: ConstructorCase[] = [
     has: ['`rateLimit.windowMs`', '`undefined` (undefined)'],
   },
   {
-    name: 'unknown key `rateLimit.burst` inside a window',
-    options: { rateLimit: { limit: 10, windowMs: 1_000, burst: 2 } },
+    name: 'unknown key `rateLimit.bursts` inside a window (a typo of `burst`)',
+    options: { rateLimit: { limit: 10, windowMs: 1_000, bursts: 2 } },
     error: TypeError,
-    has: ['`rateLimit.burst`', '`limit`', '`windowMs`'],
+    has: ['`rateLimit.bursts`', '`limit`', '`windowMs`', '`burst`'],
+  },
+  {
+    name: 'rateLimit.burst 0',
+    options: { rateLimit: { limit: 10, windowMs: 1_000, burst: 0 } },
+    error: RangeError,
+    has: ['`rateLimit.burst`', 'integer >= 1', '`0` (number)'],
+  },
+  {
+    name: 'rateLimit.burst 1.5',
+    options: { rateLimit: { limit: 10, windowMs: 1_000, burst: 1.5 } },
+    error: RangeError,
+    has: ['`rateLimit.burst`', '`1.5` (number)'],
+  },
+  {
+    name: 'rateLimit.burst a string',
+    options: { rateLimit: { limit: 10, windowMs: 1_000, burst: '5' } },
+    error: TypeError,
+    has: ['`rateLimit.burst`', '`"5"` (string)'],
   },
   // rateLimit: an array of windows
   {
