@@ -14,6 +14,12 @@ export interface Grant {
   /** The cost in other currencies it was granted with (what this process's share took), or null. */
   readonly estimate: Cost | null;
   /**
+   * What this process's share holds for it in the other currencies: the estimate, or the real cost once
+   * an amend has come. Its settle there takes this off the pending amounts and logs it (an amend before
+   * the settle has already moved the pending amounts to the real cost).
+   */
+  shareCost: Cost | null;
+  /**
    * Its amounts in the other currencies as Redis (or, before RECORD, this process) counts them for its
    * start: the estimate it was granted with, lowered by an amend kept for RECORD (see `FallbackGrants`).
    */
@@ -58,5 +64,18 @@ export function hasLease(grant: Grant): boolean {
 
 /** A new grant, neither settled in the share nor released; `settled`: its start counts from the grant. */
 export function newGrant(id: string, by: Grant['by'], weight: number, cost: Cost | null, holds: boolean, settled: boolean): Grant {
-  return { id, by, weight, estimate: cost, cost, amended: false, holds, settled, released: false, lost: false, shareSettled: false };
+  return {
+    id,
+    by,
+    weight,
+    estimate: cost,
+    shareCost: cost,
+    cost,
+    amended: false,
+    holds,
+    settled,
+    released: false,
+    lost: false,
+    shareSettled: false,
+  };
 }

@@ -202,8 +202,12 @@ export class RedisStore implements LimiterStore {
     const grant = slot.storeData as Grant | undefined;
     if (grant === undefined || grant.amended) return;
     grant.amended = true;
-    // Settled in the share: its cost sits in the share's log (`{}`: it cost only requests).
-    if (grant.by !== 'open') this.#share.amend(grant.estimate, cost, grant.shareSettled ? (grant.shareLogged ?? {}) : null, now);
+    if (grant.by !== 'open') {
+      // Settled in the share: its cost sits in the share's log (`{}`: it cost only requests).
+      this.#share.amend(grant.shareCost, cost, grant.shareSettled ? (grant.shareLogged ?? {}) : null, now);
+      // Not settled there yet: its pending amounts are now the real cost, which its settle must take off and log.
+      grant.shareCost = cost;
+    }
     if (this.#gaveBack(grant.cost, cost)) this.#refusals.refunded();
     if (grant.by === 'redis' || !this.#fallback.amend(grant, cost, now)) this.#writer.amend(grant, grant.cost, cost);
   }
@@ -289,7 +293,7 @@ export class RedisStore implements LimiterStore {
     if (grant.shareSettled) return;
     grant.shareSettled = true;
     if (grant.by !== 'redis') grant.startedAt = now;
-    if (grant.by !== 'open') grant.shareLogged = this.#share.settle(grant.weight, grant.estimate, now);
+    if (grant.by !== 'open') grant.shareLogged = this.#share.settle(grant.weight, grant.shareCost, now);
   }
 
   #acquireFromRedis(slot: StoreSlot): Promise<number> {

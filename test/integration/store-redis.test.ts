@@ -250,6 +250,31 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       expect(Math.max(...fromShare) - Math.max(...fromRedis)).toBeLessThan(windowMs + 100);
     });
 
+    it("'local': a cost set in a task's synchronous part counts in the share as it is, and leaves nothing behind", async () => {
+      const windowMs = 300;
+      const redis = await connect();
+      const store = new RedisStore({ redis, key: `amend-${randomUUID()}`, failureMode: 'local' });
+      const client = new RateLimitedClient({ store, rateLimit: { limit: 100, windowMs, counts: 'tokens' } });
+      clients.push(client);
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      await client.schedule(() => undefined); // Redis answered: the share is the whole limit (one client)
+      await server.stop();
+
+      // Granted by the share; its real cost is set before its start is recorded there.
+      await client.schedule((context) => context.setCost({ tokens: 60 }), { cost: { tokens: 10 } });
+      expect(store.stats().fallbackGrants).toBe(1);
+      expect(client.stats().windows).toEqual([expect.objectContaining({ counts: 'tokens', used: 60 })]);
+      // Once it has left the window (+ 100 ms for late timers), the whole share is free again: a settle
+      // that took the estimate off the pending amount would hold 50 tokens pending for ever, and the
+      // share would refuse every start over 50 until Redis came back.
+      await sleep(windowMs + 100);
+      expect(client.stats().windows).toEqual([expect.objectContaining({ counts: 'tokens', used: 0 })]);
+      await client.schedule(() => undefined, { cost: { tokens: 100 }, maxWaitMs: 1_000 });
+      expect(store.stats().fallbackGrants).toBe(2);
+      expectOneOutageReport(errors);
+    });
+
     it("'local': a task that arrives during a reconnection attempt is answered by the share at once", async () => {
       const redis = await connect();
       const store = new RedisStore({ redis, key: `connecting-${randomUUID()}`, failureMode: 'local' });

@@ -508,6 +508,35 @@ export function storeSuite(name: string, makeStore: () => Promise<SuiteStore>): 
       expect(reports).toEqual([]);
     });
 
+    it('an amend before the settle is what the settle counts: once the window has passed, nothing is left', async () => {
+      const windowMs = 300;
+      const { store, acquire, reports } = await openStore([tokens(100, windowMs), { limit: 10, windowMs, counts: 'points' }]);
+      // The real cost is known before the start counts (setCost in a task's synchronous part, or an
+      // HTTP request's cost read before its response): less tokens than estimated, more points.
+      const slot = slotOf({ tokens: 60, points: 1 }, false);
+      expect(await acquire(slot)).toBe(0);
+      const real = { tokens: 20, points: 7 };
+      store.amend(slot, real, now());
+      slot.cost = real; // as the scheduler does after the amend
+      store.settle(slot, now());
+      store.release(slot, now());
+      // What counts is the real cost: 80 tokens and 3 points are left, no more.
+      expect(await acquire(slotOf({ tokens: 80, points: 3 }))).toBe(0);
+      expect(await acquire(slotOf({ tokens: 1 }))).toBeGreaterThan(0);
+      expect(await acquire(slotOf({ points: 1 }))).toBeGreaterThan(0);
+
+      // Once every start has left the window (+ 20 ms of a shared store's margin, + 100 ms for late
+      // timers), nothing counts: a start settled with its estimate after the amend would leave the
+      // difference (tokens -40, points +6) pending for ever.
+      await sleep(windowMs + 120);
+      expect(store.usage(now())).toEqual([
+        { limit: 100, windowMs, counts: 'tokens', used: 0 },
+        { limit: 10, windowMs, counts: 'points', used: 0 },
+      ]);
+      expect(await acquire(slotOf({ tokens: 100, points: 10 }))).toBe(0);
+      expect(reports).toEqual([]);
+    });
+
     it('a client: setCost in a task gives tokens back and lets the waiting task start at once', async () => {
       const made = await makeStore();
       const client = new RateLimitedClient({ store: made.store, rateLimit: [{ limit: 100, windowMs: 2_000, counts: 'tokens' }] });
