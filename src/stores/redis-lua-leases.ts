@@ -69,8 +69,8 @@ return 1
  * ARGV: channel, then (id, estimate, cost) for each grant whose real cost is known: the cost it was
  * granted with and the real one. In each currency, less than the grant's start counts gives the
  * difference back at once (its entry keeps its time; a pending start will log less); more logs the
- * difference as an entry "<id>+" at now. An entry already gone from the log gives nothing back. Sending
- * the same amend twice counts it once. Returns 1.
+ * difference as an entry "<id>+" at now. An entry already gone from the log (or from spend alone, its
+ * key evicted) gives nothing back. Sending the same amend twice counts it once. Returns 1.
  */
 export const AMEND = `${PRELUDE}
 reap()
@@ -83,12 +83,14 @@ for i = 2, #ARGV, 3 do
   local info = redis.call('HGET', infoKey, id)
   local pendingCost
   if info then w, c, p, pendingCost = parseInfo(info) end
-  local member
+  local memberAt
   if p then
     base = decodeCost(pendingCost)
   else
-    member = redis.call('HGET', costsKey, id)
-    if member then base = decodeCost(memberCost(member)) end
+    local member = redis.call('HGET', costsKey, id)
+    if member then memberAt = tonumber(redis.call('ZSCORE', spendKey, member)) end
+    -- A lookup whose member spend lost (its key evicted) is an entry gone: it is dropped, not lowered.
+    if memberAt then base = decodeCost(memberCost(member)) elseif member then redis.call('HDEL', costsKey, id) end
   end
   local reference = base or decodeCost(ARGV[i + 1])
   local extra = {}
@@ -110,7 +112,7 @@ for i = 2, #ARGV, 3 do
         end
         redis.call('HSET', infoKey, id, infoValue(w, c, p, encodeCost(kept)))
       else
-        logCost(id, encodeCost(kept), tonumber(redis.call('ZSCORE', spendKey, member)))
+        logCost(id, encodeCost(kept), memberAt)
       end
     end
   end

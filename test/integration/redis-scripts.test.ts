@@ -594,6 +594,30 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
       expect(await redis.hget(keys.costs!, 'client-1:unknown+')).toBe('client-1:unknown+|tokens=15');
     });
 
+    it('amends a start whose spend entry was evicted with its key, while its lookup in costs survived: as one gone', async () => {
+      const { scripts, keys } = fresh();
+      const lower = request({ windows, cost: { tokens: 40 } });
+      const higher = request({ windows, cost: { tokens: 10 } });
+      await scripts.acquire(lower);
+      await scripts.acquire(higher);
+      // Under maxmemory with an eviction policy, Redis may drop one key of the store and keep the others.
+      await redis.del(keys.spend!);
+      expect(await redis.hexists(keys.costs!, lower.id)).toBe(1);
+
+      // Refused with an error, the amend would be taken for an outage and sent again for ever.
+      await expect(
+        scripts.amend([
+          { id: lower.id, estimate: lower.cost, cost: { tokens: 5 } },
+          { id: higher.id, estimate: higher.cost, cost: { tokens: 30 } },
+        ]),
+      ).resolves.toBeUndefined();
+      // Nothing to give back; more counts against the estimate, from now. The stale lookups are dropped.
+      expect((await spend(keys)).map(([member]) => member)).toEqual([`${higher.id}+|tokens=20`]);
+      expect(await redis.hexists(keys.costs!, lower.id)).toBe(0);
+      expect(await redis.hexists(keys.costs!, higher.id)).toBe(0);
+      expect(await scripts.acquire(request({ windows, cost: { tokens: 80 } }))).toMatchObject({ granted: true, used: [3, 100] });
+    });
+
     it("restamp moves a start's tokens with its units; record logs a start's cost and what an amend added", async () => {
       const { scripts, keys } = fresh();
       const grant = request({ windows, cost: { tokens: 10 } });
