@@ -18,6 +18,19 @@ import { type AcquireReply, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 
 /**
+ * Throws a TypeError naming the first window that is a bucket: Redis keeps sliding windows only until a
+ * bucket is shared there (GCRA, one number per bucket), and a bucket counted as a window would let
+ * through other starts than the client was configured for.
+ */
+function refuseBuckets(limits: StoreLimits): void {
+  const at = limits.windows.findIndex((window) => window.burst !== undefined);
+  if (at === -1) return;
+  throw new TypeError(
+    `RedisStore does not share buckets yet (\`rateLimit[${at}].burst\`): use a sliding window with a RedisStore, or a MemoryStore`,
+  );
+}
+
+/**
  * Limits shared by every process that uses the same `key`, kept in Redis by Lua scripts on Redis's
  * clock (see `RedisScripts`). A granted start costs one round trip; a refusal is remembered, so the
  * scheduler's next questions are answered at once until the refusal's wait has passed or a release
@@ -113,20 +126,25 @@ export class RedisStore implements LimiterStore {
   /**
    * Binds the store to the client that uses it (the client calls this when it is created with the
    * store), and starts listening for the Redis client's `'ready'`. A store serves one client: a second
-   * `open()` throws a TypeError.
+   * `open()` throws a TypeError, as does a bucket among the limits (before anything is bound).
    */
   open(context: StoreContext): void {
     if (this.#context !== undefined) {
       throw new TypeError('Expected `store` to be a store no other client uses: a store serves one client');
     }
+    refuseBuckets(context.limits);
     this.#context = context;
     this.#limits = context.limits;
     this.#local = new LocalShare(context.limits);
     this.#connection.open();
   }
 
-  /** New limits for the starts to come (starts already made count in them); a remembered refusal no longer holds. */
+  /**
+   * New limits for the starts to come (starts already made count in them); a remembered refusal no longer
+   * holds. A bucket among them throws a TypeError, and nothing changes.
+   */
   setLimits(limits: StoreLimits, now: number): void {
+    refuseBuckets(limits);
     if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed = undefined;
     this.#limits = limits;
     this.#refusals.forget();

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicClock } from '../../src/core/clock.js';
 import { StoreError } from '../../src/errors/store-error.js';
+import { RateLimitedClient, TimeoutError } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
 import type { StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
@@ -387,6 +388,58 @@ describeWithRedis('RedisStore', () => {
   it('refuses to serve a second client', async () => {
     const { store } = open({ redis: await connect() }, oneWindow(1, 1_000));
     expect(() => store.open(fakeContext(oneWindow(1, 1_000)).context)).toThrow(TypeError);
+  });
+
+  describe('refuses buckets until it shares them', () => {
+    const refusal = (i: number) =>
+      `RedisStore does not share buckets yet (\`rateLimit[${i}].burst\`): use a sliding window with a RedisStore, or a MemoryStore`;
+
+    it('a client created with one throws, and the store is left as it was: unbound, its Redis client untouched', async () => {
+      const redis = await connect();
+      const store = new RedisStore({ redis, key: `bucket-${randomUUID()}` });
+      const listeners = redis.listenerCount('ready');
+      const rateLimit = [
+        { limit: 10, windowMs: 1_000 },
+        { limit: 20, windowMs: 1_000, burst: 5 },
+      ];
+      expect(() => new RateLimitedClient({ store, rateLimit })).toThrow(TypeError);
+      expect(() => new RateLimitedClient({ store, rateLimit })).toThrow(refusal(1));
+      expect(redis.listenerCount('ready')).toBe(listeners);
+
+      // Nothing was bound: the same store serves a client with sliding windows.
+      const client = new RateLimitedClient({ store, rateLimit: { limit: 10, windowMs: 1_000 } });
+      try {
+        expect(await client.schedule(() => 'ran')).toBe('ran');
+        expect(store.stats()).toMatchObject({ grants: 1, down: false });
+      } finally {
+        await client.close();
+      }
+    });
+
+    it('setLimits with one throws before it changes anything, called by hand or by client.setRateLimit()', async () => {
+      const redis = await connect();
+      const limits = oneWindow(2, 60_000);
+      const { store } = open({ redis }, limits);
+      expect(await store.acquire(slot(), now())).toBe(0);
+      const bucket = { windows: [{ limit: 2, windowMs: 60_000, burst: 2 }], concurrency: Infinity };
+      expect(() => store.setLimits(bucket, now())).toThrow(TypeError);
+      expect(() => store.setLimits(bucket, now())).toThrow(refusal(0));
+      expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 60_000, counts: 'requests', used: 1 }]);
+      expect(await store.acquire(slot(), now())).toBe(0);
+      expect(await store.acquire(slot(), now())).toBeGreaterThan(59_000);
+
+      // Through a client: the store keeps its windows (2 a minute), and they keep holding.
+      const other = new RedisStore({ redis, key: `bucket-${randomUUID()}` });
+      const client = new RateLimitedClient({ store: other, rateLimit: { limit: 2, windowMs: 60_000 } });
+      try {
+        expect(() => client.setRateLimit({ limit: 100, windowMs: 60_000, burst: 100 })).toThrow(refusal(0));
+        await Promise.all([client.schedule(() => 1), client.schedule(() => 2)]);
+        await expect(client.schedule(() => 3, { maxWaitMs: 100 })).rejects.toBeInstanceOf(TimeoutError);
+        expect(client.stats().windows).toEqual([{ limit: 2, windowMs: 60_000, counts: 'requests', used: 2 }]);
+      } finally {
+        await client.close({ drain: false });
+      }
+    });
   });
 });
 
