@@ -513,11 +513,12 @@ export function storeSuite(name: string, makeStore: () => Promise<SuiteStore>): 
       const { store, acquire, reports } = await openStore([tokens(100, windowMs), { limit: 10, windowMs, counts: 'points' }]);
       // The real cost is known before the start counts (setCost in a task's synchronous part, or an
       // HTTP request's cost read before its response): less tokens than estimated, more points.
-      const slot = slotOf({ tokens: 60, points: 1 }, false);
+      // `cost` writable, as on the scheduler's jobs: it replaces the estimate after the amend.
+      const slot: StoreSlot & { cost: Cost | null } = slotOf({ tokens: 60, points: 1 }, false);
       expect(await acquire(slot)).toBe(0);
       const real = { tokens: 20, points: 7 };
       store.amend(slot, real, now());
-      slot.cost = real; // as the scheduler does after the amend
+      slot.cost = real;
       store.settle(slot, now());
       store.release(slot, now());
       // What counts is the real cost: 80 tokens and 3 points are left, no more.
