@@ -51,6 +51,8 @@ export class RateLimitedClient {
       setServerBudget: (remaining, resetMs, carried, currency, refill) =>
         scheduler.setServerBudget(remaining, resetMs, carried, currency, refill),
       currencies: () => scheduler.currencies,
+      learnFromRefusal: (maxCooldownMs) => scheduler.learnFromRefusal(maxCooldownMs),
+      learnFromSuccess: () => scheduler.learnFromSuccess(),
       windows: () => scheduler.windows,
       setWindows: (windows) => scheduler.setRateLimit(windows),
       rateLimited: (event) => events.emit('rate-limited', event),

@@ -38,8 +38,10 @@ export interface RateLimitedEvent {
    * `'retry-after'`: every request waits `waitMs` (a 429, 503 or GitHub's 403 with Retry-After).
    * `'remaining'`: the server's quota is used up until its reset, `waitMs` from now.
    * `'policy'`: the server's quota is smaller than the configured one; `windows` are the new limits.
+   * `'refused'`: a 429 or 503 that said nothing of the limits: every start waits `waitMs` (longer while
+   * refusals continue), and the client sends at a learned rate from now on (`stats().learnedRate`).
    */
-  reason: 'retry-after' | 'remaining' | 'policy';
+  reason: 'retry-after' | 'remaining' | 'policy' | 'refused';
   /**
    * Milliseconds every start now waits (`'retry-after'`, `'remaining'`), at most `retry.maxRetryAfterMs`;
    * 0 for `'policy'`.

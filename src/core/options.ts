@@ -180,4 +180,10 @@ export interface ClientStats {
   queueMaxSize: number;
   /** Epoch milliseconds until which a server-requested cooldown holds, or null. */
   cooldownUntil: number | null;
+  /**
+   * The rate the client sends at, learned from bare refusals (a 429 or 503 with no Retry-After and no
+   * rate-limit headers; `adaptive`), starts paced evenly; undefined while nothing was learned. Never
+   * above the configured windows.
+   */
+  learnedRate: { limit: number; windowMs: number } | undefined;
 }

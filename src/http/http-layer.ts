@@ -64,6 +64,10 @@ export interface HttpHooks extends FeedbackTarget {
   heard(status: number): void;
   /** Every currency some window counts, requests included. */
   currencies(): ReadonlySet<string>;
+  /** A bare refusal (see Scheduler#learnFromRefusal): the cooldown it started, or undefined. */
+  learnFromRefusal(maxCooldownMs: number): number | undefined;
+  /** A response that was not a refusal (see Scheduler#learnFromSuccess). */
+  learnFromSuccess(): void;
 }
 
 interface AttemptOptions {
@@ -220,7 +224,10 @@ export class HttpLayer {
         try {
           outcome = await next;
         } catch (error) {
-          const delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
+          let delay = retryDelay(how.retry, error, request.method, request.headers['idempotency-key'] !== undefined, attempt.retried);
+          // A bare refusal the client now cools down and paces for: the retry waits in the queue, held by
+          // those, not on a backoff of its own that would leave it behind (and the quota unused).
+          if (delay !== undefined && paced.has(error as object) && (error as HttpError).retryAfterMs === undefined) delay = 0;
           if (delay === undefined || how.scheduling.signal?.aborted) throw error;
           attempt.retried++;
           this.#hooks.retrying({
@@ -299,20 +306,50 @@ export class HttpLayer {
   /**
    * When adaptive, acts on what a response says about the server's limits. (A refused request's own
    * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.) `refusal`: what the
-   * meter read in a refusal's body; its cooldown holds only the currencies it names, or none.
+   * meter read in a refusal's body; its cooldown holds only the currencies it names, or none. Returns
+   * true for a bare refusal (one that says nothing of the limits), which the client learns from.
    */
-  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal): void {
+  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal): boolean {
     this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
-    if (!adaptive) return;
+    if (!adaptive) return false;
     const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
-    // Most responses say nothing about limits: then there is nothing to apply (and no URL to format).
-    if (limits.sources.length === 0) return;
+    // Most responses say nothing about limits: then there is nothing to apply (and no URL to format),
+    // but a refusal that says nothing is news too (a server such as nginx), and a success after it.
+    if (limits.sources.length === 0) {
+      // Bare: no header about any quota (one about another resource's, GitHub's search, is not news of ours).
+      const bare =
+        (status === 429 || status === 503) &&
+        refusal?.fatal === undefined &&
+        refusal?.counts === undefined &&
+        readServerLimits(headers, Date.now(), adaptive.resetMode, null).sources.length === 0;
+      if (bare) {
+        this.#learnFromRefusal(status, url);
+        return true;
+      }
+      if (status < 400) this.#hooks.learnFromSuccess();
+      return false;
+    }
     applyServerLimits(refusal === undefined ? this.#hooks : this.#refusedFor(refusal), limits, {
       status,
       url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
       weight,
       maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
+    });
+    return false;
+  }
+
+  /** A bare refusal: every start cools down, and the client paces itself at a rate it learns. */
+  #learnFromRefusal(status: number, url: URL | string): void {
+    const maxWaitMs = (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs;
+    const waitMs = this.#hooks.learnFromRefusal(maxWaitMs);
+    if (waitMs === undefined) return;
+    this.#hooks.rateLimited({
+      reason: 'refused',
+      waitMs,
+      status,
+      url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
+      sources: [],
     });
   }
 
@@ -364,7 +401,7 @@ export class HttpLayer {
     const weight = how.scheduling.weight ?? 1;
     // A refusal's cooldown waits for its body when the meter reads what it was for (tokens, or a spent quota).
     const readRefusal = how.throwHttpErrors && this.metering.readsRefusals && refusesForRate(response.status);
-    if (!readRefusal) this.listen(response.headers, response.status, response.url, weight);
+    let bare = readRefusal ? false : this.listen(response.headers, response.status, response.url, weight);
     const metered: MeterResponse | undefined =
       how.metered === undefined ? undefined : { status: response.status, headers: response.headers, request: how.metered };
     const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, how.scheduling.cost ?? null);
@@ -385,8 +422,10 @@ export class HttpLayer {
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
       const bodyPreview = await partial.text();
       const refusal = readRefusal && metered !== undefined ? this.metering.refusal(metered, bodyPreview) : undefined;
-      if (readRefusal) this.listen(response.headers, response.status, response.url, weight, refusal ?? {});
-      throw new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview), refusal?.fatal);
+      if (readRefusal) bare = this.listen(response.headers, response.status, response.url, weight, refusal ?? {});
+      const error = new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview), refusal?.fatal);
+      if (bare) paced.add(error);
+      throw error;
     }
     return Object.assign(response, { signal, reader });
   }
@@ -411,6 +450,9 @@ export class HttpLayer {
     }
   }
 }
+
+/** Refusals that said nothing, which the client now cools down and paces for (see #follow). */
+const paced = new WeakSet<object>();
 
 /** Where a request is in its life: redirect hops followed, retries made, its place in the queue. */
 interface Attempt {

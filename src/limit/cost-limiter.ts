@@ -66,9 +66,14 @@ export class CostLimiter {
         now,
       );
       const old = counters.buckets;
+      const reused = new Set<TokenBucket>();
       counters.buckets = mine.filter(isBucket).map((shape) => {
-        const kept = old.find((bucket) => sameShape(bucket, shape));
-        if (kept !== undefined) return kept;
+        // Each old bucket serves one new one: two buckets of one shape stay two.
+        const kept = old.find((bucket) => sameShape(bucket, shape) && !reused.has(bucket));
+        if (kept !== undefined) {
+          reused.add(kept);
+          return kept;
+        }
         const interval = shape.windowMs / shape.limit;
         const missing = Math.max(
           counters.windows.recent(shape.windowMs, now),

@@ -23,11 +23,11 @@ export interface BucketShape {
  * frees (Infinity), as for windows.
  */
 export class TokenBucket {
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly burst: number;
+  limit: number;
+  windowMs: number;
+  burst: number;
   /** Milliseconds per unit. */
-  readonly #interval: number;
+  #interval: number;
   /** When the bucket is full again, as if every settled start had taken its units then (GCRA). */
   #tat = -Infinity;
   /** Units granted and not settled. */
@@ -41,6 +41,19 @@ export class TokenBucket {
     this.#tat = tat;
   }
 
+  /**
+   * A new rate or size from now on: what was taken stays taken (a unit owed at the old pace is owed at
+   * the new one). For a rate that moves (a learned one), not for configured limits (see CostLimiter).
+   */
+  reshape(shape: BucketShape, now: number): void {
+    const owed = Math.max(0, this.#tat - now) / this.#interval;
+    this.limit = shape.limit;
+    this.windowMs = shape.windowMs;
+    this.burst = shape.burst;
+    this.#interval = shape.windowMs / shape.limit;
+    this.#tat = owed > 0 ? now + owed * this.#interval : this.#tat;
+  }
+
   /** When the bucket is full again (for a bucket that replaces this one: see CostLimiter#setWindows). */
   get tat(): number {
     return this.#tat;
@@ -48,10 +61,15 @@ export class TokenBucket {
 
   /** Milliseconds until `cost` more units fit: 0 now; Infinity when pending starts hold the room. */
   wait(cost: number, now: number, pendingHold = Infinity): number {
-    const wait = Math.max(this.#tat, now) + (this.#pending + cost - this.burst) * this.#interval - now;
+    let wait = Math.max(this.#tat, now) + (this.#pending + cost - this.burst) * this.#interval - now;
+    // Floating-point noise (an interval of 74 / 3 ms) must not cost a timer a millisecond: 24.000000000000004
+    // is 24, and a hair over 0 is now (the level says the units are there).
+    const whole = Math.round(wait);
+    if (Math.abs(wait - whole) < 1e-9) wait = whole;
     if (wait <= 0) return 0;
-    // Pending units are taken at their settle, no earlier than now: the room frees no sooner than this.
-    return this.#pending > 0 ? Math.max(wait, pendingHold) : wait;
+    // While the pending units fit beside the cost, refill alone makes the room, at a time known now.
+    // Otherwise they hold it: they are taken at their settle, no earlier than now, and free nothing before.
+    return this.#pending > 0 && this.#pending + cost > this.burst ? Math.max(wait, pendingHold) : wait;
   }
 
   /** Takes `cost` units as pending. Call only when `wait()` has just returned 0. */

@@ -247,7 +247,7 @@ export class DispatchLoop {
   /** Starts a job the store granted, on a worker and permits already taken for it. */
   #run(job: Job, worker: Worker, now: number): void {
     this.deadlines.delete(job);
-    this.server.take(job);
+    this.server.take(job, now);
     job.slotPending = true;
     job.state = 'running';
     if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);

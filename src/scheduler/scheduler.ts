@@ -8,6 +8,7 @@ import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Refill } from '../limit/server-budget.js';
+import { type LearnedRate, RefusalLearning } from '../retry/learned-rate.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
@@ -43,6 +44,8 @@ export class Scheduler {
   /** Told after every dispatch pass that leaves nothing waiting. */
   readonly #idleWaiters = new IdleWaiters(() => this.#events.emit('idle'));
   readonly #sizeWaiters = new SizeWaiters(() => this.#loop.queue.waiting);
+  /** What bare refusals taught: a growing cooldown and a paced rate (see RefusalLearning). */
+  readonly #learning = new RefusalLearning();
 
   constructor(options: NormalizedClientOptions, events: Emitter) {
     this.#events = events;
@@ -143,8 +146,9 @@ export class Scheduler {
 
   setRateLimit(windows: readonly RateWindow[]): void {
     const loop = this.#loop;
-    loop.windows = windows;
+    // The store first: one that refuses the limits (a RedisStore and a bucket) must leave nothing changed.
     loop.store.setLimits({ windows, concurrency: loop.semaphore.capacity }, loop.clock.now());
+    loop.windows = windows;
     loop.failTooHeavy();
     // The old wake-up time was computed from the old windows.
     loop.wake.cancel();
@@ -175,6 +179,46 @@ export class Scheduler {
     loop.server.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
     loop.wake.cancel();
     loop.dispatch();
+  }
+
+  /**
+   * A bare refusal (a 429 or 503 that says nothing of the server's limits) arrived: every start cools
+   * down, and starts are paced at a learned rate. Returns the cooldown started, or undefined when this
+   * refusal is news already acted on.
+   */
+  learnFromRefusal(maxCooldownMs: number): number | undefined {
+    const loop = this.#loop;
+    const now = loop.clock.now();
+    const lesson = this.#learning.refused(now, this.#ceiling(), maxCooldownMs);
+    if (lesson.rate !== undefined) loop.server.pace(lesson.rate, now);
+    if (lesson.cooldownMs === undefined) return undefined;
+    this.coolDown(lesson.cooldownMs);
+    return lesson.cooldownMs;
+  }
+
+  /** A response that was not a refusal: the learned rate climbs back, and the cooldown resets. */
+  learnFromSuccess(): void {
+    const lesson = this.#learning.succeeded(this.#ceiling());
+    if (lesson.rate === undefined) return;
+    const loop = this.#loop;
+    loop.server.pace(lesson.rate, loop.clock.now());
+    loop.forgetRefusal();
+    loop.wake.cancel();
+    loop.dispatch();
+  }
+
+  /** The configured rate a second: the tightest `'requests'` window's or bucket's, Infinity without one. */
+  #ceiling(): number {
+    let ceiling = Infinity;
+    for (const window of this.#loop.windows) {
+      if ((window.counts ?? 'requests') === 'requests') ceiling = Math.min(ceiling, (window.limit * 1_000) / window.windowMs);
+    }
+    return ceiling;
+  }
+
+  /** What bare refusals taught, for `stats()`. */
+  get learnedRate(): LearnedRate | undefined {
+    return this.#learning.rate;
   }
 
   /**
@@ -273,6 +317,7 @@ export class Scheduler {
       queueUtilization: queue.maxSize === Infinity ? 0 : queue.queued / queue.maxSize,
       queueMaxSize: queue.maxSize,
       cooldownUntil: this.#cooldownEpoch(),
+      learnedRate: this.#learning.rate,
     };
   }
 

@@ -1,6 +1,7 @@
 // What the server last said of its limits, per currency: cooldowns and remaining budgets that hold starts back.
 import { type Cost, REQUESTS } from '../core/cost.js';
 import { type Refill, ServerBudget } from '../limit/server-budget.js';
+import { TokenBucket } from '../limit/token-bucket.js';
 
 /** A task as the server's word sees it: its weight (requests) and its cost in other currencies. */
 interface Costly {
@@ -20,6 +21,22 @@ export class ServerWord {
   /** The other currencies' cooldowns (clock time) and budgets; empty unless a server spoke of them. */
   readonly #cooldowns = new Map<string, number>();
   readonly #budgets = new Map<string, ServerBudget>();
+  /**
+   * The rate learned from bare refusals, paced evenly: a bucket of one start (whatever its weight),
+   * refilled at the rate. Undefined while nothing was learned.
+   */
+  #pacing: TokenBucket | undefined = undefined;
+
+  /** Paces starts at `perSecond` evenly from now on (undefined: no pacing). */
+  pace(perSecond: number | undefined, now: number): void {
+    if (perSecond === undefined) {
+      this.#pacing = undefined;
+      return;
+    }
+    const shape = { limit: 1, windowMs: 1_000 / perSecond, burst: 1 };
+    if (this.#pacing === undefined) this.#pacing = new TokenBucket(shape);
+    else this.#pacing.reshape(shape, now);
+  }
 
   /** Holds starts that cost `currency` until `until` (clock time). False when an equal or later one holds already. */
   coolDown(until: number, currency = REQUESTS): boolean {
@@ -53,9 +70,10 @@ export class ServerWord {
     return wait;
   }
 
-  /** Milliseconds until every budget has room for `task` (0: now). */
+  /** Milliseconds until every budget (and the learned pace) has room for `task` (0: now). */
   budgetWait(task: Costly, now: number): number {
     let wait = this.#requestsBudget.wait(task.weight, now);
+    if (this.#pacing !== undefined) wait = Math.max(wait, this.#pacing.wait(1, now));
     const cost = task.cost;
     if (cost === null || this.#budgets.size === 0) return wait;
     for (const [currency, budget] of this.#budgets) {
@@ -65,9 +83,10 @@ export class ServerWord {
     return wait;
   }
 
-  /** A start: it comes off every budget it costs in. */
-  take(task: Costly): void {
+  /** A start at `now`: it comes off every budget it costs in, and takes its turn in the learned pace. */
+  take(task: Costly, now: number): void {
     this.#requestsBudget.take(task.weight);
+    this.#pacing?.add(1, now);
     const cost = task.cost;
     if (cost === null || this.#budgets.size === 0) return;
     for (const [currency, budget] of this.#budgets) budget.take(cost[currency] ?? 0);

@@ -52,14 +52,6 @@ const replay =
 const TIMEOUT_MS = 60_000 + RUNS * 30;
 const TIME_LIMIT_MS = 1_000_000;
 const EPSILON = 1e-6;
-/**
- * Known bug (reported with commit 874ca36's buckets): `TokenBucket.wait()` answers Infinity whenever a
- * start is pending and the cost does not fit now, even when refill alone makes the room (pending +
- * cost <= burst), so the client waits for the settle instead of a timer. A sliding window answers
- * Infinity only when pending + cost > limit. While true, the idle-gap check skips a first task whose
- * buckets hold pending units; set to false once fixed.
- */
-const KNOWN_BUCKET_PENDING_HOLD = true;
 const REQUESTS = 'requests';
 const TOKENS = 'tokens';
 type Currency = typeof REQUESTS | typeof TOKENS;
@@ -359,21 +351,6 @@ class Run {
     return at;
   }
 
-  /** See KNOWN_BUCKET_PENDING_HOLD: a bucket `task` needs holds pending units. */
-  #bucketHeld(task: TaskModel): boolean {
-    return this.scenario.limits.some(
-      (limit) => limit.burst !== undefined && this.amountOf(task, limit.counts) > 0 && this.pendingUnits(limit.counts) > 0,
-    );
-  }
-
-  /** A bucket `task` needs has exactly its room: not one scaled unit to spare. */
-  #onTheEdge(task: TaskModel, now: number): boolean {
-    return this.scenario.limits.some((limit) => {
-      const amount = this.amountOf(task, limit.counts);
-      return limit.burst !== undefined && amount > 0 && this.slack(limit, amount, this.pendingUnits(limit.counts), now) === 0;
-    });
-  }
-
   best(): TaskModel | undefined {
     let best: TaskModel | undefined;
     for (const task of this.queue) {
@@ -660,15 +637,8 @@ class Run {
       const inFlight = this.running.reduce((total, task) => total + task.weight, 0);
       if (this.running.length < this.scenario.concurrency && inFlight + head.weight <= this.scenario.concurrency) {
         const fits = this.fitsAt(head, now);
-        if (KNOWN_BUCKET_PENDING_HOLD && this.#bucketHeld(head)) {
-          count('idle-gap: skipped, a bucket holds pending units (known bug)');
-        } else if (fits === undefined) {
+        if (fits === undefined) {
           count('idle-gap: held by a pending start');
-        } else if (fits <= now && this.#onTheEdge(head, now)) {
-          // TokenBucket computes in floating point: a cost that fits exactly (not a unit to spare) may
-          // read a wait of 1e-14 ms there and start on the next millisecond. Allowed, no later.
-          count('idle-gap: exact fit, next millisecond');
-          due = now + 1;
         } else if (fits <= now) {
           this.violate(
             `4: task ${head.index} (weight ${head.weight}, tokens ${head.tokens}) fits by the log but waits (stats ${JSON.stringify(
