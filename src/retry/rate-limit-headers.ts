@@ -20,6 +20,7 @@
  */
 import { parseDictionary, parseItem, parseList, Token } from 'structured-headers';
 import type { InnerList, Item } from 'structured-headers';
+import type { Refill } from '../limit/server-budget.js';
 
 /**
  * A List's Item as this file reads it. structured-headers' own `BareItem` names the DOM's
@@ -46,6 +47,11 @@ export interface ServerLimits {
   policy?: { limit: number; windowMs: number };
   /** The server's request limit per window of a length it does not say, >= 1. */
   limit?: number;
+  /**
+   * Set when the quota is a bucket that refills continuously (Shopify's leaky bucket): `remaining`
+   * grows back at `perMs` up to `limit` meanwhile, and `resetMs` is when it is full again.
+   */
+  refill?: Refill;
   /** Names of the headers these values came from, lower-case, for events and debugging. */
   sources: string[];
 }
@@ -111,8 +117,17 @@ export function readServerLimits(
   take(out, 'remaining', count(get('x-ratelimit-remaining-requests')), 'x-ratelimit-remaining-requests');
   take(out, 'resetMs', goDurationMs(get('x-ratelimit-reset-requests')), 'x-ratelimit-reset-requests');
 
-  // Shopify Admin REST: `used/size` of a leaky bucket; it leaks at a plan-dependent rate, so no reset.
-  take(out, 'remaining', shopifyRemaining(get('x-shopify-shop-api-call-limit')), 'x-shopify-shop-api-call-limit');
+  // Shopify Admin REST: `used/size` of a leaky bucket (shopify.dev/docs/api/usage/limits: a bucket of
+  // 40 leaking 2 a second on the standard plans, 400 leaking 20 on Plus: a twentieth of its size a
+  // second either way). What is left grows back as it leaks; it is empty again when `used` has leaked.
+  const shopify = shopifyBucket(get('x-shopify-shop-api-call-limit'));
+  if (shopify !== undefined && out.remaining === undefined) {
+    take(out, 'remaining', shopify.remaining, 'x-shopify-shop-api-call-limit');
+    if (out.resetMs === undefined && shopify.resetMs > 0) {
+      out.resetMs = shopify.resetMs;
+      out.refill = shopify.refill;
+    }
+  }
 
   // Limits without a window: GitHub and most others, X, OpenAI, and the older IETF field's bare form.
   for (const name of ['x-ratelimit-limit', 'x-rate-limit-limit', 'x-ratelimit-limit-requests'] as const) {
@@ -365,12 +380,17 @@ function goDurationMs(value: string | null): number | undefined {
   return toMs(total, 1);
 }
 
-function shopifyRemaining(value: string | null): number | undefined {
+function shopifyBucket(value: string | null): { remaining: number; resetMs: number; refill: Refill } | undefined {
   const match = /^(\d+)\/(\d+)$/.exec(value?.trim() ?? '');
   const used = countOf(Number(match?.[1]));
   const size = countOf(Number(match?.[2]));
-  return used === undefined || size === undefined || used > size ? undefined : size - used;
+  if (used === undefined || size === undefined || used > size || size === 0) return undefined;
+  const perMs = size / SHOPIFY_SIZE_PER_LEAK_PER_SECOND / 1_000;
+  return { remaining: size - used, resetMs: Math.ceil(used / perMs), refill: { perMs, limit: size } };
 }
+
+/** Shopify's buckets leak a twentieth of their size a second (40 and 2, 400 and 20). */
+const SHOPIFY_SIZE_PER_LEAK_PER_SECOND = 20;
 
 // ---- HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, obsolete RFC 850 and asctime, always UTC ----
 

@@ -42,8 +42,9 @@ export function applyServerLimits(
   }
   if (limits.remaining !== undefined && limits.resetMs !== undefined) {
     const resetMs = wait(limits.resetMs);
-    target.setServerBudget(limits.remaining, resetMs, response.weight);
-    if (limits.remaining === 0 && resetMs > 0) {
+    target.setServerBudget(limits.remaining, resetMs, response.weight, undefined, limits.refill);
+    // A bucket that refills is not used up until its reset: the budget lets each unit start as it comes.
+    if (limits.remaining === 0 && resetMs > 0 && limits.refill === undefined) {
       // Used up until the reset: a cooldown like a Retry-After, so that stats().cooldownUntil shows it.
       target.coolDown(resetMs);
       target.rateLimited({ reason: 'remaining', waitMs: resetMs, status, url, sources });

@@ -249,3 +249,27 @@ describe("GitHub's refusals and resources", () => {
     await new Promise((resolve) => server.close(resolve));
   });
 });
+
+describe("Shopify's leaky bucket (X-Shopify-Shop-Api-Call-Limit)", () => {
+  it('a full bucket of 40 leaking 2 a second: the next requests go out one per 500 ms, not after the 20 s it takes to empty', async () => {
+    const arrivals: number[] = [];
+    const server = createServer((_req, res) => {
+      arrivals.push(performance.now());
+      // shopify.dev/docs/api/usage/limits: `used/size`; a full bucket on every answer.
+      res.writeHead(200, { 'x-shopify-shop-api-call-limit': '40/40' }).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new RateLimitedClient({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, concurrency: 1 });
+    await client.get('/first');
+    await Promise.all([client.get('/second'), client.get('/third')]);
+    const gaps = arrivals.slice(1).map((at, i) => at - (arrivals[i] as number));
+    // Each waits for one unit to leak (500 ms); generous above for a loaded machine, far below 20 s.
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThan(450);
+      expect(gap).toBeLessThan(2_000);
+    }
+    expect(client.stats().cooldownUntil).toBeNull();
+    await client.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+});

@@ -243,12 +243,23 @@ const wellFormed: WellFormed[] = [
   {
     name: 'Shopify 32/40',
     headers: { 'X-Shopify-Shop-Api-Call-Limit': '32/40' },
-    expected: { remaining: 8, sources: ['x-shopify-shop-api-call-limit'] },
+    // shopify.dev/docs/api/usage/limits: 40 requests, leaking 2 a second: 32 leak in 16 s.
+    expected: { remaining: 8, resetMs: 16_000, refill: { perMs: 0.002, limit: 40 }, sources: ['x-shopify-shop-api-call-limit'] },
+  },
+  {
+    name: 'Shopify Plus 100/400: leaks 20 a second',
+    headers: { 'X-Shopify-Shop-Api-Call-Limit': '100/400' },
+    expected: { remaining: 300, resetMs: 5_000, refill: { perMs: 0.02, limit: 400 }, sources: ['x-shopify-shop-api-call-limit'] },
+  },
+  {
+    name: 'Shopify empty bucket: no reset to wait for',
+    headers: { 'X-Shopify-Shop-Api-Call-Limit': '0/40' },
+    expected: { remaining: 40, sources: ['x-shopify-shop-api-call-limit'] },
   },
   {
     name: 'Shopify full bucket',
     headers: { 'X-Shopify-Shop-Api-Call-Limit': '40/40' },
-    expected: { remaining: 0, sources: ['x-shopify-shop-api-call-limit'] },
+    expected: { remaining: 0, resetMs: 20_000, refill: { perMs: 0.002, limit: 40 }, sources: ['x-shopify-shop-api-call-limit'] },
   },
 
   // Several families at once
