@@ -12,15 +12,16 @@
  * No meter for Shopify ships with the client; this file writes one, a plain object implementing the
  * `Meter` interface of `rate-limited-client/meters`: `estimate()` computes the requested cost from the
  * query, as Shopify does, and `usage()` reads `extensions.cost.actualQueryCost` from the answer. The
- * client has one window counting 'points' (1,000 per second: safe against the bucket, see
- * examples/anthropic.ts). A catalogue export of 20 queries (25 products each, with up to 10 variants)
+ * client mirrors Shopify's bucket: a window counting 'points' with a `burst` is a bucket (1,000 points
+ * restoring 1,000 a second here, the mock's figures). A catalogue export of 20 queries (25 products each, with up to 10 variants)
  * runs twice, each time against a fresh mock: first with the estimates alone, then settled from the
  * actual costs: the refunds make room for the next queries at once. The run fails (exit code 1) if a
  * query was throttled or failed, came back wrong, if the meter's estimate differs from Shopify's
  * requested cost, or if settling did not make the export faster.
  *
- * Against the real API: `rateLimit: { limit: 1_000, windowMs: 20_000, counts: 'points' }` for a bucket
- * of 1,000 restoring 50 a second (your plan's figures are in `extensions.cost.throttleStatus`).
+ * Against the real API: `rateLimit: { limit: 100, windowMs: 1_000, burst: 1_000, counts: 'points' }` for
+ * a bucket of 1,000 restoring 100 a second (your plan's figures are in `extensions.cost.throttleStatus`:
+ * `maximumAvailable` is the burst, `restoreRate` the limit per second).
  */
 import { performance } from 'node:perf_hooks';
 import { RateLimitedClient } from 'rate-limited-client';
@@ -29,7 +30,8 @@ import { PRODUCT_COUNT, startGraphQLMock, variantCount } from './support/mock-gr
 
 const POINTS = 1_000;
 const RESTORE_PER_SECOND = 1_000;
-const WINDOW_MS = (POINTS / RESTORE_PER_SECOND) * 1000;
+/** The server's bucket, mirrored: `RESTORE_PER_SECOND` a second refilled continuously, `POINTS` held. */
+const BUCKET = { limit: RESTORE_PER_SECOND, windowMs: 1_000, burst: POINTS, counts: 'points' };
 const QUERIES = 20;
 const PAGE = 25;
 const TOKEN = 'shpat_test';
@@ -101,7 +103,7 @@ interface Page {
 
 async function exportCatalogue(meter: Meter, label: string) {
   const api = await startGraphQLMock({ maximumAvailable: POINTS, restoreRate: RESTORE_PER_SECOND });
-  const client = new RateLimitedClient({ concurrency: 8, rateLimit: { limit: POINTS, windowMs: WINDOW_MS, counts: 'points' }, meter });
+  const client = new RateLimitedClient({ concurrency: 8, rateLimit: BUCKET, meter });
   client.on('error', (error) => console.error('client error:', error));
   const begin = performance.now();
   // Pages from 20 places in the catalogue: each asks for 25 products of up to 10 variants (327 points).
@@ -125,7 +127,7 @@ async function exportCatalogue(meter: Meter, label: string) {
 }
 
 console.log(`Shopify GraphQL mock: a bucket of ${POINTS} points restoring ${RESTORE_PER_SECOND} a second; 'Throttled' beyond.`);
-console.log(`Client: a window of ${POINTS} points per ${WINDOW_MS} ms, meter written below.\n`);
+console.log(`Client: a bucket of ${POINTS} points restoring ${RESTORE_PER_SECOND} a second (burst), meter written below.\n`);
 const before = await exportCatalogue(estimatesOnly, 'estimates only (no usage()):');
 const after = await exportCatalogue(shopifyPoints, 'settled from actualQueryCost:');
 
