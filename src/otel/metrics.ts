@@ -55,7 +55,7 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
     valueType: ValueType.INT,
   });
   const windowUsage = meter.createObservableGauge(METRIC.windowUsage, {
-    description: 'Used over limit of each rate window, from 0 to 1.',
+    description: 'Used over limit of each rate window (over burst for a bucket), from 0 to 1.',
     unit: '1',
   });
   const timeInQueue = meter.createHistogram(METRIC.timeInQueue, {
@@ -103,7 +103,8 @@ export function createMetrics(meter: Meter, registry: ClientRegistry): Metrics {
       result.observe(activeRequests, stats.inFlight, attributes);
       observeCounters(result, stats, entry);
       for (const window of stats.windows) {
-        result.observe(windowUsage, window.used / window.limit, {
+        // A bucket is full at its burst: its share used is what is missing of it.
+        result.observe(windowUsage, window.used / (window.burst ?? window.limit), {
           ...attributes,
           [ATTR.windowCounts]: windowCounts(window),
           [ATTR.windowMs]: window.windowMs,

@@ -118,6 +118,7 @@ describe('otel metrics with the real SDK', () => {
       rateLimit: [
         { limit: 10, windowMs: 60_000 },
         { limit: 20, windowMs: 120_000 },
+        { limit: 1, windowMs: 30_000, burst: 8 }, // a bucket: its usage is over its burst
       ],
       queue: { maxSize: 4 }, // overflow 'block': the fifth waits outside the queue
     });
@@ -142,6 +143,7 @@ describe('otel metrics with the real SDK', () => {
     });
     expect(valueOf(mid, 'rate_limited_client.window.usage', 'paused', window(60_000))).toBeCloseTo(2 / 10, 10);
     expect(valueOf(mid, 'rate_limited_client.window.usage', 'paused', window(120_000))).toBeCloseTo(2 / 20, 10);
+    expect(valueOf(mid, 'rate_limited_client.window.usage', 'paused', window(30_000))).toBeCloseTo(2 / 8, 10);
     // Kinds and units as OpenTelemetry's naming rules say.
     expect(mid.get('rate_limited_client.queue.size')).toMatchObject({
       dataPointType: DataPointType.SUM,
