@@ -124,7 +124,10 @@ export class RateLimitedClient {
     return this.#submit(task, options, true);
   }
 
-  /** For the interceptor: the client's meter (see kMetering). */
+  /**
+   * For the interceptor: the client's meter (see kMetering).
+   * @internal
+   */
   get [kMetering](): Metering {
     return this.#http.metering;
   }

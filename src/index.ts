@@ -12,6 +12,7 @@ export { RateLimitedClient } from './client.js';
 export type { RateLimitedClientOptions } from './client-options.js';
 export type {
   ClientStats,
+  LearnedRate,
   CloseOptions,
   OverflowStrategy,
   QueueOptions,

@@ -127,6 +127,14 @@ export interface ScheduleOptions {
   maxWaitMs?: number | undefined;
 }
 
+/** A send rate the client learned from bare refusals (see `ClientStats.learnedRate`). */
+export interface LearnedRate {
+  /** Starts allowed per `windowMs`, paced evenly (a fraction: 17.5 a second is a start every 57 ms). */
+  limit: number;
+  /** The window the rate is stated in: 1000 (a second). */
+  windowMs: number;
+}
+
 /** Options of `close(options)`. */
 export interface CloseOptions {
   /**
@@ -185,5 +193,5 @@ export interface ClientStats {
    * rate-limit headers; `adaptive`), starts paced evenly; undefined while nothing was learned. Never
    * above the configured windows.
    */
-  learnedRate: { limit: number; windowMs: number } | undefined;
+  learnedRate: LearnedRate | undefined;
 }

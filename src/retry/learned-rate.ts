@@ -1,11 +1,6 @@
 // Servers that say nothing: a bare 429 or 503 (no Retry-After, no rate-limit headers) teaches the
 // client a cooldown and a send rate, as TCP learns a congestion window: down by a factor, up by steps.
-
-/** A rate learned from bare refusals: `limit` starts per `windowMs`. */
-export interface LearnedRate {
-  limit: number;
-  windowMs: number;
-}
+import type { LearnedRate } from '../core/options.js';
 
 /** The window a learned rate is stated in (a second: "20 a second"). */
 const RATE_WINDOW_MS = 1_000;

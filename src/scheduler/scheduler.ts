@@ -2,13 +2,13 @@
 // around the dispatch loop (dispatch-loop.ts) that starts the tasks.
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
-import type { ClientStats, RateWindow } from '../core/options.js';
+import type { ClientStats, LearnedRate, RateWindow } from '../core/options.js';
 import { publishTaskEnqueue } from '../core/diagnostics.js';
 import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Refill } from '../limit/server-budget.js';
-import { type LearnedRate, RefusalLearning } from '../retry/learned-rate.js';
+import { RefusalLearning } from '../retry/learned-rate.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
