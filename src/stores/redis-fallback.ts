@@ -13,7 +13,8 @@ function share(limit: number, clients: number): number {
 /**
  * This process's share of the shared limits, for `RedisStore`'s `failureMode: 'local'` while Redis is
  * down: each window allows `max(1, floor(limit / clients))` and the concurrency likewise, `clients` being
- * the live-client count Redis last reported (1 until it has reported one).
+ * the live-client count Redis last reported (1 until it has reported one); a bucket refills at that
+ * share of its rate and holds that share of its burst.
  *
  * It records every start of this process, granted by Redis or by itself, so that an outage right after
  * a burst does not hand out a fresh share on top of it: the windows (of every currency) see this
@@ -106,13 +107,15 @@ export class LocalShare {
     return fitted;
   }
 
+  /** A bucket's share is a share of its rate and of its burst: the most a start is held to is the burst's. */
   #shares(): RateWindow[] {
     this.#largest = new Map();
     return this.#limits.windows.map((window) => {
       const counts = window.counts ?? REQUESTS;
       const limit = share(window.limit, this.#clients);
-      this.#largest.set(counts, Math.min(limit, this.#largest.get(counts) ?? Infinity));
-      return { limit, windowMs: window.windowMs, counts };
+      const burst = window.burst === undefined ? undefined : share(window.burst, this.#clients);
+      this.#largest.set(counts, Math.min(burst ?? limit, this.#largest.get(counts) ?? Infinity));
+      return burst === undefined ? { limit, windowMs: window.windowMs, counts } : { limit, windowMs: window.windowMs, counts, burst };
     });
   }
 }

@@ -10,6 +10,7 @@ local lost = eachGrant(function(id, w, c, p, cost)
   if not p then return end
   logUnits(id, w, now)
   logCost(id, cost, now)
+  countBuckets(amountsOf(w, cost), now, 1)
   redis.call('HINCRBY', stateKey, 'pending', -w)
   addPending(cost, -1)
   settled = settled + 1
@@ -35,6 +36,7 @@ local lost = eachGrant(function(id, w, c, p, cost)
   if p then
     logUnits(id, w, now)
     logCost(id, cost, now)
+    countBuckets(amountsOf(w, cost), now, 1)
     redis.call('HINCRBY', stateKey, 'pending', -w)
     addPending(cost, -1)
   end
@@ -53,13 +55,21 @@ return lost
  * allows: its units and its cost's entry move in the log to now, the latest moment it can have begun
  * (see RedisStore's `settle`). The entry as Redis has it (an amend may have lowered it) is moved; the
  * cost given is logged only if the entry is gone.
+ *
+ * The buckets take the start again at now, and keep what they took at the grant: giving that back
+ * first could count the start earlier than a start of another process made meanwhile, and a bucket
+ * that counts out of order lets more through than its rate. One unit too many per late start, on the
+ * safe side.
  */
 export const RESTAMP = `${PRELUDE}
 for i = 1, #ARGV, 3 do
   local id = ARGV[i]
-  logUnits(id, tonumber(ARGV[i + 1]), now)
+  local weight = tonumber(ARGV[i + 1])
+  logUnits(id, weight, now)
   local member = redis.call('HGET', costsKey, id)
-  logCost(id, member and memberCost(member) or ARGV[i + 2], now)
+  local cost = member and memberCost(member) or ARGV[i + 2]
+  logCost(id, cost, now)
+  countBuckets(amountsOf(weight, cost), now, 1)
 end
 touch(0)
 return 1
@@ -71,6 +81,9 @@ return 1
  * difference back at once (its entry keeps its time; a pending start will log less); more logs the
  * difference as an entry "<id>+" at now. An entry already gone from the log (or from spend alone, its
  * key evicted) gives nothing back. Sending the same amend twice counts it once. Returns 1.
+ *
+ * The buckets likewise: a settled start's difference goes back into them (tat -= amount * interval, as
+ * TokenBucket's refund), a pending one's through its pending amounts; an increase is taken at now.
  */
 export const AMEND = `${PRELUDE}
 reap()
@@ -113,11 +126,22 @@ for i = 2, #ARGV, 3 do
         redis.call('HSET', infoKey, id, infoValue(w, c, p, encodeCost(kept)))
       else
         logCost(id, encodeCost(kept), memberAt)
+        local given = {}
+        for name, amount in pairs(base) do given[name] = amount - kept[name] end
+        countBuckets(given, now, -1)
       end
     end
   end
   local added = encodeCost(extra)
-  if added ~= '' then logCost(id .. '+', added, now) end
+  if added ~= '' then
+    -- An amend sent again finds its increase logged already: the buckets take only what is new.
+    local before = redis.call('HGET', costsKey, id .. '+')
+    local logged = before and decodeCost(memberCost(before)) or {}
+    local more = {}
+    for name, amount in pairs(extra) do more[name] = amount - (logged[name] or 0) end
+    logCost(id .. '+', added, now)
+    countBuckets(more, now, 1)
+  end
 end
 -- Room given back: waiters may start before their windows' wait has passed.
 if refunds > 0 then redis.call('PUBLISH', ARGV[1], 'amend') end

@@ -9,11 +9,17 @@ import { PRELUDE } from './redis-lua-prelude.js';
  * a lease, holding the shared concurrency (`holds`) or staying pending until settled (`pending`: not
  * logged yet). `extra` is what an amend added to the cost, logged `extraAgeMs` before now ('' for
  * none). An id Redis already knows (a late grant of the same acquire) is first undone, so nothing
- * counts twice.
+ * counts twice in the windows.
+ *
+ * The buckets take each start (and each extra) at its time, oldest first, as GCRA counts them. What a
+ * late grant of a known id took of the buckets stays taken (it can not be told apart from what came
+ * after it): counted twice, on the safe side, and only for an acquire that timed out as Redis answered.
  */
 export const RECORD = `${PRELUDE}
 reap()
 local leaseTtl = tonumber(ARGV[1])
+-- What the buckets take, {amounts, at}: sorted by time once every start is known.
+local taken = {}
 for i = 2, #ARGV, 9 do
   local id, w, age = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local live, holds, pending = ARGV[i + 3] == '1', ARGV[i + 4] == '1', ARGV[i + 5] == '1'
@@ -37,14 +43,20 @@ for i = 2, #ARGV, 9 do
   else
     logUnits(id, w, now - age)
     logCost(id, cost, now - age)
+    taken[#taken + 1] = {amountsOf(w, cost), now - age}
   end
-  if extra ~= '' then logCost(id .. '+', extra, now - extraAge) end
+  if extra ~= '' then
+    logCost(id .. '+', extra, now - extraAge)
+    taken[#taken + 1] = {decodeCost(extra), now - extraAge}
+  end
   if live and (holds or pending) then
     if holds then redis.call('HINCRBY', stateKey, 'held', w) end
     redis.call('ZADD', leasesKey, now + leaseTtl, id)
     redis.call('HSET', infoKey, id, infoValue(w, holds, pending, pending and cost or ''))
   end
 end
+table.sort(taken, function(a, b) return a[2] < b[2] end)
+for _, start in ipairs(taken) do countBuckets(start[1], start[2], 1) end
 touch(math.ceil(leaseTtl + stateNumber('maxWindow')))
 return 1
 `;

@@ -1,6 +1,6 @@
 // The Lua every script of the store begins with: the keys it reads, Redis's clock, and the helpers
-// that log starts (their weight and their amounts in other currencies), end expired leases and keep the
-// keys alive (the keys' layout: see `RedisScripts`).
+// that log starts (their weight and their amounts in other currencies), advance the buckets, end expired
+// leases and keep the keys alive (the keys' layout: see `RedisScripts`).
 
 /*
  * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs, sums (one hash tag,
@@ -160,6 +160,67 @@ local function logCost(entry, cost, at)
   countCost(cost, at, 1)
 end
 
+-- The buckets any process asked about (see RedisScripts), by field "b:<currency>:<limit>:<windowMs>:<burst>"
+-- of state: {currency, interval, burst, tat}. tat (GCRA's theoretical arrival time, Redis ms) is when the
+-- bucket is full again, as if every start it counted had taken its units at its time. Invariant: every
+-- start that lands in the log (or spend) advances every bucket of each currency it costs, at that time;
+-- its pending amount ("pending", "p:<currency>") is what the buckets hold for it until then. Read on first
+-- use; written back by touch().
+local buckets
+local changedBuckets = {}
+
+local function loadBuckets()
+  if buckets then return buckets end
+  buckets = {}
+  local rows = redis.call('HGETALL', stateKey)
+  for i = 1, #rows, 2 do
+    local currency, limit, span, burst = string.match(rows[i], '^b:([^:]+):([^:]+):([^:]+):([^:]+)$')
+    if currency then
+      buckets[rows[i]] = {
+        currency = currency, interval = tonumber(span) / tonumber(limit), burst = tonumber(burst), tat = tonumber(rows[i + 1]),
+      }
+    end
+  end
+  return buckets
+end
+
+-- A start of these amounts ({currency = amount}, requests included) taken at \`at\` by every bucket of its
+-- currencies (sign 1: tat = max(tat, at) + amount * interval); sign -1 gives them back (a refund: tat -=
+-- amount * interval, \`at\` unused), as TokenBucket does.
+local function countBuckets(amounts, at, sign)
+  for name, b in pairs(loadBuckets()) do
+    local amount = amounts[b.currency] or 0
+    if amount > 0 then
+      if sign > 0 then b.tat = math.max(b.tat, at) + amount * b.interval else b.tat = b.tat - amount * b.interval end
+      changedBuckets[name] = true
+    end
+  end
+end
+
+-- A start's amounts in every currency: its weight of requests, and its cost.
+local function amountsOf(weight, cost)
+  local amounts = decodeCost(cost)
+  amounts['requests'] = weight
+  return amounts
+end
+
+-- Writes the changed buckets back; returns the ms until the last of all buckets is full again (the keys
+-- must live that long: a bucket forgotten early would be full too soon).
+local function saveBuckets()
+  if not buckets then loadBuckets() end
+  local args = {}
+  local need = 0
+  for name, b in pairs(buckets) do
+    need = math.max(need, b.tat - now)
+    if changedBuckets[name] then
+      args[#args + 1] = name
+      args[#args + 1] = string.format('%.17g', b.tat)
+    end
+  end
+  if #args > 0 then redis.call('HSET', stateKey, unpack(args)) end
+  return math.ceil(need)
+end
+
 -- Adds (sign 1) or takes away (sign -1) a cost from the pending amounts ("p:<currency>" in state).
 local function addPending(cost, sign)
   for name, amount in pairs(decodeCost(cost)) do
@@ -182,6 +243,7 @@ local function reap()
           local at = tonumber(expired[i + 1])
           logUnits(id, w, at)
           logCost(id, cost, at)
+          countBuckets(amountsOf(w, cost), at, 1)
           addPending(cost, -1)
           pending = pending + w
         end
@@ -220,11 +282,15 @@ end
 
 -- Every write ends here: the running sums are written back, and every key's life is extended to the
 -- longest that any of its data is still needed (at least a minute; never 0, which would delete the keys).
+-- A bucket keeps the keys alive until it is full again, beyond that when need be (an amend that added
+-- much): not stored as the ttl, since it passes.
 local function touch(ttl)
   saveSums()
+  local untilFull = saveBuckets()
   ttl = math.max(ttl, 60000)
   local known = stateNumber('ttl')
   if ttl > known then redis.call('HSET', stateKey, 'ttl', ttl) else ttl = known end
+  ttl = math.max(ttl, untilFull)
   for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ttl) end
 end
 `;

@@ -25,8 +25,11 @@ export interface AcquireRequest {
   marginMs: number;
   /** How long this client counts as live after its last acquire. */
   clientTtlMs: number;
-  /** May be empty. `counts`: the currency a window counts (`'requests'` when not set). */
-  windows: ReadonlyArray<{ limit: number; windowMs: number; counts?: string | undefined }>;
+  /**
+   * May be empty. `counts`: the currency a window counts (`'requests'` when not set); `burst`: a bucket
+   * (see ACQUIRE), a sliding window when not set.
+   */
+  windows: ReadonlyArray<{ limit: number; windowMs: number; counts?: string | undefined; burst?: number | undefined }>;
 }
 
 /** A start made while Redis was down, for `record()`. */
@@ -85,7 +88,7 @@ export interface AcquireReply {
    */
   waitMs: number;
   blockedBy: BlockedBy | null;
-  /** Units used in each window after this call (same order as request.windows), pending included. */
+  /** Units used in each window after this call (same order as request.windows), pending included; a bucket's: `burst - level`. */
   used: number[];
   /** Live clients (distinct clientIds seen within clientTtlMs), this one included. */
   clients: number;
@@ -151,8 +154,8 @@ function parseAcquire(reply: unknown): AcquireReply {
 
 /**
  * The limiter's shared state in Redis, changed only by Lua scripts so that every decision is atomic,
- * on Redis's clock (`TIME`), never a client's. The semantics are `SlidingWindowLimiter`'s, plus
- * concurrency and leases:
+ * on Redis's clock (`TIME`), never a client's. The semantics are `SlidingWindowLimiter`'s and
+ * `TokenBucket`'s, plus concurrency and leases:
  *
  * - `log` (zset): one member `<id>#<i>` per unit of weight, scored by its start. A start `s` counts in
  *   a window while `s + windowMs + marginMs > now`.
@@ -160,7 +163,13 @@ function parseAcquire(reply: unknown): AcquireReply {
  *   pending, so that what a dead process held ends by itself; an expired pending start lands in the
  *   log at its expiry. `info` (hash): grant id to `"<weight>:<holds concurrency><pending>"`.
  * - `state` (hash): `held`, `pending` (units), `maxWindow` (longest `windowMs + marginMs` any process
- *   used: the log is kept that far back), `ttl` (every key's life after a write).
+ *   used: the log is kept that far back), `ttl` (every key's life after a write), and one field per
+ *   bucket any process asked about, `b:<currency>:<limit>:<windowMs>:<burst>` to its `tat` (GCRA's
+ *   theoretical arrival time on Redis's clock, ms: when it is full again). A bucket's shape is its name:
+ *   processes configured alike share one number exactly, a process configured otherwise has its own,
+ *   and every start of a currency advances every bucket of that currency when it lands in the log (its
+ *   pending amount, `pending` or `p:<currency>`, holds the units until then). A refund moves `tat` back.
+ *   The keys live until the last bucket is full again.
  * - `clients` (zset): clientId scored by when it stops counting as live.
  * - `spend` (zset): the amounts of other currencies (tokens, points), one member per start that has
  *   any, `<entry>|<cost>` (see `encodeCost`), scored by its start: a window counting `tokens` sums
@@ -204,7 +213,7 @@ export class RedisScripts {
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireReply> {
-    const windows = request.windows.flatMap((window) => [window.limit, window.windowMs, window.counts ?? 'requests']);
+    const windows = request.windows.flatMap((window) => [window.limit, window.windowMs, window.counts ?? 'requests', window.burst ?? 0]);
     const reply = await this.#run(scripts.acquire, [
       request.id,
       request.clientId,

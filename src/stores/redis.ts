@@ -2,10 +2,9 @@
 // Redis for each start, and leaves the rest to the pieces it composes (see the constructor).
 import { randomUUID } from 'node:crypto';
 import { amountOf, type Cost, REQUESTS } from '../core/cost.js';
-import type { WindowUsage } from '../core/options.js';
+import type { RateWindow, WindowUsage } from '../core/options.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';
 import type { StoreError } from '../errors/store-error.js';
-import { longestWindow } from '../limit/sliding-window.js';
 import { AcquireSender } from './redis-acquire-sender.js';
 import { RedisConnection } from './redis-connection.js';
 import { LocalShare } from './redis-fallback.js';
@@ -18,21 +17,17 @@ import { type AcquireReply, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 
 /**
- * Throws a TypeError naming the first window that is a bucket: Redis keeps sliding windows only until a
- * bucket is shared there (GCRA, one number per bucket), and a bucket counted as a window would let
- * through other starts than the client was configured for.
+ * How long a start still counts for a window: `windowMs`; for a bucket, until it is full again after a
+ * burst (`burst` units at one every `windowMs / limit`), if that is longer.
  */
-function refuseBuckets(limits: StoreLimits): void {
-  const at = limits.windows.findIndex((window) => window.burst !== undefined);
-  if (at === -1) return;
-  throw new TypeError(
-    `RedisStore does not share buckets yet (\`rateLimit[${at}].burst\`): use a sliding window with a RedisStore, or a MemoryStore`,
-  );
+function countsFor(window: RateWindow): number {
+  return window.burst === undefined ? window.windowMs : Math.max(window.windowMs, (window.burst * window.windowMs) / window.limit);
 }
 
 /**
  * Limits shared by every process that uses the same `key`, kept in Redis by Lua scripts on Redis's
- * clock (see `RedisScripts`). A granted start costs one round trip; a refusal is remembered, so the
+ * clock (see `RedisScripts`): sliding windows, and buckets (a window with `burst`), each one number
+ * (GCRA) that every process of the same shape shares exactly. A granted start costs one round trip; a refusal is remembered, so the
  * scheduler's next questions are answered at once until the refusal's wait has passed or a release
  * announced on pub/sub may have freed room. While Redis is down, `failureMode` decides.
  *
@@ -126,13 +121,12 @@ export class RedisStore implements LimiterStore {
   /**
    * Binds the store to the client that uses it (the client calls this when it is created with the
    * store), and starts listening for the Redis client's `'ready'`. A store serves one client: a second
-   * `open()` throws a TypeError, as does a bucket among the limits (before anything is bound).
+   * `open()` throws a TypeError.
    */
   open(context: StoreContext): void {
     if (this.#context !== undefined) {
       throw new TypeError('Expected `store` to be a store no other client uses: a store serves one client');
     }
-    refuseBuckets(context.limits);
     this.#context = context;
     this.#limits = context.limits;
     this.#local = new LocalShare(context.limits);
@@ -140,11 +134,11 @@ export class RedisStore implements LimiterStore {
   }
 
   /**
-   * New limits for the starts to come (starts already made count in them); a remembered refusal no longer
-   * holds. A bucket among them throws a TypeError, and nothing changes.
+   * New limits for the starts to come (starts already made count in them: a bucket of a shape Redis
+   * does not know yet starts with its currency's recent starts taken); a remembered refusal no longer
+   * holds.
    */
   setLimits(limits: StoreLimits, now: number): void {
-    refuseBuckets(limits);
     if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed = undefined;
     this.#limits = limits;
     this.#refusals.forget();
@@ -262,12 +256,11 @@ export class RedisStore implements LimiterStore {
     if (this.#connection.down && this.#failureMode === 'local') return local.usage(now);
     // Redis's last figures, while they can still be true; after that, this process's own starts.
     const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < this.#longestSpan() ? this.#lastUsed : local.used(now);
-    return this.#limits.windows.map((window, i) => ({
-      limit: window.limit,
-      windowMs: window.windowMs,
-      counts: window.counts ?? REQUESTS,
-      used: used[i] ?? 0,
-    }));
+    return this.#limits.windows.map((window, i): WindowUsage => {
+      const usage = { limit: window.limit, windowMs: window.windowMs, counts: window.counts ?? REQUESTS, used: used[i] ?? 0 };
+      // A bucket's level as Redis last saw it; when the next unit comes is not sent back (it would cost the reply a number per bucket).
+      return window.burst === undefined ? usage : { ...usage, burst: window.burst, level: Math.max(0, window.burst - usage.used) };
+    });
   }
 
   /**
@@ -382,9 +375,9 @@ export class RedisStore implements LimiterStore {
     return `${this.#clientId}:${++this.#grantCount}`;
   }
 
-  /** How long a start counts in Redis: the longest window, widened by the margin. */
+  /** How long a start counts in Redis: the longest window (or bucket's refill), widened by the margin. */
   #longestSpan(): number {
-    return longestWindow(this.#limits.windows) + this.#marginMs;
+    return this.#limits.windows.reduce((longest, window) => Math.max(longest, countsFor(window)), 0) + this.#marginMs;
   }
 
   get #ctx(): StoreContext {

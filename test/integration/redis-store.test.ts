@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { monotonicClock } from '../../src/core/clock.js';
 import { StoreError } from '../../src/errors/store-error.js';
-import { RateLimitedClient, TimeoutError } from '../../src/index.js';
+import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
 import type { StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
@@ -390,54 +390,73 @@ describeWithRedis('RedisStore', () => {
     expect(() => store.open(fakeContext(oneWindow(1, 1_000)).context)).toThrow(TypeError);
   });
 
-  describe('refuses buckets until it shares them', () => {
-    const refusal = (i: number) =>
-      `RedisStore does not share buckets yet (\`rateLimit[${i}].burst\`): use a sliding window with a RedisStore, or a MemoryStore`;
-
-    it('a client created with one throws, and the store is left as it was: unbound, its Redis client untouched', async () => {
-      const redis = await connect();
-      const store = new RedisStore({ redis, key: `bucket-${randomUUID()}` });
-      const listeners = redis.listenerCount('ready');
-      const rateLimit = [
-        { limit: 10, windowMs: 1_000 },
-        { limit: 20, windowMs: 1_000, burst: 5 },
-      ];
-      expect(() => new RateLimitedClient({ store, rateLimit })).toThrow(TypeError);
-      expect(() => new RateLimitedClient({ store, rateLimit })).toThrow(refusal(1));
-      expect(redis.listenerCount('ready')).toBe(listeners);
-
-      // Nothing was bound: the same store serves a client with sliding windows.
-      const client = new RateLimitedClient({ store, rateLimit: { limit: 10, windowMs: 1_000 } });
-      try {
-        expect(await client.schedule(() => 'ran')).toBe('ran');
-        expect(store.stats()).toMatchObject({ grants: 1, down: false });
-      } finally {
-        await client.close();
-      }
+  describe('shares buckets (GCRA: one number per shape)', () => {
+    const bucketOf = (limit: number, windowMs: number, burst: number, counts = 'requests'): StoreLimits => ({
+      windows: [{ limit, windowMs, burst, counts }],
+      concurrency: Infinity,
     });
 
-    it('setLimits with one throws before it changes anything, called by hand or by client.setRateLimit()', async () => {
+    it('keeps a bucket as one number in the state hash, one round trip a grant, and the keys live until it is full again', async () => {
       const redis = await connect();
-      const limits = oneWindow(2, 60_000);
-      const { store } = open({ redis }, limits);
-      expect(await store.acquire(slot(), now())).toBe(0);
-      const bucket = { windows: [{ limit: 2, windowMs: 60_000, burst: 2 }], concurrency: Infinity };
-      expect(() => store.setLimits(bucket, now())).toThrow(TypeError);
-      expect(() => store.setLimits(bucket, now())).toThrow(refusal(0));
-      expect(store.usage(now())).toEqual([{ limit: 2, windowMs: 60_000, counts: 'requests', used: 1 }]);
-      expect(await store.acquire(slot(), now())).toBe(0);
-      expect(await store.acquire(slot(), now())).toBeGreaterThan(59_000);
+      await warmScripts(redis);
+      const key = `bucket-${randomUUID()}`;
+      // 1 a minute, 3 at most: a full refill takes 3 minutes, longer than the keys' minute.
+      const { store } = open({ redis, key, safetyMarginMs: 0 }, bucketOf(1, 60_000, 3));
+      const trips = store.stats().roundTrips;
+      for (let i = 0; i < 3; i++) expect(await store.acquire(slot(), now())).toBe(0);
+      expect(store.stats().roundTrips - trips).toBe(3);
+      expect(await store.acquire(slot(), now())).toBeGreaterThan(55_000);
+      const fields = await redis.hgetall(`rlc:{${key}}:state`);
+      const tat = Number(fields['b:requests:1:60000:3']);
+      const [seconds, micros] = (await redis.time()) as unknown[];
+      const redisNow = Number(seconds) * 1_000 + Number(micros) / 1_000;
+      // Three units taken within the last moments: full again three minutes from now.
+      expect(tat - redisNow).toBeGreaterThan(179_000);
+      expect(tat - redisNow).toBeLessThanOrEqual(180_000);
+      expect(await redis.pttl(`rlc:{${key}}:log`)).toBeGreaterThan(179_000);
+      expect(store.usage(now())).toEqual([{ limit: 1, windowMs: 60_000, counts: 'requests', burst: 3, used: 3, level: 0 }]);
+    });
 
-      // Through a client: the store keeps its windows (2 a minute), and they keep holding.
-      const other = new RedisStore({ redis, key: `bucket-${randomUUID()}` });
-      const client = new RateLimitedClient({ store: other, rateLimit: { limit: 2, windowMs: 60_000 } });
+    it('a bucket switched to counts the starts its currency made in its windowMs (no new burst), and each shape is its own number', async () => {
+      const redis = await connect();
+      await warmScripts(redis);
+      const key = `bucket-${randomUUID()}`;
+      const { store } = open({ redis, key, safetyMarginMs: 0 }, oneWindow(10, 60_000));
+      for (let i = 0; i < 3; i++) expect(await store.acquire(slot(), now())).toBe(0);
+      // 3 of a burst of 4 already taken by the window's starts: one more, then a unit a minute.
+      store.setLimits(bucketOf(1, 60_000, 4), now());
+      expect(await store.acquire(slot(), now())).toBe(0);
+      expect(await store.acquire(slot(), now())).toBeGreaterThan(55_000);
+
+      // Another process, configured otherwise (burst 10): its own bucket, which also starts with the
+      // recent starts taken (4 of 10), and counts every start from then on in both.
+      const other = open({ redis, key, safetyMarginMs: 0 }, bucketOf(1, 60_000, 10)).store;
+      for (let i = 0; i < 6; i++) expect(await other.acquire(slot(), now())).toBe(0);
+      expect(await other.acquire(slot(), now())).toBeGreaterThan(55_000);
+      const fields = await redis.hgetall(`rlc:{${key}}:state`);
+      expect(
+        Object.keys(fields)
+          .filter((field) => field.startsWith('b:'))
+          .sort(),
+      ).toEqual(['b:requests:1:60000:10', 'b:requests:1:60000:4']);
+      // The first bucket saw the other's six starts: 10 units behind, 6 more than its burst (asked by a
+      // third store of its shape: the first remembers its own refusal).
+      const third = open({ redis, key, safetyMarginMs: 0 }, bucketOf(1, 60_000, 4)).store;
+      expect(await third.acquire(slot(), now())).toBeGreaterThan(6 * 60_000);
+    });
+
+    it('a client with a bucket through a RedisStore: two processes at 1 per 40 ms never start closer together', async () => {
+      const redis = await connect();
+      const key = `bucket-${randomUUID()}`;
+      const starts: number[] = [];
+      const made = [new RedisStore({ redis, key }), new RedisStore({ redis: await connect(), key })];
+      const clientsHere = made.map((store) => new RateLimitedClient({ store, rateLimit: { limit: 25, windowMs: 1_000, burst: 1 } }));
       try {
-        expect(() => client.setRateLimit({ limit: 100, windowMs: 60_000, burst: 100 })).toThrow(refusal(0));
-        await Promise.all([client.schedule(() => 1), client.schedule(() => 2)]);
-        await expect(client.schedule(() => 3, { maxWaitMs: 100 })).rejects.toBeInstanceOf(TimeoutError);
-        expect(client.stats().windows).toEqual([{ limit: 2, windowMs: 60_000, counts: 'requests', used: 2 }]);
+        await Promise.all(clientsHere.flatMap((client) => Array.from({ length: 5 }, () => client.schedule(() => starts.push(now())))));
+        const sorted = [...starts].sort((x, y) => x - y);
+        for (let i = 1; i < sorted.length; i++) expect((sorted[i] as number) - (sorted[i - 1] as number)).toBeGreaterThanOrEqual(39);
       } finally {
-        await client.close({ drain: false });
+        for (const client of clientsHere) await client.close({ drain: false });
       }
     });
   });

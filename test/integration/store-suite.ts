@@ -373,6 +373,183 @@ export function storeSuite(name: string, makeStore: () => Promise<SuiteStore>): 
   });
 
   /**
+   * Buckets (a window with `burst`, GCRA), on real time: through a client for the pace, by hand (as the
+   * scheduler asks) for the pending, refunded and shared units. A shared store adds its safety margin
+   * (20 ms) to each unit of a start settled at its grant when the bucket holds less than the margin
+   * (see ACQUIRE), so a bucket of 1 per 50 ms paces such starts at about 70 ms there; bounds allow it.
+   */
+  describe(`${name} with buckets`, () => {
+    let teardown: Array<() => Promise<void>> = [];
+
+    afterEach(async () => {
+      for (const step of teardown.reverse()) await step();
+      teardown = [];
+    });
+
+    function contextOf(windows: StoreLimits['windows'], reports: unknown[]): StoreContext {
+      return { limits: { windows, concurrency: Infinity }, clock: { now }, wake() {}, report: (error) => reports.push(error) };
+    }
+
+    /**
+     * A fresh store opened on `windows` by hand, and (`other`) a second one on the same shared state, or
+     * the same store where its state is its own. A shared store loads each script on first use, and a
+     * script loaded then may run after a command sent behind it (NOSCRIPT, see RedisScripts): a throwaway
+     * store with no limits runs each one first, so the tests' own commands keep their order.
+     */
+    async function openStores(windows: StoreLimits['windows']) {
+      const warm = await makeStore();
+      warm.store.open(contextOf([], []));
+      const slot = slotOf(null, false);
+      if ((await warm.store.acquire(slot, now())) === 0) {
+        warm.store.amend(slot, {}, now());
+        warm.store.settle(slot, now());
+        warm.store.release(slot, now());
+      }
+      await warm.store.close();
+      await warm.cleanup();
+      const made = await makeStore();
+      teardown.push(() => made.cleanup());
+      const reports: unknown[] = [];
+      made.store.open(contextOf(windows, reports));
+      teardown.push(() => made.store.close());
+      let other = made.store;
+      if (made.sibling !== undefined) {
+        other = await made.sibling();
+        other.open(contextOf(windows, reports));
+        const opened = other;
+        teardown.push(() => opened.close());
+      }
+      const acquireOn = async (store: LimiterStore, slot: StoreSlot): Promise<number> => {
+        const wait = await store.acquire(slot, now());
+        if (wait === 0 && slot.settleAtStart) store.settle(slot, now());
+        return wait;
+      };
+      return { store: made.store, other, reports, acquire: (slot: StoreSlot) => acquireOn(made.store, slot), acquireOn };
+    }
+
+    /** Every interval between two starts holds at most burst + its length x rate of them (GCRA's guarantee), to `slackMs`. */
+    function expectConforms(starts: readonly number[], burst: number, intervalMs: number, slackMs: number): void {
+      const sorted = [...starts].sort((a, b) => a - b);
+      for (let i = 0; i < sorted.length; i++) {
+        for (let j = i + burst; j < sorted.length; j++) {
+          // j - i + 1 starts in [sorted[i], sorted[j]]: the last (j - i + 1 - burst) of them needed that many units refilled.
+          expect((sorted[j] as number) - (sorted[i] as number)).toBeGreaterThanOrEqual((j - i + 1 - burst) * intervalMs - slackMs);
+        }
+      }
+    }
+
+    it('a bucket of 1 per 50 ms paces starts one by one, and stats() shows it', async () => {
+      const made = await makeStore();
+      teardown.push(() => made.cleanup());
+      const client = new RateLimitedClient({ store: made.store, rateLimit: { limit: 20, windowMs: 1_000, burst: 1 } });
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      teardown.push(() => client.close({ drain: false }));
+      const stalls = watchStalls();
+      const starts = await startTimesOf(client, 8, 1);
+
+      expect(starts).toHaveLength(8);
+      // One every 50 ms, never two closer: 1 ms for the task's own start after its settle.
+      expectConforms(starts, 1, 50, 1);
+      // 7 gaps of 50 ms (of 70 with a shared store's margin) is 350-490 ms; 1 000 ms allows round trips
+      // and late timers, not a start that waited for a window's worth (20 a second would be at once).
+      const sorted = [...starts].sort((a, b) => a - b);
+      expect((sorted[7] as number) - (sorted[0] as number)).toBeLessThan(stalls.allowing(1_000));
+      const [bucket] = client.stats().windows;
+      expect(bucket).toMatchObject({ limit: 20, windowMs: 1_000, counts: 'requests', burst: 1 });
+      expect(bucket?.used).toBe(1 - (bucket?.level as number));
+      expectAccounted(client.stats(), { completed: 8 });
+      expect(errors).toEqual([]);
+    });
+
+    it('burst 4 admits 4 at once, then one a unit (50 ms)', async () => {
+      const made = await makeStore();
+      teardown.push(() => made.cleanup());
+      const client = new RateLimitedClient({ store: made.store, rateLimit: { limit: 10, windowMs: 500, burst: 4 } });
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      teardown.push(() => client.close({ drain: false }));
+      const stalls = watchStalls();
+      const starts = await startTimesOf(client, 10, 1);
+
+      const sorted = [...starts].sort((a, b) => a - b);
+      const first = sorted[0] as number;
+      // The burst: 4 side by side (40 ms for round trips); the 5th waits for a unit.
+      expect((sorted[3] as number) - first).toBeLessThan(stalls.allowing(40));
+      expect((sorted[4] as number) - first).toBeGreaterThanOrEqual(49);
+      expectConforms(starts, 4, 50, 1);
+      // 6 units after the burst: 300 ms ideally; 800 allows a shared store's margin and round trips.
+      expect((sorted[9] as number) - first).toBeLessThan(stalls.allowing(800));
+      expectAccounted(client.stats(), { completed: 10 });
+      expect(errors).toEqual([]);
+    });
+
+    it('a pending start holds its unit until it settles, then the bucket refills from its settle', async () => {
+      const { store, acquire, reports } = await openStores([{ limit: 20, windowMs: 1_000, counts: 'requests', burst: 1 }]);
+      const pending = slotOf(null, false);
+      expect(await acquire(pending)).toBe(0);
+      // Nothing tells when a pending start settles: Infinity, or (shared) until its lease could expire.
+      expect(await acquire(slotOf(null))).toBeGreaterThan(1_000);
+      store.settle(pending, now());
+      const settledAt = now();
+      const wait = await acquire(slotOf(null));
+      // One unit after the settle: 50 ms, less the round trip; never 0, never a window.
+      expect(wait).toBeGreaterThan(10);
+      expect(wait).toBeLessThanOrEqual(50);
+      await sleep(settledAt + 50 - now() + 5);
+      expect(await acquire(slotOf(null))).toBe(0);
+      store.release(pending, now());
+      expect(reports).toEqual([]);
+    });
+
+    it('burst 2: a pending start leaves the other unit, and holds its own', async () => {
+      const { acquire, reports } = await openStores([{ limit: 1, windowMs: 60_000, counts: 'requests', burst: 2 }]);
+      expect(await acquire(slotOf(null, false))).toBe(0);
+      expect(await acquire(slotOf(null))).toBe(0);
+      // The next unit comes a minute after the settled start, and only once the pending one settles.
+      expect(await acquire(slotOf(null))).toBeGreaterThan(5_000);
+      expect(reports).toEqual([]);
+    });
+
+    it('a refund returns units to the bucket at once', async () => {
+      const { store, acquire, reports } = await openStores([{ limit: 100, windowMs: 1_000, counts: 'tokens', burst: 100 }]);
+      const first = slotOf({ tokens: 90 });
+      expect(await acquire(first)).toBe(0);
+      // 40 more tokens need 30 refilled: 300 ms (10 ms a token), + a shared store's margin.
+      const wait = await acquire(slotOf({ tokens: 40 }));
+      expect(wait).toBeGreaterThan(250);
+      expect(wait).toBeLessThanOrEqual(320);
+      store.amend(first, { tokens: 40 }, now());
+      // 50 back: 40 fit at once, and then 25 more would not (20 left, less a shared store's margin).
+      expect(await acquire(slotOf({ tokens: 40 }))).toBe(0);
+      expect(await acquire(slotOf({ tokens: 25 }))).toBeGreaterThan(30);
+      expect(await acquire(slotOf({ tokens: 15 }))).toBe(0);
+      expect(reports).toEqual([]);
+    });
+
+    it('two stores on one key share one bucket exactly (a store of its own state: the same bucket twice)', async () => {
+      const { store, other, acquireOn, reports } = await openStores([{ limit: 1, windowMs: 60_000, counts: 'requests', burst: 3 }]);
+      // Pending (as HTTP requests before their responses), so that each is taken at its settle, with no margin.
+      const slots = [slotOf(null, false), slotOf(null, false), slotOf(null, false)];
+      const [a, b, c] = slots as [StoreSlot, StoreSlot, StoreSlot];
+      expect(await acquireOn(store, a)).toBe(0);
+      expect(await acquireOn(other, b)).toBe(0);
+      expect(await acquireOn(store, c)).toBe(0);
+      // Three held between them: neither gets a fourth while they are pending,
+      expect(await acquireOn(other, slotOf(null))).toBeGreaterThan(1_000);
+      store.settle(a, now());
+      other.settle(b, now());
+      store.settle(c, now());
+      // nor once they are settled, before a unit comes back (a minute).
+      expect(await acquireOn(other, slotOf(null))).toBeGreaterThan(55_000);
+      expect(await acquireOn(store, slotOf(null))).toBeGreaterThan(55_000);
+      expect(store.usage(now())).toEqual([expect.objectContaining({ burst: 3, used: 3, level: 0 })]);
+      for (const slot of slots) (slot === b ? other : store).release(slot, now());
+      expect(reports).toEqual([]);
+    });
+  });
+
+  /**
    * Costs in several currencies, asked of the store itself as the scheduler asks it (acquire, settle,
    * amend, release), on real time. Windows are long beside the test's own pace, so that only the
    * moments the tests measure (an entry's time, an amend's) decide; a shared store's 20 ms margin and
