@@ -5,7 +5,7 @@
  * bench/results/window-chart.svg.
  *
  * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
- * redis, context, tokens); the results file then holds only those.
+ * redis, context, tokens, servers); the results file then holds only those.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { memoryBench } from './memory.js';
 import { overheadBench } from './overhead.js';
 import { redisBench } from './redis.js';
 import { scalingBench } from './scaling.js';
+import { serversBench } from './servers.js';
 import { windowBench } from './window.js';
 import { tokensBench } from './tokens.js';
 
@@ -48,6 +49,7 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
   redis: redisBench,
   context: contextBench,
   tokens: tokensBench,
+  servers: serversBench,
 };
 
 const asked = process.argv.slice(2);
