@@ -815,9 +815,9 @@ describe('setConcurrency() and setRateLimit(): a synchronous TypeError or RangeE
     },
     {
       name: 'setRateLimit unknown key',
-      call: (c) => c.setRateLimit({ limit: 1, windowMs: 10, burst: 1 } as never),
+      call: (c) => c.setRateLimit({ limit: 1, windowMs: 10, bursts: 1 } as never),
       error: TypeError,
-      has: ['`rateLimit.burst`'],
+      has: ['`rateLimit.bursts`'],
     },
   ];
 
