@@ -55,6 +55,11 @@ export class RefusalLearning {
   #coolingUntil = -Infinity;
 
   /** The rate learned, or undefined while nothing was learned. */
+  /** Whether anything was learned yet. */
+  get learned(): boolean {
+    return this.#rate !== undefined;
+  }
+
   get rate(): LearnedRate | undefined {
     return this.#rate === undefined ? undefined : { limit: round(this.#rate), windowMs: RATE_WINDOW_MS };
   }

@@ -198,6 +198,8 @@ export class Scheduler {
 
   /** A response that was not a refusal: the learned rate climbs back, and the cooldown resets. */
   learnFromSuccess(): void {
+    // Every response not refused comes here: with nothing learned there is nothing to do.
+    if (!this.#learning.learned) return;
     const lesson = this.#learning.succeeded(this.#ceiling());
     if (lesson.rate === undefined) return;
     const loop = this.#loop;

@@ -131,9 +131,20 @@ for (const transport of ['fetch', 'undici'] as const) {
         expect(error, shown(error)).toBeInstanceOf(HttpError);
         expect(error).toMatchObject({ status, method: 'GET', bodyPreview: `status ${status}`, retryAfterMs: undefined });
         expect(fault.hitsOf(`/status/${status}`)).toBe(3);
-        expect(ms).toBeLessThan(2 * 20 + SLACK_MS);
-        // No Retry-After: no shared cooldown.
-        expect(c.stats().cooldownUntil).toBeNull();
+        if (status === 503) {
+          // A bare 503 (no Retry-After, no rate-limit headers) is a refusal that says nothing (nginx's
+          // limit_req answers so by default): the client cools down (100 ms, then 200) and learns a
+          // rate (10 a second, then 0.7 of it at each of the next two refusals); the retries wait in
+          // the queue for it.
+          expect(ms).toBeLessThan(100 + 200 + SLACK_MS);
+          expect(c.stats().cooldownUntil).not.toBeNull();
+          expect(c.stats().learnedRate).toEqual({ limit: 4.9, windowMs: 1_000 });
+        } else {
+          expect(ms).toBeLessThan(2 * 20 + SLACK_MS);
+          // Not a refusal: no shared cooldown, nothing learned.
+          expect(c.stats().cooldownUntil).toBeNull();
+          expect(c.stats().learnedRate).toBeUndefined();
+        }
       });
     }
 
@@ -177,8 +188,23 @@ for (const transport of ['fetch', 'undici'] as const) {
       expect(c.stats().cooldownUntil).toBeNull();
     });
 
-    it('a 429 storm without Retry-After backs off by the retry policy, and cools nothing down', async () => {
+    it('a bare 429 storm: every start cools down (growing while refusals continue), a rate is learned, the retries wait in the queue', async () => {
       const c = client();
+      const delays: number[] = [];
+      const reasons: string[] = [];
+      c.on('retry', (event) => delays.push(event.delayMs));
+      c.on('rate-limited', (event) => reasons.push(`${event.reason} ${event.waitMs}`));
+      const { error, ms } = await settle(c.get('/status/429'));
+      expect(error).toMatchObject({ name: 'HttpError', status: 429, retryAfterMs: undefined });
+      expect(delays).toEqual([0, 0]);
+      expect(reasons).toEqual(['refused 100', 'refused 200', 'refused 400']);
+      expect(ms).toBeGreaterThanOrEqual(100 + 200 - 5);
+      expect(ms).toBeLessThan(100 + 200 + SLACK_MS);
+      expect(c.stats().learnedRate?.windowMs).toBe(1_000);
+    });
+
+    it('with adaptive: false, a 429 storm without Retry-After backs off by the retry policy, and cools nothing down', async () => {
+      const c = client({ adaptive: false });
       const delays: number[] = [];
       c.on('retry', (event) => delays.push(event.delayMs));
       const { error, ms } = await settle(c.get('/status/429'));
@@ -197,16 +223,19 @@ for (const transport of ['fetch', 'undici'] as const) {
       const ok = await settle(c.get('/malformed'));
       expect(ok.error).toBeUndefined();
       expect(ok.value?.status).toBe(200);
-      const refused = await settle(c.get('/malformed', { query: { status: 429 } }));
-      expect(refused.error).toMatchObject({ name: 'HttpError', status: 429, retryAfterMs: undefined });
-      expect(fault.hitsOf('/malformed')).toBe(4);
-      expect(refused.ms).toBeLessThan(2 * 20 + SLACK_MS);
       expect(events).toEqual([]);
-      expect(c.stats()).toMatchObject({ cooldownUntil: null, windows: [{ limit: 50, windowMs: 1_000, used: 4 }] });
       // The client's budget was not cut by a misread "remaining": 40 more start at once.
       const started = performance.now();
       await Promise.all(Array.from({ length: 40 }, () => c.get('/ok')));
       expect(performance.now() - started).toBeLessThan(SLACK_MS);
+      // A 429 whose headers are all garbage says nothing of the limits: a bare refusal, learned from
+      // as such (a cooldown and a rate), and nothing read from the garbage.
+      const refused = await settle(c.get('/malformed', { query: { status: 429 } }));
+      expect(refused.error).toMatchObject({ name: 'HttpError', status: 429, retryAfterMs: undefined });
+      expect(fault.hitsOf('/malformed')).toBe(4);
+      expect(refused.ms).toBeLessThan(100 + 200 + SLACK_MS);
+      expect(events.map((event) => (event as { reason: string }).reason)).toEqual(['refused', 'refused', 'refused']);
+      expect(c.stats()).toMatchObject({ windows: [{ limit: 50, windowMs: 1_000, used: 44 }] });
     });
 
     it('a 20 MB error body: HttpError with a preview of at most 4 KB, read no further, in bounded memory', async () => {
@@ -392,7 +421,9 @@ describe.each(['fetch', 'undici'] as const)("bugs found under faults, through th
     process.on('warning', onWarning);
     try {
       const retry = { ...QUICK_RETRY, retries: 1, minDelayMs: 100, maxDelayMs: 100 };
-      const c = new RateLimitedClient({ baseUrl: fault.url, transport, concurrency: 32, retry });
+      // Without adaptive: with it, a 503 storm's retries wait in the queue (cooldown and learned rate),
+      // not out retry delays, which is what this case is about.
+      const c = new RateLimitedClient({ baseUrl: fault.url, transport, concurrency: 32, retry, adaptive: false });
       const controller = new AbortController();
       const results = await Promise.all(Array.from({ length: 32 }, () => settle(c.get('/status/503', { signal: controller.signal }))));
       expect(results.every((result) => result.error instanceof HttpError)).toBe(true);
@@ -555,6 +586,11 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
     allowAbsoluteUrls: true,
     // A window that binds now and then, so the windows are part of the mix too.
     rateLimit: { limit: 600, windowMs: 250 },
+    // Not learning from bare refusals: a server that refuses a fifth of all requests at random (the mix)
+    // would teach the client a rate far below the window (AIMD reads every refusal as a rate limit, as
+    // TCP reads every loss as congestion), and this case is about every promise settling under faults.
+    // Learning has its own tests (test/unit/retry/learned-rate.test.ts, bare-refusals, real-servers).
+    adaptive: false,
     // Its own PRNG: retries interleave with the producer by timing, and must not shift its sequence.
     retry: { retries: 2, minDelayMs: 5, maxDelayMs: 40, maxRetryAfterMs: 200, random: prng(seed ^ 0x9e3779b9) },
   });
