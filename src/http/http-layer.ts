@@ -313,6 +313,8 @@ export class HttpLayer {
     this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
     if (!adaptive) return false;
+    // Any answer that is not a refusal is a success for what bare refusals taught (headers or not).
+    if (status < 400) this.#hooks.learnFromSuccess();
     const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
     // Most responses say nothing about limits: then there is nothing to apply (and no URL to format),
     // but a refusal that says nothing is news too (a server such as nginx), and a success after it.
@@ -327,7 +329,6 @@ export class HttpLayer {
         this.#learnFromRefusal(status, url);
         return true;
       }
-      if (status < 400) this.#hooks.learnFromSuccess();
       return false;
     }
     applyServerLimits(refusal === undefined ? this.#hooks : this.#refusedFor(refusal), limits, {

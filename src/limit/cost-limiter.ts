@@ -6,7 +6,10 @@ import type { RateWindow, WindowUsage } from '../core/options.js';
 import { SlidingWindowLimiter } from './sliding-window.js';
 import { type BucketShape, TokenBucket } from './token-bucket.js';
 
-/** Where a settled start's cost sits in each currency's log (for refunds): currency → log index. */
+/**
+ * Where a settled start's cost sits in each currency's log (for refunds): currency → log index, and
+ * `'@'` (no currency is named so) → when it settled, for its buckets.
+ */
 export type LoggedCost = Record<string, number>;
 
 /** One currency's counters: its sliding windows (one log) and its buckets. */
@@ -75,11 +78,13 @@ export class CostLimiter {
           return kept;
         }
         const interval = shape.windowMs / shape.limit;
+        // What was settled recently is taken already; what is pending settles into the new bucket too.
         const missing = Math.max(
           counters.windows.recent(shape.windowMs, now),
           ...old.map((bucket) => Math.max(0, bucket.tat - now) / (bucket.windowMs / bucket.limit)),
         );
-        return new TokenBucket(shape, missing > 0 ? now + Math.min(missing, shape.burst) * interval : -Infinity);
+        const tat = missing > 0 ? now + missing * interval : -Infinity;
+        return new TokenBucket(shape, tat, counters.windows.pending);
       });
     }
   }
@@ -122,7 +127,7 @@ export class CostLimiter {
   settle(weight: number, cost: Cost | null, time: number): LoggedCost | null {
     this.#settle(this.#requests, weight, time);
     if (cost === null) return null;
-    const logged: LoggedCost = {};
+    const logged: LoggedCost = { '@': time };
     for (const counts in cost) logged[counts] = this.#settle(this.#of(counts), cost[counts] as number, time);
     return logged;
   }
@@ -150,7 +155,7 @@ export class CostLimiter {
         for (const bucket of counters.buckets) bucket.repend(before, after);
       } else if (after < before) {
         counters.windows.refund(logged[counts] ?? -1, before - after);
-        for (const bucket of counters.buckets) bucket.refund(before - after);
+        for (const bucket of counters.buckets) bucket.refund(before - after, logged['@'] ?? -Infinity, before, now);
       } else if (after > before) {
         counters.windows.add(after - before, now);
         for (const bucket of counters.buckets) bucket.add(after - before, now);
@@ -161,13 +166,16 @@ export class CostLimiter {
   /** Usage of every window and bucket, in the order they were configured. */
   usage(now: number): WindowUsage[] {
     const windowUsage = new Map<string, WindowUsage[]>();
+    /** Per currency, how many of its buckets were shown: they are in the configured order. */
+    const bucketsShown = new Map<string, number>();
     const usage: WindowUsage[] = [];
     for (const window of this.#windows) {
       const counts = window.counts ?? REQUESTS;
       const counters = this.#counters.get(counts) as Counters;
       if (isBucket(window)) {
-        const bucket = counters.buckets.find((each) => sameShape(each, window)) as TokenBucket;
-        usage.push(bucket.usage(now, counts));
+        const shown = bucketsShown.get(counts) ?? 0;
+        bucketsShown.set(counts, shown + 1);
+        usage.push((counters.buckets[shown] as TokenBucket).usage(now, counts));
         continue;
       }
       let each = windowUsage.get(counts);

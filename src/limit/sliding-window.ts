@@ -161,12 +161,17 @@ export class SlidingWindowLimiter {
     return longest;
   }
 
-  /** Units started in the last `spanMs` (as far back as the log reaches), pending ones included. */
+  /** Units settled in the last `spanMs` (as far back as the log reaches); pending ones are not. */
   recent(spanMs: number, now: number): number {
     const log = this.#log;
     let index = log.end;
     while (index > log.first && log.timeAt(index - 1) + spanMs > now) index--;
-    return log.total - log.totalBefore(index) + this.#pending;
+    return log.total - log.totalBefore(index);
+  }
+
+  /** Units granted and not settled (of every start of this currency, windows or not). */
+  get pending(): number {
+    return this.#pending;
   }
 
   usage(now: number): WindowUsage[] {

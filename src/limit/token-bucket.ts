@@ -33,12 +33,14 @@ export class TokenBucket {
   /** Units granted and not settled. */
   #pending = 0;
 
-  constructor(shape: BucketShape, tat = -Infinity) {
+  /** `tat`: see the field; `pending`: units already granted and not settled (they settle into this bucket). */
+  constructor(shape: BucketShape, tat = -Infinity, pending = 0) {
     this.limit = shape.limit;
     this.windowMs = shape.windowMs;
     this.burst = shape.burst;
     this.#interval = shape.windowMs / shape.limit;
     this.#tat = tat;
+    this.#pending = pending;
   }
 
   /**
@@ -93,9 +95,16 @@ export class TokenBucket {
     this.#pending += to - from;
   }
 
-  /** `cost` units of a settled start go back into the bucket (it cost less). */
-  refund(cost: number): void {
-    this.#tat -= cost * this.#interval;
+  /**
+   * `cost` units of a settled start go back into the bucket (it cost less): the start took `counted`
+   * units at `startedAt`, and only what of its span is still ahead of `now` comes back.
+   */
+  refund(cost: number, startedAt = Infinity, counted = cost, now = -Infinity): void {
+    // Only what is still ahead of `now` of the start's own span comes back: GCRA's max(tat, time) is not
+    // linear, and units of a start long refilled may now belong to a later start. The start took
+    // `counted` units at `startedAt`, so its span ends no earlier than `startedAt + counted * interval`.
+    const ahead = Math.max(0, startedAt + counted * this.#interval - now);
+    this.#tat -= Math.min(cost * this.#interval, ahead);
   }
 
   /**

@@ -77,15 +77,19 @@ export class RefusalLearning {
     const current = this.#rate ?? (ceiling === Infinity ? PROBE_RATE / DECREASE : ceiling);
     // Refused while nothing paced the client: the rate it was refused at is unknown, so the climb stays quick.
     this.#refusedAt = this.#rate === undefined && ceiling === Infinity ? Infinity : current;
-    this.#rate = Math.max(MIN_RATE, Math.min(ceiling, current * DECREASE));
+    this.#rate = Math.min(ceiling, Math.max(MIN_RATE, current * DECREASE));
     return { cooldownMs, rate: this.#rate };
   }
 
-  /** A response that was not a refusal. Returns the new rate when it climbed. */
-  succeeded(ceiling: number): Lesson {
+  /**
+   * A response that was not a refusal. `paced`: the learned pace held a start back since the last
+   * success (without that, the client sends slower than the rate anyway, and raising it would make the
+   * rate mean nothing: RFC 7661's rule for an idle congestion window). Returns the new rate when it climbed.
+   */
+  succeeded(ceiling: number, paced = true): Lesson {
     this.#streak = 0;
     const rate = this.#rate;
-    if (rate === undefined || rate >= ceiling) return {};
+    if (rate === undefined || rate >= ceiling || !paced) return {};
     const step = rate < QUICK_SHARE * this.#refusedAt ? 1 : rate < PLATEAU_SHARE * this.#refusedAt ? 0.05 : 0.01;
     this.#rate = Math.min(ceiling, rate + step);
     return { rate: this.#rate };

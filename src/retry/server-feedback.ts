@@ -50,9 +50,10 @@ export function applyServerLimits(
       target.rateLimited({ reason: 'remaining', waitMs: resetMs, status, url, sources });
     }
   }
-  // The headers speak of requests: the windows of other currencies (tokens) stay as they are.
+  // The headers speak of requests in windows: the windows of other currencies (tokens) and the buckets
+  // (whose burst a window's limit can not be compared with) stay as they are.
   const all = target.windows();
-  const current = all.filter((window) => (window.counts ?? 'requests') === 'requests');
+  const current = all.filter((window) => (window.counts ?? 'requests') === 'requests' && window.burst === undefined);
   let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);
   if (limits.limit !== undefined && limits.resetMs !== undefined) {
     windows = lowerLimits(windows ?? current, limits.limit, limits.resetMs) ?? windows;

@@ -200,11 +200,10 @@ export class Scheduler {
   learnFromSuccess(): void {
     // Every response not refused comes here: with nothing learned there is nothing to do.
     if (!this.#learning.learned) return;
-    const lesson = this.#learning.succeeded(this.#ceiling());
-    if (lesson.rate === undefined) return;
     const loop = this.#loop;
+    const lesson = this.#learning.succeeded(this.#ceiling(), loop.server.pacedSince());
+    if (lesson.rate === undefined) return;
     loop.server.pace(lesson.rate, loop.clock.now());
-    loop.forgetRefusal();
     loop.wake.cancel();
     loop.dispatch();
   }

@@ -26,6 +26,15 @@ export class ServerWord {
    * refilled at the rate. Undefined while nothing was learned.
    */
   #pacing: TokenBucket | undefined = undefined;
+  /** The pace held a start back since the last `pacedSince()`: only then may the learned rate climb. */
+  #paceHeld = false;
+
+  /** Whether the learned pace held a start back since the last call. */
+  pacedSince(): boolean {
+    const held = this.#paceHeld;
+    this.#paceHeld = false;
+    return held;
+  }
 
   /** Paces starts at `perSecond` evenly from now on (undefined: no pacing). */
   pace(perSecond: number | undefined, now: number): void {
@@ -73,7 +82,11 @@ export class ServerWord {
   /** Milliseconds until every budget (and the learned pace) has room for `task` (0: now). */
   budgetWait(task: Costly, now: number): number {
     let wait = this.#requestsBudget.wait(task.weight, now);
-    if (this.#pacing !== undefined) wait = Math.max(wait, this.#pacing.wait(1, now));
+    if (this.#pacing !== undefined) {
+      const paced = this.#pacing.wait(1, now);
+      if (paced > 0) this.#paceHeld = true;
+      wait = Math.max(wait, paced);
+    }
     const cost = task.cost;
     if (cost === null || this.#budgets.size === 0) return wait;
     for (const [currency, budget] of this.#budgets) {

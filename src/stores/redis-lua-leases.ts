@@ -58,8 +58,8 @@ return lost
  *
  * The buckets take the start again at now, and keep what they took at the grant: giving that back
  * first could count the start earlier than a start of another process made meanwhile, and a bucket
- * that counts out of order lets more through than its rate. One unit too many per late start, on the
- * safe side.
+ * that counts out of order lets more through than its rate. A late start is counted twice (its whole
+ * cost, in every currency), on the safe side.
  */
 export const RESTAMP = `${PRELUDE}
 for i = 1, #ARGV, 3 do
@@ -128,7 +128,7 @@ for i = 2, #ARGV, 3 do
         logCost(id, encodeCost(kept), memberAt)
         local given = {}
         for name, amount in pairs(base) do given[name] = amount - kept[name] end
-        countBuckets(given, now, -1)
+        refundBuckets(given, base, memberAt, now)
       end
     end
   end

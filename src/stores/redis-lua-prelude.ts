@@ -197,6 +197,21 @@ local function countBuckets(amounts, at, sign)
   end
 end
 
+-- A settled start that took \`counted\` ({currency = amount}) at \`startedAt\` gives back \`given\` at \`now\`:
+-- each bucket of its currencies gets back only what of the start's own span is still ahead of now
+-- (it ends no earlier than startedAt + counted * interval): GCRA's max(tat, time) is not linear, and
+-- units the start freed long ago may have gone to a later start since (TokenBucket#refund).
+local function refundBuckets(given, counted, startedAt, now)
+  for name, b in pairs(loadBuckets()) do
+    local amount = given[b.currency] or 0
+    if amount > 0 then
+      local ahead = math.max(0, startedAt + (counted[b.currency] or 0) * b.interval - now)
+      b.tat = b.tat - math.min(amount * b.interval, ahead)
+      changedBuckets[name] = true
+    end
+  end
+end
+
 -- A start's amounts in every currency: its weight of requests, and its cost.
 local function amountsOf(weight, cost)
   local amounts = decodeCost(cost)

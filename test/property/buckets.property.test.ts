@@ -11,8 +11,9 @@
  *
  * Beside the client the test keeps what a server counting with each bucket sees, per currency: a log of
  * what was taken and when. A start is taken at its settle; a settled start's `setCost` down puts the
- * difference back at that moment (a bucket holds no more than `burst`: a refund into a full bucket is
- * lost), up takes the difference at that moment. The level of a bucket at `b` is then
+ * difference back at that moment, but only what of that start's own span is still ahead (later starts
+ * may have taken the units it freed; a bucket holds no more than `burst`: a refund into a full bucket
+ * is lost), up takes the difference at that moment. The level of a bucket at `b` is then
  * `min over a <= b of burst + rate * (b - a) - net taken in [a, b]` (at most `burst`: the bucket starts
  * full), computed here in integers (units scaled by `windowMs`), independently of the GCRA number.
  * Sliding windows keep their own log, as test/property/costs.property.test.ts describes.
@@ -105,6 +106,12 @@ interface Scenario {
 interface Entry {
   time: number;
   amount: number;
+  /**
+   * A refund (amount < 0) of a start that took `counted` units at `settledAt`: a bucket gets back only
+   * what of that start's span is still ahead of the refund (`settledAt + counted * interval`), since
+   * later starts may have taken the units it freed before (TokenBucket#refund).
+   */
+  refundOf?: { settledAt: number; counted: number };
 }
 
 type State = 'unsubmitted' | 'queued' | 'running' | 'finished' | 'gone';
@@ -213,12 +220,20 @@ const room = (limit: Limit): number => limit.burst ?? limit.limit;
 function scaledLevel(bucket: Limit & { burst: number }, log: readonly Entry[], now: number): number {
   const full = bucket.burst * bucket.windowMs;
   let level = full;
+  // Taken, in units scaled by windowMs (integers on the fake clock).
   let net = 0;
   for (let i = log.length - 1; i >= 0; i--) {
     const entry = log[i] as Entry;
     if (entry.time > now) continue;
-    net += entry.amount;
-    level = Math.min(level, full + bucket.limit * (now - entry.time) - net * bucket.windowMs);
+    const { refundOf } = entry;
+    net +=
+      refundOf === undefined
+        ? entry.amount * bucket.windowMs
+        : -Math.min(
+            -entry.amount * bucket.windowMs,
+            Math.max(0, refundOf.settledAt * bucket.limit + refundOf.counted * bucket.windowMs - entry.time * bucket.limit),
+          );
+    level = Math.min(level, full + bucket.limit * (now - entry.time) - net);
   }
   return level;
 }
@@ -486,7 +501,8 @@ class Run {
       count('setCost while pending');
     } else if (amount < before) {
       count('setCost down');
-      this.bucketLog.tokens.push({ time: now, amount: amount - before });
+      const settledAt = task.windowEntries.tokens?.time ?? -Infinity;
+      this.bucketLog.tokens.push({ time: now, amount: amount - before, refundOf: { settledAt, counted: before } });
       const entry = task.windowEntries.tokens;
       if (entry !== undefined) entry.amount -= before - amount;
     } else if (amount > before) {

@@ -84,7 +84,8 @@ describe('CostLimiter', () => {
     expect(limiter.wait(1, { tokens: 9 }, 5)).toBe(Infinity);
     // It settles with its amended cost, and that is what expires at 10 + 50.
     const logged = limiter.settle(1, { tokens: 2 }, 10);
-    expect(logged).toEqual({ tokens: 0 });
+    // Its entry is the log's first; '@' is when it settled (for its buckets' refunds).
+    expect(logged).toEqual({ '@': 10, tokens: 0 });
     expect(used(limiter, 59)).toEqual([2]);
     expect(used(limiter, 60)).toEqual([0]);
 
@@ -175,7 +176,7 @@ describe('CostLimiter', () => {
     // No tokens window: any amount fits, and a start now is not logged in tokens.
     expect(limiter.wait(1, { tokens: 1_000 }, 20)).toBe(0);
     const unlogged = start(limiter, 1, { tokens: 50 }, 20);
-    expect(unlogged).toEqual({ tokens: -1 });
+    expect(unlogged).toEqual({ '@': 20, tokens: -1 });
     limiter.amend({ tokens: 6 }, { tokens: 2 }, first, 30);
     limiter.amend({ tokens: 50 }, { tokens: 1 }, unlogged, 30);
     // More than estimated while no window counts tokens: nothing is logged for it either.
@@ -219,5 +220,31 @@ describe('CostLimiter', () => {
       { limit: 100, windowMs: 1_000, counts: 'tokens', used: 19 },
       { limit: 5, windowMs: 1_000, counts: 'requests', used: 4 },
     ]);
+  });
+});
+
+describe('CostLimiter buckets (from review)', () => {
+  it('a bucket made while starts are pending knows them: their settle can not leave it more room than burst', () => {
+    const limiter = new CostLimiter([{ limit: 20, windowMs: 1_000 }]);
+    for (let i = 0; i < 4; i++) limiter.take(1, null); // 4 requests in flight
+    limiter.setWindows([{ limit: 20, windowMs: 1_000, burst: 1 }], 0);
+    expect(limiter.wait(1, null, 0)).toBe(Infinity); // the pending ones hold the one unit
+    for (let i = 0; i < 4; i++) limiter.settle(1, null, 10);
+    // Four taken at 10, one unit each 50 ms: the next start may come at 10 + 4 x 50 = 210.
+    expect(limiter.wait(1, null, 10)).toBe(200);
+    expect(limiter.wait(2, null, 400)).toBeGreaterThan(0); // never two at once
+  });
+
+  it('a refund that comes late gives back only what of its start is still ahead', () => {
+    const bucket = { limit: 1_000, windowMs: 1_000, burst: 10_000, counts: 'tokens' };
+    const limiter = new CostLimiter([bucket]);
+    limiter.take(1, { tokens: 10_000 });
+    const a = limiter.settle(1, { tokens: 10_000 }, 0) as Record<string, number>; // A's span: 0 to 10 s
+    expect(limiter.wait(1, { tokens: 10_000 }, 10_000)).toBe(0);
+    limiter.take(1, { tokens: 10_000 });
+    limiter.settle(1, { tokens: 10_000 }, 10_000); // B's span: 10 s to 20 s
+    // A learns at 12 s that it cost 1,000: its own span ended at 10 s, nothing of it is ahead.
+    limiter.amend({ tokens: 10_000 }, { tokens: 1_000 }, a, 12_000);
+    expect(limiter.wait(1, { tokens: 10_000 }, 12_000)).toBe(8_000);
   });
 });

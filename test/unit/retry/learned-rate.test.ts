@@ -98,10 +98,21 @@ describe('the scheduler paces starts at the learned rate', () => {
     expect(s.stats().learnedRate).toEqual({ limit: 10, windowMs: 1_000 });
   });
 
-  it('successes raise the pace, up to the configured window', async () => {
+  it('successes raise the pace only while it holds starts back (RFC 7661)', async () => {
     const s = scheduler({ limit: 10, windowMs: 1_000 });
-    s.learnFromRefusal(MAX);
-    for (let i = 0; i < 400; i++) s.learnFromSuccess();
-    expect(s.stats().learnedRate).toEqual({ limit: 10, windowMs: 1_000 });
+    const { task } = recorder();
+    s.learnFromRefusal(MAX); // 7 a second
+    // Nothing waits: the pace holds nothing back, so successes do not raise it.
+    for (let i = 0; i < 20; i++) s.learnFromSuccess();
+    expect(s.stats().learnedRate).toEqual({ limit: 7, windowMs: 1_000 });
+    // Work the pace holds back: each success raises it (7 -> 8 by ones, by twentieths to 9, then by
+    // hundredths), and never above 10, the configured window.
+    for (let i = 0; i < 30; i++) {
+      const both = Promise.all([1, 2].map((n) => s.submit(task(`t${i}.${n}`), normalizeScheduleOptions(undefined))));
+      await vi.advanceTimersByTimeAsync(1_000);
+      await both;
+      s.learnFromSuccess();
+    }
+    expect(s.stats().learnedRate).toEqual({ limit: 9.09, windowMs: 1_000 });
   });
 });
