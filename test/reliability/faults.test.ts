@@ -740,7 +740,11 @@ async function runMix(transport: 'fetch' | 'undici', seed: number): Promise<void
     const unexplained = `seed ${seed}: ${unexpected.length} requests ended in a way their fault does not explain`;
     expect.soft(unexpected.slice(0, 20), unexplained).toEqual([]);
     const slow = `seed ${seed}: timeouts on routes that answer: ${slowTail.slice(0, 10).join('; ')}`;
-    expect.soft(slowTail.length, slow).toBeLessThanOrEqual(answering * 0.02);
+    // A request to a route that answers times out only when the machine stalls past the 300 ms attempt
+    // limit. 2 % held while this ran beside lighter suites; CI now runs it beside real nginx and Redis
+    // servers and the property tests on 2 cores, where 2.4 % was seen: 4 % still catches a client that
+    // holds requests back (that shows as tens of percent).
+    expect.soft(slowTail.length, slow).toBeLessThanOrEqual(answering * 0.04);
 
     // The shared signal aborted mid-run: it ended requests that were queued, running or waiting to
     // retry, not only those sent after it (which were refused at once).

@@ -159,7 +159,9 @@ switch (settings.variant) {
   case 'retry-drain': {
     // `/flaky` answers 503 once per id, then 200: the draining close waits out the retry's delay.
     for (const transport of ['undici', 'fetch'] as const) {
-      const client = clientFor(transport, { retry: { retries: 2, minDelayMs: 300, maxDelayMs: 300, jitter: 'none' } });
+      // adaptive: false: a bare 503 would otherwise teach the client a cooldown and a pace, and its retry
+      // would wait in the queue (delay 0) instead of out a delay of its own, which is the case here.
+      const client = clientFor(transport, { adaptive: false, retry: { retries: 2, minDelayMs: 300, maxDelayMs: 300, jitter: 'none' } });
       await someRequests(client, transport, shutdown.signal);
       const retried = nextRetry(client);
       const request = client.get(`/flaky?id=${transport}-${process.pid}`, { signal: shutdown.signal });
@@ -175,7 +177,11 @@ switch (settings.variant) {
   case 'retry-discard': {
     // `/unavailable` always answers 503; the retry would wait a minute, but the close does not drain.
     for (const transport of ['undici', 'fetch'] as const) {
-      const client = clientFor(transport, { retry: { retries: 2, minDelayMs: LONG_MS, maxDelayMs: LONG_MS, jitter: 'none' } });
+      // adaptive: false, as in 'retry-drain'.
+      const client = clientFor(transport, {
+        adaptive: false,
+        retry: { retries: 2, minDelayMs: LONG_MS, maxDelayMs: LONG_MS, jitter: 'none' },
+      });
       await someRequests(client, transport, shutdown.signal);
       const retried = nextRetry(client);
       const request = client.get('/unavailable', { signal: shutdown.signal }).then(() => 'fulfilled', errorName);
