@@ -1,10 +1,9 @@
 // Reset times as the providers write them: Go durations (OpenAI), plain seconds (Azure), RFC 3339 instants (Anthropic).
+import { goDurationPartsMs } from '../core/go-duration.js';
 
 // Go's time.Duration.String(), which OpenAI's `x-ratelimit-reset-*` headers use: `6m0s`, `20ms`,
 // `2m59.56s`, `1h2m3.5s`; `µs` and `ns` for tiny values. Go's ParseDuration also takes `.5s` and `us`.
 const GO_DURATION = /^(?:(?:\d+\.?\d*|\.\d+)(?:h|ms|m|s|us|µs|μs|ns))+$/;
-const GO_PART = /(\d+\.?\d*|\.\d+)(h|ms|m|s|us|µs|μs|ns)/g;
-const GO_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, μs: 1e-3, ns: 1e-6 };
 const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 
 /**
@@ -18,10 +17,8 @@ export function resetDelayMs(value: string | null): number | undefined {
   if (text === undefined || text === '') return undefined;
   let ms: number;
   if (DECIMAL.test(text)) ms = Number(text) * 1000;
-  else if (GO_DURATION.test(text)) {
-    ms = 0;
-    for (const [, amount, unit] of text.matchAll(GO_PART)) ms += Number(amount) * (GO_UNIT_MS[unit ?? ''] ?? Number.NaN);
-  } else return undefined;
+  else if (GO_DURATION.test(text)) ms = goDurationPartsMs(text);
+  else return undefined;
   return positiveMs(ms);
 }
 

@@ -21,6 +21,7 @@
 import { parseDictionary, parseItem, parseList, Token } from 'structured-headers';
 import type { InnerList, Item } from 'structured-headers';
 import type { Refill } from '../limit/server-budget.js';
+import { goDurationPartsMs } from '../core/go-duration.js';
 
 /**
  * A List's Item as this file reads it. structured-headers' own `BareItem` names the DOM's
@@ -368,16 +369,12 @@ function epochReset(value: string | null, nowMs: number): number | undefined {
 
 // Go's time.Duration.String(): `1h2m3.5s`, `6m0s`, `20ms`, `1.5µs`; a bare `0` too.
 const GO_DURATION = /^(?:\d+(?:\.\d+)?(?:h|ms|m|s|us|µs|μs|ns))+$/;
-const GO_PART = /(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|μs|ns)/g;
-const GO_UNIT_MS: Readonly<Record<string, number>> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 1e-3, µs: 1e-3, μs: 1e-3, ns: 1e-6 };
 
 function goDurationMs(value: string | null): number | undefined {
   const text = value?.trim();
   if (text === '0') return 0;
   if (text === undefined || !GO_DURATION.test(text)) return undefined;
-  let total = 0;
-  for (const [, amount, unit] of text.matchAll(GO_PART)) total += Number(amount) * (GO_UNIT_MS[unit ?? ''] ?? Number.NaN);
-  return toMs(total, 1);
+  return toMs(goDurationPartsMs(text), 1);
 }
 
 function shopifyBucket(value: string | null): { remaining: number; resetMs: number; refill: Refill } | undefined {
