@@ -117,10 +117,21 @@ export class LeaseWriter {
     this.#toSettle = [];
     this.#toRelease = [];
     this.#toAmend = [];
-    if (restamps.length > 0) this.#restamp(restamps);
+    if (restamps.length > 0) {
+      this.#sendLikeSettle(
+        restamps,
+        (grants) => this.#toRestamp.push(...grants),
+        (grants) => this.#scripts.restamp(grants),
+      );
+    }
     if (settles.length > 0) this.#send('settle', settles);
     if (releases.length > 0) this.#send('release', releases);
-    if (amends.length > 0) this.#amend(amends);
+    if (amends.length > 0)
+      this.#sendLikeSettle(
+        amends,
+        (batch) => this.#toAmend.push(...batch),
+        (batch) => this.#scripts.amend(batch),
+      );
   }
 
   /** Stops renewing: the leases left expire in Redis by themselves. What is batched still goes with `flush()`. */
@@ -142,40 +153,23 @@ export class LeaseWriter {
   }
 
   /**
-   * Held back like a settle while this process counts Redis as down (others may still be granted
-   * starts), and sent once it is back: a later time is still no earlier than the real start.
+   * Sends a restamp or amend batch, held back like a settle while this process counts Redis as down
+   * (others may still be granted starts) and queued again when it fails, to go with the next flush once
+   * Redis is back. Later is safe for both: a restamp's later time is still no earlier than the real
+   * start; a refund comes later and an increase counts from later (the AMEND script counts an amend
+   * sent twice once).
    */
-  #restamp(grants: Grant[]): void {
+  #sendLikeSettle<T>(items: T[], requeue: (items: T[]) => void, send: (items: T[]) => Promise<unknown>): void {
     if (this.#connection.holdsBack('settle')) {
-      this.#toRestamp.push(...grants);
+      requeue(items);
       return;
     }
     this.#connection.track(
       this.#connection
-        .send(() => this.#scripts.restamp(grants))
+        .send(() => send(items))
         .then(ignore, (error: unknown) => {
           this.#connection.failed(error, 'settle');
-          this.#toRestamp.push(...grants);
-        }),
-    );
-  }
-
-  /**
-   * Held back like a settle while Redis counts as down, and sent once it is back: a refund then comes
-   * later, and an increase counts from later, both on the safe side. A failed one is sent again: the
-   * script counts an amend sent twice once.
-   */
-  #amend(amends: Amendment[]): void {
-    if (this.#connection.holdsBack('settle')) {
-      this.#toAmend.push(...amends);
-      return;
-    }
-    this.#connection.track(
-      this.#connection
-        .send(() => this.#scripts.amend(amends))
-        .then(ignore, (error: unknown) => {
-          this.#connection.failed(error, 'settle');
-          this.#toAmend.push(...amends);
+          requeue(items);
         }),
     );
   }
