@@ -6,7 +6,7 @@ import type { MeterRefusal, MeterRequest, UsageReader } from '../core/meter.js';
 import { refusesForRate } from '../retry/rate-limit-headers.js';
 import { bodyText, type Metering, tapChunk } from './metering.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';
-import type { ScheduleRequest } from './http-layer.js';
+import { BODY_PREVIEW_BYTES, PREVIEW_MAX_MS, type ScheduleRequest } from './http-layer.js';
 import { FORBIDDEN_IN_VALUE } from './prepare-request.js';
 import { displayUrlText } from './secrets.js';
 
@@ -189,11 +189,10 @@ export function createLimitedFetch(
   };
 }
 
-/** How much of a refusal's body its meter is shown, and how long it may take to come. */
-const PREVIEW_BYTES = 4096;
-const PREVIEW_MAX_MS = 1_000;
-
-/** The start of a response's body as text, from a copy (the response itself stays unread). */
+/**
+ * The start of a response's body as text, from a copy (the response itself stays unread): as much, and
+ * as long to wait for it, as an HttpError's preview.
+ */
 async function preview(response: Response): Promise<string> {
   const reader: ReadableStreamDefaultReader<Uint8Array> | undefined = response.clone().body?.getReader();
   if (reader === undefined) return '';
@@ -201,7 +200,7 @@ async function preview(response: Response): Promise<string> {
   let size = 0;
   const cutOff = setTimeout(() => void reader.cancel().catch(() => {}), PREVIEW_MAX_MS);
   try {
-    while (size < PREVIEW_BYTES) {
+    while (size < BODY_PREVIEW_BYTES) {
       const next = await reader.read();
       if (next.done) break;
       chunks.push(next.value);
@@ -213,7 +212,7 @@ async function preview(response: Response): Promise<string> {
     clearTimeout(cutOff);
     void reader.cancel().catch(() => {});
   }
-  return Buffer.concat(chunks).subarray(0, PREVIEW_BYTES).toString('utf8');
+  return Buffer.concat(chunks).subarray(0, BODY_PREVIEW_BYTES).toString('utf8');
 }
 
 /**

@@ -26,7 +26,7 @@ const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
 /** How long an error response's body may take to give its preview before it is cut off. */
-const PREVIEW_MAX_MS = 1_000;
+export const PREVIEW_MAX_MS = 1_000;
 const REQUEST_KEYS = [
   'method',
   'path',
