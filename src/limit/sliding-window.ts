@@ -2,11 +2,6 @@
 import type { RateWindow, WindowUsage } from '../core/options.js';
 import { TimestampLog } from './timestamp-log.js';
 
-/** The smallest `limit` of `windows`: the heaviest weight that can ever start. Infinity without windows. */
-export function smallestLimit(windows: readonly RateWindow[]): number {
-  return windows.reduce((smallest, window) => Math.min(smallest, window.limit), Infinity);
-}
-
 /** The longest `windowMs` of `windows`, 0 without windows. */
 export function longestWindow(windows: readonly RateWindow[]): number {
   return windows.reduce((longest, window) => Math.max(longest, window.windowMs), 0);
@@ -49,8 +44,6 @@ export class SlidingWindowLimiter {
   readonly #history: LogCursor;
   /** Weight taken but not settled: counted in every window, never expiring until settled. */
   #pending = 0;
-  /** The smallest `limit`, or Infinity without windows. */
-  #maxWeight = Infinity;
 
   /** The currency its windows count, for `usage()`. */
   readonly #counts: string;
@@ -58,17 +51,11 @@ export class SlidingWindowLimiter {
   constructor(windows: readonly RateWindow[], counts = 'requests') {
     this.#counts = counts;
     this.#windows = windows.map((window) => ({ limit: window.limit, windowMs: window.windowMs, start: 0 }));
-    this.#maxWeight = smallestLimit(windows);
     this.#history = { windowMs: longestWindow(windows), start: 0 };
   }
 
   get windows(): readonly RateWindow[] {
     return this.#windows.map(({ limit, windowMs }) => ({ limit, windowMs, counts: this.#counts }));
-  }
-
-  /** The largest weight that fits in every window, or Infinity when there is no window. */
-  get maxWeight(): number {
-    return this.#maxWeight;
   }
 
   /**
@@ -82,7 +69,6 @@ export class SlidingWindowLimiter {
       this.#expire(state, now);
       return state;
     });
-    this.#maxWeight = smallestLimit(windows);
     this.#history.windowMs = Math.max(this.#history.windowMs, longestWindow(windows));
     this.#dropExpired(now);
   }
