@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from './free-port.js';
 
 const READY_TIMEOUT_MS = 10_000;
 const POLL_INTERVAL_MS = 20;
@@ -35,18 +36,6 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 
