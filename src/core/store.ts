@@ -54,6 +54,17 @@ export interface StoreSlot {
   readonly settleAtStart: boolean;
   /** The store's own, per grant (undefined until the store sets it); the scheduler never reads or writes it. */
   storeData: unknown;
+  /**
+   * The tenant key the task runs under (its `key` option), or undefined. A keyed slot must fit its
+   * key's own windows (given by `setKeyLimits`) and the client's, both at once: a grant takes room in
+   * both, and `settle`, `amend` and `release` apply to both.
+   */
+  readonly key?: string | undefined;
+  /**
+   * Set by the store with each refusal of a keyed slot: true when the key's own windows are full (the
+   * client then lets other keys' work pass), false when the client's are. Undefined for unkeyed slots.
+   */
+  refusedByKey?: boolean | undefined;
 }
 
 /**
@@ -104,6 +115,19 @@ export interface LimiterStore {
   release(slot: StoreSlot, now: number): void;
   /** How much of each window is used, as far as this process knows. */
   usage(now: number): WindowUsage[];
+  /**
+   * Keys (the client's `perKey` option): `key`'s own windows from now on, each with its `counts` set;
+   * called before the key's first `acquire` and on every change (`setKeyLimits`). Starts already made
+   * count in them. A store without the three key methods can not serve a client with `perKey`.
+   */
+  setKeyLimits?(key: string, windows: readonly RateWindow[], now: number): void;
+  /**
+   * The client let `key` go: nothing of it is queued, in flight or counted any more. A memory store
+   * drops its counters; a shared store leaves them to expire (other processes may still count there).
+   */
+  dropKey?(key: string): void;
+  /** How much of `key`'s own windows is used, as far as this process knows. */
+  keyUsage?(key: string, now: number): WindowUsage[];
   /** Called by the client's `close()` once its work has ended: stop timers, drop subscriptions. */
   close(): Promise<void>;
 }

@@ -1,11 +1,17 @@
 // MemoryStore: the default store, the windows and concurrency of one process kept in memory.
 import type { Cost } from '../core/cost.js';
-import type { WindowUsage } from '../core/options.js';
+import type { RateWindow, WindowUsage } from '../core/options.js';
 import { CostLimiter, type LoggedCost } from '../limit/cost-limiter.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../core/store.js';
 
 /** `storeData` of a slot granted and not settled yet. */
 const PENDING = 1;
+
+/** `storeData` of a keyed slot once settled: where its cost sits in the client's logs and in its key's. */
+interface KeyedLog {
+  client: LoggedCost | null;
+  key: LoggedCost | null;
+}
 
 /**
  * The default store: the windows of every currency live in this process, in exact sliding-window logs
@@ -17,6 +23,8 @@ const PENDING = 1;
  */
 export class MemoryStore implements LimiterStore {
   #limiter: CostLimiter | undefined = undefined;
+  /** Each key's own counters (see `setKeyLimits`), beside the client's. */
+  readonly #keys = new Map<string, CostLimiter>();
 
   open(context: StoreContext): void {
     if (this.#limiter !== undefined) {
@@ -31,26 +39,65 @@ export class MemoryStore implements LimiterStore {
 
   acquire(slot: StoreSlot, now: number): number {
     const limiter = this.#bound;
-    const wait = limiter.wait(slot.weight, slot.cost, now);
-    if (wait === 0) {
-      limiter.take(slot.weight, slot.cost);
-      slot.storeData = PENDING;
+    const { weight, cost, key } = slot;
+    if (key !== undefined) {
+      // The key's own windows first: when they are full, the client lets other keys' work pass.
+      const keyed = this.#key(key);
+      const keyWait = keyed.wait(weight, cost, now);
+      slot.refusedByKey = keyWait > 0;
+      if (keyWait > 0) return keyWait;
+      const wait = limiter.wait(weight, cost, now);
+      if (wait > 0) return wait;
+      keyed.take(weight, cost);
+    } else {
+      const wait = limiter.wait(weight, cost, now);
+      if (wait > 0) return wait;
     }
-    return wait;
+    limiter.take(weight, cost);
+    slot.storeData = PENDING;
+    return 0;
   }
 
   earliestWait(slot: StoreSlot, now: number): number {
-    return this.#bound.earliestWait(slot.weight, slot.cost, now);
+    const wait = this.#bound.earliestWait(slot.weight, slot.cost, now);
+    if (slot.key === undefined) return wait;
+    return Math.max(wait, this.#key(slot.key).earliestWait(slot.weight, slot.cost, now));
   }
 
   settle(slot: StoreSlot, now: number): void {
     if (slot.storeData !== PENDING) return;
-    slot.storeData = this.#bound.settle(slot.weight, slot.cost, now) ?? undefined;
+    const client = this.#bound.settle(slot.weight, slot.cost, now);
+    if (slot.key === undefined) {
+      slot.storeData = client ?? undefined;
+    } else {
+      const key = this.#keys.get(slot.key)?.settle(slot.weight, slot.cost, now) ?? null;
+      slot.storeData = { client, key } satisfies KeyedLog;
+    }
   }
 
   amend(slot: StoreSlot, cost: Cost, now: number): void {
     const data = slot.storeData;
-    this.#bound.amend(slot.cost, cost, data === PENDING ? null : ((data as LoggedCost | undefined) ?? {}), now);
+    if (slot.key === undefined) {
+      this.#bound.amend(slot.cost, cost, data === PENDING ? null : ((data as LoggedCost | undefined) ?? {}), now);
+      return;
+    }
+    const logged = data === PENDING ? null : (data as KeyedLog);
+    this.#bound.amend(slot.cost, cost, logged === null ? null : (logged.client ?? {}), now);
+    this.#keys.get(slot.key)?.amend(slot.cost, cost, logged === null ? null : (logged.key ?? {}), now);
+  }
+
+  setKeyLimits(key: string, windows: readonly RateWindow[], now: number): void {
+    const keyed = this.#keys.get(key);
+    if (keyed === undefined) this.#keys.set(key, new CostLimiter(windows));
+    else keyed.setWindows(windows, now);
+  }
+
+  dropKey(key: string): void {
+    this.#keys.delete(key);
+  }
+
+  keyUsage(key: string, now: number): WindowUsage[] {
+    return this.#keys.get(key)?.usage(now) ?? [];
   }
 
   /** Concurrency is the client's own semaphore: only a start never settled is left to record. */
@@ -64,6 +111,12 @@ export class MemoryStore implements LimiterStore {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  #key(key: string): CostLimiter {
+    const keyed = this.#keys.get(key);
+    if (keyed === undefined) throw new Error(`MemoryStore asked about key '${key}' before its limits were set`);
+    return keyed;
   }
 
   get #bound(): CostLimiter {
