@@ -4,7 +4,7 @@ import type { StoreLimits, StoreSlot } from '../core/store.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { FallbackGrants } from './redis-fallback-grants.js';
 import { type Grant, hasLease } from './redis-grant.js';
-import type { AcquireReply, RedisScripts } from './redis-scripts.js';
+import type { AcquireReply, AcquireRequest, RedisScripts } from './redis-scripts.js';
 
 function ignore(): void {}
 
@@ -43,13 +43,19 @@ export class AcquireSender {
   }
 
   /**
-   * Asks Redis for `grant` under `limits`; `answered` makes the acquire's answer of Redis's reply. If
-   * Redis fails or does not answer within `commandTimeoutMs`, it counts as down and the failure mode
-   * answers instead: a grant it makes takes the same id.
+   * Asks Redis for `grant` under `limits` (and `key`'s windows, for a keyed start); `answered` makes the
+   * acquire's answer of Redis's reply. If Redis fails or does not answer within `commandTimeoutMs`, it
+   * counts as down and the failure mode answers instead: a grant it makes takes the same id.
    */
-  send(slot: StoreSlot, grant: Grant, limits: StoreLimits, answered: (reply: AcquireReply) => number): Promise<number> {
+  send(
+    slot: StoreSlot,
+    grant: Grant,
+    limits: StoreLimits,
+    key: AcquireRequest['key'],
+    answered: (reply: AcquireReply) => number,
+  ): Promise<number> {
     const connection = this.#connection;
-    const request = {
+    const request: AcquireRequest = {
       id: grant.id,
       clientId: this.#settings.clientId,
       weight: slot.weight,
@@ -60,6 +66,7 @@ export class AcquireSender {
       marginMs: this.#settings.marginMs,
       clientTtlMs: this.#settings.clientTtlMs,
       windows: limits.windows,
+      key,
     };
     // Set once the failure mode has answered this acquire (it timed out before its answer came).
     let answeredDown = false;

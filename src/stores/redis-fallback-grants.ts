@@ -55,6 +55,8 @@ export interface FallbackGrantsOptions {
   limits(): StoreLimits;
   /** How long a start counts in Redis: the longest window, widened by the margin. */
   longestSpan(): number;
+  /** How long a start of tenant key `key` counts in its key's counters: its longest window as this process knows it, widened by the margin. */
+  keySpan(key: string): number;
   now(): number;
   /** A grant id no other grant of any process has. */
   newId(): string;
@@ -85,21 +87,34 @@ export class FallbackGrants {
   answer(slot: StoreSlot, now: number, id?: string): number {
     const { failureMode, stats } = this.#options;
     if (failureMode === 'open') {
+      if (slot.key !== undefined) slot.refusedByKey = false;
       this.#granted(slot, 'open', id);
       return 0;
     }
     if (failureMode === 'local') {
       const local = this.#options.share();
+      const { key } = slot;
+      // The key's share first, as Redis checks the key's windows first: a full key lets others' work pass.
+      if (key !== undefined) {
+        const keyWait = local.keyWait(key, slot.weight, slot.cost ?? null, now);
+        slot.refusedByKey = keyWait > 0;
+        if (keyWait > 0) {
+          stats.refusals++;
+          return keyWait;
+        }
+      }
       const wait = local.wait(slot.weight, slot.cost ?? null, now);
       if (wait > 0) {
         stats.refusals++;
         return wait;
       }
-      local.take(slot.weight, slot.cost ?? null);
+      local.take(slot.weight, slot.cost ?? null, key);
       this.#granted(slot, 'local', id);
       return 0;
     }
     stats.refusals++;
+    // Held by the outage, not by any key: the whole client waits.
+    if (slot.key !== undefined) slot.refusedByKey = false;
     return this.#options.connection.probeWait(now);
   }
 
@@ -145,7 +160,7 @@ export class FallbackGrants {
     const { stats } = this.#options;
     stats.grants++;
     stats.fallbackGrants++;
-    const grant = newGrant(id, by, slot.weight, slot.cost ?? null, false, false);
+    const grant = newGrant(id, by, slot.weight, slot.cost ?? null, false, false, slot.key);
     slot.storeData = grant;
     this.#unrecorded.push(grant);
     if (this.#unrecorded.length >= this.#pruneUnrecordedAt) {
@@ -159,7 +174,10 @@ export class FallbackGrants {
     const longest = this.#options.longestSpan();
     return grants.filter(
       (grant) =>
-        grant.startedAt === undefined || !grant.released || now - Math.max(grant.startedAt, grant.extra?.at ?? -Infinity) < longest,
+        grant.startedAt === undefined ||
+        !grant.released ||
+        now - Math.max(grant.startedAt, grant.extra?.at ?? -Infinity) <
+          (grant.key === undefined ? longest : Math.max(longest, this.#options.keySpan(grant.key))),
     );
   }
 
@@ -185,6 +203,7 @@ export class FallbackGrants {
         cost: grant.cost,
         extra: grant.extra?.cost ?? null,
         extraAgeMs: grant.extra === undefined ? 0 : now - grant.extra.at,
+        key: grant.key === undefined ? undefined : { name: grant.key, spanMs: this.#options.keySpan(grant.key) },
       };
     });
     try {

@@ -11,6 +11,41 @@ function share(limit: number, clients: number): number {
 }
 
 /**
+ * Each window's share (a bucket's share is a share of its rate and of its burst), and per currency the
+ * smallest share: the most of it a start is held to.
+ */
+function sharesOf(windows: readonly RateWindow[], clients: number): { windows: RateWindow[]; largest: Map<string, number> } {
+  const largest = new Map<string, number>();
+  const shares = windows.map((window) => {
+    const counts = window.counts ?? REQUESTS;
+    const limit = share(window.limit, clients);
+    const burst = window.burst === undefined ? undefined : share(window.burst, clients);
+    largest.set(counts, Math.min(burst ?? limit, largest.get(counts) ?? Infinity));
+    return burst === undefined ? { limit, windowMs: window.windowMs, counts } : { limit, windowMs: window.windowMs, counts, burst };
+  });
+  return { windows: shares, largest };
+}
+
+/** `amount` held to `largest` (see `LocalShare.wait`). */
+function fitted(largest: Map<string, number>, currency: string, amount: number): number {
+  return Math.min(amount, largest.get(currency) ?? Infinity);
+}
+
+function fittedCost(largest: Map<string, number>, cost: Cost | null): Cost | null {
+  if (cost === null) return null;
+  const held: Record<string, number> = {};
+  for (const [name, amount] of Object.entries(cost)) held[name] = fitted(largest, name, amount);
+  return held;
+}
+
+/** A tenant key's share: its windows as this process knows them, and its own starts against their shares. */
+interface KeyShare {
+  windows: readonly RateWindow[];
+  limiter: CostLimiter;
+  largest: Map<string, number>;
+}
+
+/**
  * This process's share of the shared limits, for `RedisStore`'s `failureMode: 'local'` while Redis is
  * down: each window allows `max(1, floor(limit / clients))` and the concurrency likewise, `clients` being
  * the live-client count Redis last reported (1 until it has reported one); a bucket refills at that
@@ -20,6 +55,10 @@ function share(limit: number, clients: number): number {
  * a burst does not hand out a fresh share on top of it: the windows (of every currency) see this
  * process's own recent starts and their amended costs, and `inFlight` its own running work, wherever it
  * was granted.
+ *
+ * Each tenant key likewise: its own windows' shares, and this process's own starts of the key (granted
+ * by Redis or by itself), so that while Redis is down no keyed start goes beyond its key's windows as
+ * this process knows them.
  */
 export class LocalShare {
   #limits: StoreLimits;
@@ -29,6 +68,8 @@ export class LocalShare {
   #largest = new Map<string, number>();
   /** Units of weight granted to this process (by Redis or by this share) and not released yet. */
   #inFlight = 0;
+  /** Each tenant key's share, from its `setKeyLimits` until its `dropKey`. */
+  readonly #keys = new Map<string, KeyShare>();
 
   constructor(limits: StoreLimits) {
     this.#limits = limits;
@@ -46,6 +87,46 @@ export class LocalShare {
     if (count === this.#clients) return;
     this.#clients = count;
     this.#limiter.setWindows(this.#shares(), now);
+    for (const keyed of this.#keys.values()) this.#shareKey(keyed, now);
+  }
+
+  /** A tenant key's own windows from now on (its starts already recorded still count). */
+  setKeyLimits(key: string, windows: readonly RateWindow[], now: number): void {
+    const keyed = this.#keys.get(key);
+    if (keyed === undefined) {
+      const { windows: shares, largest } = sharesOf(windows, this.#clients);
+      this.#keys.set(key, { windows, limiter: new CostLimiter(shares), largest });
+      return;
+    }
+    keyed.windows = windows;
+    this.#shareKey(keyed, now);
+  }
+
+  /** The key's windows as this process knows them (undefined before its `setKeyLimits`). */
+  keyWindows(key: string): readonly RateWindow[] | undefined {
+    return this.#keys.get(key)?.windows;
+  }
+
+  dropKey(key: string): void {
+    this.#keys.delete(key);
+  }
+
+  /** Milliseconds until a start of `weight` and `cost` fits `key`'s share (0: now; see `wait`). */
+  keyWait(key: string, weight: number, cost: Cost | null, now: number): number {
+    const keyed = this.#keys.get(key);
+    if (keyed === undefined) return 0;
+    return keyed.limiter.wait(fitted(keyed.largest, REQUESTS, weight), fittedCost(keyed.largest, cost), now);
+  }
+
+  keyEarliestWait(key: string, weight: number, cost: Cost | null, now: number): number {
+    const keyed = this.#keys.get(key);
+    if (keyed === undefined) return 0;
+    return keyed.limiter.earliestWait(fitted(keyed.largest, REQUESTS, weight), fittedCost(keyed.largest, cost), now);
+  }
+
+  /** `key`'s share and what this process used of it, window by window; `[]` for a key it does not know. */
+  keyUsage(key: string, now: number): WindowUsage[] {
+    return this.#keys.get(key)?.limiter.usage(now) ?? [];
   }
 
   /**
@@ -65,9 +146,10 @@ export class LocalShare {
     return this.#limiter.earliestWait(this.#fitted(REQUESTS, weight), this.#fittedCost(cost), now);
   }
 
-  /** A start granted to this process (by anyone): pending in every window, and in flight. */
-  take(weight: number, cost: Cost | null): void {
+  /** A start granted to this process (by anyone): pending in every window (its key's too), and in flight. */
+  take(weight: number, cost: Cost | null, key?: string): void {
     this.#limiter.take(weight, cost);
+    if (key !== undefined) this.#keys.get(key)?.limiter.take(weight, cost);
     this.#inFlight += weight;
   }
 
@@ -76,9 +158,19 @@ export class LocalShare {
     return this.#limiter.settle(weight, cost, now);
   }
 
+  /** `settle` for the key's own windows (nothing if the key was let go meanwhile). */
+  settleKey(key: string, weight: number, cost: Cost | null, now: number): LoggedCost | null {
+    return this.#keys.get(key)?.limiter.settle(weight, cost, now) ?? null;
+  }
+
   /** A start's real cost is known (see `CostLimiter.amend`; `logged`: null while it is not settled here). */
   amend(estimate: Cost | null, cost: Cost, logged: LoggedCost | null, now: number): void {
     this.#limiter.amend(estimate, cost, logged, now);
+  }
+
+  /** `amend` for the key's own windows. */
+  amendKey(key: string, estimate: Cost | null, cost: Cost, logged: LoggedCost | null, now: number): void {
+    this.#keys.get(key)?.limiter.amend(estimate, cost, logged, now);
   }
 
   /** Its work has ended (settle it first). */
@@ -97,25 +189,23 @@ export class LocalShare {
   }
 
   #fitted(currency: string, amount: number): number {
-    return Math.min(amount, this.#largest.get(currency) ?? Infinity);
+    return fitted(this.#largest, currency, amount);
   }
 
   #fittedCost(cost: Cost | null): Cost | null {
-    if (cost === null) return null;
-    const fitted: Record<string, number> = {};
-    for (const [name, amount] of Object.entries(cost)) fitted[name] = this.#fitted(name, amount);
-    return fitted;
+    return fittedCost(this.#largest, cost);
   }
 
   /** A bucket's share is a share of its rate and of its burst: the most a start is held to is the burst's. */
   #shares(): RateWindow[] {
-    this.#largest = new Map();
-    return this.#limits.windows.map((window) => {
-      const counts = window.counts ?? REQUESTS;
-      const limit = share(window.limit, this.#clients);
-      const burst = window.burst === undefined ? undefined : share(window.burst, this.#clients);
-      this.#largest.set(counts, Math.min(burst ?? limit, this.#largest.get(counts) ?? Infinity));
-      return burst === undefined ? { limit, windowMs: window.windowMs, counts } : { limit, windowMs: window.windowMs, counts, burst };
-    });
+    const { windows, largest } = sharesOf(this.#limits.windows, this.#clients);
+    this.#largest = largest;
+    return windows;
+  }
+
+  #shareKey(keyed: KeyShare, now: number): void {
+    const { windows, largest } = sharesOf(keyed.windows, this.#clients);
+    keyed.limiter.setWindows(windows, now);
+    keyed.largest = largest;
   }
 }

@@ -11,6 +11,8 @@ export interface Grant {
    */
   by: 'redis' | 'local' | 'open';
   readonly weight: number;
+  /** The tenant key it was granted under (its key's counters count it too), if any. */
+  readonly key?: string | undefined;
   /** The cost in other currencies it was granted with (what this process's share took), or null. */
   readonly estimate: Cost | null;
   /**
@@ -42,6 +44,8 @@ export interface Grant {
   shareSettled: boolean;
   /** Where the share logged its cost when it settled it (for an amend there). */
   shareLogged?: LoggedCost | null;
+  /** Where its key's share logged its cost when it settled it (for an amend there). */
+  keyShareLogged?: LoggedCost | null;
   /**
    * For a Redis grant settled at once: when its acquire was sent (clock time). Redis logged the start
    * no earlier; if the task begins more than the safety margin later, `settle` moves it (a restamp).
@@ -63,11 +67,20 @@ export function hasLease(grant: Grant): boolean {
 }
 
 /** A new grant, neither settled in the share nor released; `settled`: its start counts from the grant. */
-export function newGrant(id: string, by: Grant['by'], weight: number, cost: Cost | null, holds: boolean, settled: boolean): Grant {
+export function newGrant(
+  id: string,
+  by: Grant['by'],
+  weight: number,
+  cost: Cost | null,
+  holds: boolean,
+  settled: boolean,
+  key?: string,
+): Grant {
   return {
     id,
     by,
     weight,
+    ...(key === undefined ? {} : { key }),
     estimate: cost,
     shareCost: cost,
     cost,

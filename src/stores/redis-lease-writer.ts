@@ -99,7 +99,7 @@ export class LeaseWriter {
    * it). Whatever the grant's state there (pending, settled, released, expired): see AMEND.
    */
   amend(grant: Grant, estimate: Cost | null, cost: Cost): void {
-    this.#toAmend.push({ id: grant.id, estimate, cost });
+    this.#toAmend.push({ id: grant.id, estimate, cost, key: grant.key });
     this.#queueFlush();
   }
 
@@ -183,8 +183,8 @@ export class LeaseWriter {
       this.#defer(operation, grants);
       return;
     }
-    const ids = grants.map((grant) => grant.id);
-    const command = operation === 'settle' ? () => this.#scripts.settle(ids) : () => this.#scripts.release(ids);
+    // Each with its tenant key: a keyed grant is settled or released in its key's counters too.
+    const command = operation === 'settle' ? () => this.#scripts.settle(grants) : () => this.#scripts.release(grants);
     const sentOn = this.#connection.connections;
     this.#connection.track(
       this.#connection.send(command).then(
@@ -214,12 +214,7 @@ export class LeaseWriter {
     const grants = [...this.#leases.values()];
     this.#renewing = true;
     this.#connection
-      .send(() =>
-        this.#scripts.renew(
-          grants.map((grant) => grant.id),
-          this.#leaseTtlMs,
-        ),
-      )
+      .send(() => this.#scripts.renew(grants, this.#leaseTtlMs))
       .then(
         (lost) => this.#lost('renew', lost, grants),
         (error: unknown) => this.#connection.failed(error, 'renew'),

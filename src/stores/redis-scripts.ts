@@ -2,10 +2,27 @@
 // the requests and replies of those scripts, typed and checked (the Lua itself: redis-lua-*.ts).
 import { createHash } from 'node:crypto';
 import type { Cost } from '../core/cost.js';
+import { KeyLayout, TenantGroups } from './redis-key-layout.js';
 import { ACQUIRE } from './redis-lua-acquire.js';
 import { AMEND, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
 import { PROBE, RECORD } from './redis-lua-outage.js';
 import type { RedisLike } from './redis-like.js';
+
+/** A window as the scripts read it. */
+export interface ScriptWindow {
+  limit: number;
+  windowMs: number;
+  /** The currency it counts: `'requests'` when not set. */
+  counts?: string | undefined;
+  /** A bucket (see ACQUIRE); a sliding window when not set. */
+  burst?: number | undefined;
+}
+
+/**
+ * A grant a command is about: its id, or its id and the tenant key it was granted under (whose counters
+ * the command then changes too).
+ */
+export type GrantRef = string | { readonly id: string; readonly key?: string | undefined };
 
 /** What an acquire asks of Redis (see ACQUIRE). */
 export interface AcquireRequest {
@@ -29,7 +46,9 @@ export interface AcquireRequest {
    * May be empty. `counts`: the currency a window counts (`'requests'` when not set); `burst`: a bucket
    * (see ACQUIRE), a sliding window when not set.
    */
-  windows: ReadonlyArray<{ limit: number; windowMs: number; counts?: string | undefined; burst?: number | undefined }>;
+  windows: readonly ScriptWindow[];
+  /** The tenant key the start runs under, and that key's own windows (it must fit them too), if any. */
+  key?: { readonly name: string; readonly windows: readonly ScriptWindow[] } | undefined;
 }
 
 /** A start made while Redis was down, for `record()`. */
@@ -50,6 +69,8 @@ export interface RecordedStart {
   extra: Cost | null;
   /** How long ago that amend was (0 without one). */
   extraAgeMs: number;
+  /** The tenant key it ran under, and how long that key's counters must keep it (its longest window, with the margin). */
+  key?: { readonly name: string; readonly spanMs: number } | undefined;
 }
 
 /** A grant whose real cost is known, for `amend()`. */
@@ -59,6 +80,8 @@ export interface Amendment {
   estimate: Cost | null;
   /** What it really cost. */
   cost: Cost;
+  /** The tenant key it was granted under, if any. */
+  key?: string | undefined;
 }
 
 /**
@@ -88,8 +111,15 @@ export interface AcquireReply {
    */
   waitMs: number;
   blockedBy: BlockedBy | null;
-  /** Units used in each window after this call (same order as request.windows), pending included; a bucket's: `burst - level`. */
+  /**
+   * Units used in each window after this call (same order as request.windows), pending included; a
+   * bucket's: `burst - level`. Empty when the tenant key's windows refused (the client's were not asked).
+   */
   used: number[];
+  /** For a keyed acquire: whether the key's own windows refused it (false: granted, or the client's refused). */
+  byKey?: boolean;
+  /** For a keyed acquire: the units used in each of the key's windows, as `used`. */
+  keyUsed?: number[];
   /** Live clients (distinct clientIds seen within clientTtlMs), this one included. */
   clients: number;
 }
@@ -114,8 +144,6 @@ const scripts = {
   probe: script(PROBE),
 };
 
-const KEY_COUNT = 8;
-
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
@@ -129,9 +157,11 @@ function parseIds(script: string, reply: unknown): string[] {
   return reply;
 }
 
-function parseAcquire(reply: unknown): AcquireReply {
+function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
   if (!Array.isArray(reply) || reply.length < 4) throw malformed('acquire', reply);
-  const [granted, waitMs, blockedBy, clients, ...used] = reply as unknown[];
+  const [granted, waitMs, blockedBy, clients, ...rest] = reply as unknown[];
+  const byKey = request.key === undefined ? undefined : rest.shift();
+  const used = rest;
   const wait = Number(waitMs);
   if (
     (granted !== 0 && granted !== 1) ||
@@ -139,17 +169,26 @@ function parseAcquire(reply: unknown): AcquireReply {
     !Number.isFinite(wait) ||
     (blockedBy !== '' && blockedBy !== 'window' && blockedBy !== 'concurrency' && blockedBy !== 'pending') ||
     typeof clients !== 'number' ||
+    (byKey !== undefined && byKey !== 0 && byKey !== 1) ||
     !used.every((units) => typeof units === 'number')
   ) {
     throw malformed('acquire', reply);
   }
-  return {
-    granted: granted === 1,
-    waitMs: wait,
-    blockedBy: blockedBy === '' ? null : blockedBy,
-    used,
-    clients,
-  };
+  const answer: AcquireReply = { granted: granted === 1, waitMs: wait, blockedBy: blockedBy === '' ? null : blockedBy, used, clients };
+  if (byKey === undefined) return answer;
+  // Refused by its key: only the key's windows were asked. Otherwise the client's come first.
+  const split = byKey === 1 ? 0 : request.windows.length;
+  return { ...answer, used: used.slice(0, split), byKey: byKey === 1, keyUsed: used.slice(split) };
+}
+
+/** A window's four values in ARGV. */
+function windowArgs(windows: readonly ScriptWindow[]): Array<string | number> {
+  return windows.flatMap((window) => [window.limit, window.windowMs, window.counts ?? 'requests', window.burst ?? 0]);
+}
+
+/** The id of a grant a command is about, and its tenant key. */
+function refOf(ref: GrantRef): { id: string; key: string | undefined } {
+  return typeof ref === 'string' ? { id: ref, key: undefined } : { id: ref.id, key: ref.key };
 }
 
 /**
@@ -185,15 +224,22 @@ function parseAcquire(reply: unknown): AcquireReply {
  *   time, not asked for during a whole longest window (`seen`: when last asked), or whose `count`
  *   disagrees with the log (a key evicted) is counted once from `spend`.
  *
+ * - Each tenant key (a task's `key` option) has its own counters, with the same layout and meaning as the
+ *   client's: `log`, `state`, `spend`, `costs`, `sums` (see `KeyLayout` for their names), checked in the
+ *   same ACQUIRE as the client's. A keyed start takes room in both and is settled, released, amended and
+ *   restamped in both; its lease is the client's, and a key's pending start is `g:<id>` in its `state`
+ *   (see holdPending). A key's windows come with each acquire: every process checks its own windows
+ *   for the key against the shared counters, as it does the client's, and a key's state lives as long
+ *   as the longest window any process used for it (its `maxWindow`), no minimum: an idle key's state
+ *   expires a window after its last start. A key's concurrency is not here: each process's scheduler keeps it.
+ *
  * A grant settled at once without concurrency has no lease: settling or releasing it reports it lost.
  */
 export class RedisScripts {
   /** Commands sent to Redis: an EVALSHA answered NOSCRIPT and sent again as EVAL counts 2. */
   roundTrips = 0;
   readonly #redis: RedisLike;
-  /** log, leases, info, state, clients, spend, costs, sums: the order every script reads KEYS in. */
-  readonly #keys: readonly string[];
-  readonly #channel: string;
+  readonly #layout: KeyLayout;
 
   constructor(redis: RedisLike, key: string) {
     // An empty hash tag `{}` does not count as one: the keys would spread over several cluster slots.
@@ -202,19 +248,23 @@ export class RedisScripts {
       throw new TypeError(`Expected \`key\` to be a non-empty string, got \`${String(key)}\` (${typeof key})`);
     }
     this.#redis = redis;
-    const prefix = `rlc:{${key}}:`;
-    this.#keys = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs', 'sums'].map((name) => prefix + name);
-    this.#channel = `${prefix}freed`;
+    this.#layout = new KeyLayout(key);
   }
 
   /** Where a settle or release is announced (pub/sub, not a key). */
   get channel(): string {
-    return this.#channel;
+    return this.#layout.channel;
+  }
+
+  /** A tenant key's keys (log, state, spend, costs, sums), for tests and operators. */
+  tenantKeys(key: string): string[] {
+    return this.#layout.tenant(key);
   }
 
   async acquire(request: AcquireRequest): Promise<AcquireReply> {
-    const windows = request.windows.flatMap((window) => [window.limit, window.windowMs, window.counts ?? 'requests', window.burst ?? 0]);
-    const reply = await this.#run(scripts.acquire, [
+    const groups = new TenantGroups(this.#layout);
+    groups.group(request.key?.name);
+    const reply = await this.#run(scripts.acquire, groups, [
       request.id,
       request.clientId,
       request.weight,
@@ -224,51 +274,64 @@ export class RedisScripts {
       request.marginMs,
       request.clientTtlMs,
       encodeCost(request.cost),
-      ...windows,
+      request.windows.length,
+      ...windowArgs(request.windows),
+      ...windowArgs(request.key?.windows ?? []),
     ]);
-    return parseAcquire(reply);
+    return parseAcquire(reply, request);
   }
 
   /** Records the start of pending grants now. Returns the ids that were lost (lease gone). */
-  async settle(ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    return parseIds('settle', await this.#run(scripts.settle, [this.#channel, ...ids]));
+  async settle(grants: readonly GrantRef[]): Promise<string[]> {
+    if (grants.length === 0) return [];
+    return parseIds('settle', await this.#withGrants(scripts.settle, this.channel, grants));
   }
 
   /** Ends grants: frees their concurrency; a pending one counts from now. Returns the lost ids. */
-  async release(ids: readonly string[]): Promise<string[]> {
-    if (ids.length === 0) return [];
-    return parseIds('release', await this.#run(scripts.release, [this.#channel, ...ids]));
+  async release(grants: readonly GrantRef[]): Promise<string[]> {
+    if (grants.length === 0) return [];
+    return parseIds('release', await this.#withGrants(scripts.release, this.channel, grants));
   }
 
   /** Moves the logged starts of these grants to now (Redis's clock). */
-  async restamp(grants: ReadonlyArray<{ readonly id: string; readonly weight: number; readonly cost: Cost | null }>): Promise<void> {
+  async restamp(
+    grants: ReadonlyArray<{ readonly id: string; readonly weight: number; readonly cost: Cost | null; readonly key?: string | undefined }>,
+  ): Promise<void> {
     if (grants.length === 0) return;
+    const groups = new TenantGroups(this.#layout);
     await this.#run(
       scripts.restamp,
-      grants.flatMap((grant) => [grant.id, grant.weight, encodeCost(grant.cost)]),
+      groups,
+      grants.flatMap((grant) => [grant.id, grant.weight, encodeCost(grant.cost), groups.group(grant.key)]),
     );
   }
 
   /** Counts each grant's real cost instead of its estimate (see AMEND), and announces a refund. */
   async amend(amendments: readonly Amendment[]): Promise<void> {
     if (amendments.length === 0) return;
-    await this.#run(scripts.amend, [
-      this.#channel,
-      ...amendments.flatMap((amendment) => [amendment.id, encodeCost(amendment.estimate), encodeCost(amendment.cost)]),
+    const groups = new TenantGroups(this.#layout);
+    await this.#run(scripts.amend, groups, [
+      this.channel,
+      ...amendments.flatMap((amendment) => [
+        amendment.id,
+        encodeCost(amendment.estimate),
+        encodeCost(amendment.cost),
+        groups.group(amendment.key),
+      ]),
     ]);
   }
 
   /** Extends leases to `leaseTtlMs` from now. Returns the ids whose lease was already gone. */
-  async renew(ids: readonly string[], leaseTtlMs: number): Promise<string[]> {
-    if (ids.length === 0) return [];
-    return parseIds('renew', await this.#run(scripts.renew, [leaseTtlMs, ...ids]));
+  async renew(grants: readonly GrantRef[], leaseTtlMs: number): Promise<string[]> {
+    if (grants.length === 0) return [];
+    return parseIds('renew', await this.#withGrants(scripts.renew, leaseTtlMs, grants));
   }
 
   /** Logs starts made without Redis, and gives those still running a lease (see RECORD). */
   async record(starts: readonly RecordedStart[], leaseTtlMs: number): Promise<void> {
     if (starts.length === 0) return;
-    await this.#run(scripts.record, [
+    const groups = new TenantGroups(this.#layout);
+    await this.#run(scripts.record, groups, [
       leaseTtlMs,
       ...starts.flatMap((start) => [
         start.id,
@@ -280,13 +343,26 @@ export class RedisScripts {
         encodeCost(start.cost),
         encodeCost(start.extra),
         Math.max(0, start.extraAgeMs),
+        groups.group(start.key?.name),
+        start.key?.spanMs ?? 0,
       ]),
     ]);
   }
 
   /** Resolves if Redis takes writes for this store again (after an outage). */
   async probe(): Promise<void> {
-    await this.#run(scripts.probe, []);
+    await this.#run(scripts.probe, new TenantGroups(this.#layout), []);
+  }
+
+  /** A script whose ARGV is `first`, then (id, group) for each grant. */
+  #withGrants(script: Script, first: string | number, grants: readonly GrantRef[]): Promise<unknown> {
+    const groups = new TenantGroups(this.#layout);
+    const args: Array<string | number> = [first];
+    for (const ref of grants) {
+      const { id, key } = refOf(ref);
+      args.push(id, groups.group(key));
+    }
+    return this.#run(script, groups, args);
   }
 
   /**
@@ -295,14 +371,16 @@ export class RedisScripts {
    * sent after it (their scripts still loaded), so a caller must not read order into the answers.
    * Loading every script first would not prevent it: a restart or SCRIPT FLUSH can come in between.
    */
-  async #run(script: Script, args: Array<string | number>): Promise<unknown> {
+  async #run(script: Script, groups: TenantGroups, args: Array<string | number>): Promise<unknown> {
     this.roundTrips++;
+    // Read after the ARGV were built: building them gave each tenant key its group.
+    const keys = groups.keys;
     try {
-      return await this.#redis.evalsha(script.sha, KEY_COUNT, ...this.#keys, ...args);
+      return await this.#redis.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!isNoScript(error)) throw error;
       this.roundTrips++;
-      return this.#redis.eval(script.source, KEY_COUNT, ...this.#keys, ...args);
+      return this.#redis.eval(script.source, keys.length, ...keys, ...args);
     }
   }
 }

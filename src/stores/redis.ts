@@ -15,13 +15,18 @@ import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, re
 import { RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
 import { type AcquireReply, RedisScripts } from './redis-scripts.js';
 import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
+import { LastUsed, longestSpan, usageOf } from './redis-usage.js';
 
-/**
- * How long a start still counts for a window: `windowMs`; for a bucket, until it is full again after a
- * burst (`burst` units at one every `windowMs / limit`), if that is longer.
- */
-function countsFor(window: RateWindow): number {
-  return window.burst === undefined ? window.windowMs : Math.max(window.windowMs, (window.burst * window.windowMs) / window.limit);
+/** What this process knows of a tenant key (from its `setKeyLimits` until its `dropKey`). */
+interface KnownKey {
+  windows: readonly RateWindow[];
+  /** Redis's last figures for the key's windows. */
+  readonly last: LastUsed;
+}
+
+/** Whether some window counts a currency other than requests. */
+function countsCurrencies(windows: readonly RateWindow[]): boolean {
+  return windows.some((window) => (window.counts ?? REQUESTS) !== REQUESTS);
 }
 
 /**
@@ -30,6 +35,11 @@ function countsFor(window: RateWindow): number {
  * (GCRA) that every process of the same shape shares exactly. A granted start costs one round trip; a refusal is remembered, so the
  * scheduler's next questions are answered at once until the refusal's wait has passed or a release
  * announced on pub/sub may have freed room. While Redis is down, `failureMode` decides.
+ *
+ * Tenant keys (a task's `key`): each key's counters live in Redis beside the client's (see
+ * `RedisScripts`), and a keyed start is decided against both in the same round trip. The key's windows
+ * are this process's (`setKeyLimits`), sent with each acquire: processes that disagree about a key's
+ * windows each hold it to their own, over the starts of all. A key's concurrency is the scheduler's.
  *
  * The ioredis client passed in stays the caller's: the store adds a `'ready'` listener to it (removed
  * by `close()`), duplicates it once for its subscriber, and never quits or disconnects it.
@@ -55,10 +65,10 @@ export class RedisStore implements LimiterStore {
   #limits: StoreLimits = { windows: [], concurrency: Infinity };
   /** Created by `open()`; records every grant of this process, and answers while Redis is down ('local'). */
   #local: LocalShare | undefined = undefined;
-  /** Each window's usage in Redis's last acquire reply (same order as `#limits.windows`), if any. */
-  #lastUsed: number[] | undefined = undefined;
-  /** Clock time of that reply: once the longest window has passed since, it says nothing any more. */
-  #lastUsedAt = -Infinity;
+  /** Redis's last figures for the client's windows (same order as `#limits.windows`). */
+  readonly #lastUsed = new LastUsed();
+  /** Each tenant key this process has been given limits for and not let go. */
+  readonly #keys = new Map<string, KnownKey>();
   /** Set by `close()`: the client is not woken, nor a subscription made, from then on. */
   #closed = false;
 
@@ -100,6 +110,7 @@ export class RedisStore implements LimiterStore {
       share: () => this.#share,
       limits: () => this.#limits,
       longestSpan: () => this.#longestSpan(),
+      keySpan: (key) => this.#keySpan(key),
       now,
       newId: () => this.#newId(),
     });
@@ -139,10 +150,40 @@ export class RedisStore implements LimiterStore {
    * holds.
    */
   setLimits(limits: StoreLimits, now: number): void {
-    if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed = undefined;
+    if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed.clear();
     this.#limits = limits;
     this.#refusals.forget();
     this.#share.setLimits(limits, now);
+  }
+
+  /**
+   * `key`'s own windows from now on, sent with each of its acquires (Redis keeps its counters, not its
+   * windows); this process's share of them answers while Redis is down with `failureMode: 'local'`.
+   */
+  setKeyLimits(key: string, windows: readonly RateWindow[], now: number): void {
+    const known = this.#keys.get(key);
+    if (known === undefined) {
+      this.#keys.set(key, { windows, last: new LastUsed() });
+    } else {
+      if (known.windows.length !== windows.length) known.last.clear();
+      known.windows = windows;
+    }
+    this.#share.setKeyLimits(key, windows, now);
+  }
+
+  /** The client let `key` go: this process forgets it; its counters in Redis expire with its longest window. */
+  dropKey(key: string): void {
+    this.#keys.delete(key);
+    this.#share.dropKey(key);
+  }
+
+  /** `key`'s windows as `usage()` tells the client's: Redis's last figures for it, else this process's own starts. */
+  keyUsage(key: string, now: number): WindowUsage[] {
+    const known = this.#keys.get(key);
+    if (known === undefined) return [];
+    if (this.#connection.down && this.#failureMode === 'local') return this.#share.keyUsage(key, now);
+    const used = known.last.read(now, this.#keySpan(key)) ?? this.#share.keyUsage(key, now).map((window) => window.used);
+    return usageOf(known.windows, used);
   }
 
   /**
@@ -158,6 +199,8 @@ export class RedisStore implements LimiterStore {
     if (!connection.down) {
       const remembered = this.#refusals.remembered(slot.weight, slot.cost ?? null, now);
       if (remembered > 0) {
+        // Only the client's windows are remembered: a key's refusal is the scheduler's to wait out.
+        if (slot.key !== undefined) slot.refusedByKey = false;
         this.#stats.refusals++;
         this.#stats.syncRefusals++;
         return remembered;
@@ -179,7 +222,9 @@ export class RedisStore implements LimiterStore {
     // `?? null`: a slot made by hand (JavaScript) may leave out its cost.
     const cost = slot.cost ?? null;
     if (!this.#connection.down) return this.#refusals.earliestWait(slot.weight, cost, now);
-    return this.#failureMode === 'local' ? this.#share.earliestWait(slot.weight, cost, now) : 0;
+    if (this.#failureMode !== 'local') return 0;
+    const wait = this.#share.earliestWait(slot.weight, cost, now);
+    return slot.key === undefined ? wait : Math.max(wait, this.#share.keyEarliestWait(slot.key, slot.weight, cost, now));
   }
 
   /**
@@ -217,6 +262,9 @@ export class RedisStore implements LimiterStore {
     if (grant.by !== 'open') {
       // Settled in the share: its cost sits in the share's log (`{}`: it cost only requests).
       this.#share.amend(grant.shareCost, cost, grant.shareSettled ? (grant.shareLogged ?? {}) : null, now);
+      if (grant.key !== undefined) {
+        this.#share.amendKey(grant.key, grant.shareCost, cost, grant.shareSettled ? (grant.keyShareLogged ?? {}) : null, now);
+      }
       // Not settled there yet: its pending amounts are now the real cost, which its settle must take off and log.
       grant.shareCost = cost;
     }
@@ -255,12 +303,7 @@ export class RedisStore implements LimiterStore {
     const local = this.#share;
     if (this.#connection.down && this.#failureMode === 'local') return local.usage(now);
     // Redis's last figures, while they can still be true; after that, this process's own starts.
-    const used = this.#lastUsed !== undefined && now - this.#lastUsedAt < this.#longestSpan() ? this.#lastUsed : local.used(now);
-    return this.#limits.windows.map((window, i): WindowUsage => {
-      const usage = { limit: window.limit, windowMs: window.windowMs, counts: window.counts ?? REQUESTS, used: used[i] ?? 0 };
-      // A bucket's level as Redis last saw it; when the next unit comes is not sent back (it would cost the reply a number per bucket).
-      return window.burst === undefined ? usage : { ...usage, burst: window.burst, level: Math.max(0, window.burst - usage.used) };
-    });
+    return usageOf(this.#limits.windows, this.#lastUsed.read(now, this.#longestSpan()) ?? local.used(now));
   }
 
   /**
@@ -304,16 +347,22 @@ export class RedisStore implements LimiterStore {
     if (grant.shareSettled) return;
     grant.shareSettled = true;
     if (grant.by !== 'redis') grant.startedAt = now;
-    if (grant.by !== 'open') grant.shareLogged = this.#share.settle(grant.weight, grant.shareCost, now);
+    if (grant.by === 'open') return;
+    grant.shareLogged = this.#share.settle(grant.weight, grant.shareCost, now);
+    if (grant.key !== undefined) grant.keyShareLogged = this.#share.settleKey(grant.key, grant.weight, grant.shareCost, now);
   }
 
   #acquireFromRedis(slot: StoreSlot): Promise<number> {
     const holds = this.#limits.concurrency !== Infinity;
-    const grant = newGrant(this.#newId(), 'redis', slot.weight, slot.cost ?? null, holds, slot.settleAtStart);
+    // A key this process was given no limits for has none of its own: only the client's windows hold it.
+    const keyWindows = slot.key === undefined ? undefined : this.#keys.get(slot.key)?.windows;
+    const key = keyWindows === undefined ? undefined : slot.key;
+    const grant = newGrant(this.#newId(), 'redis', slot.weight, slot.cost ?? null, holds, slot.settleAtStart, key);
     // Settles and releases of this tick go first, on the same connection: the room they free counts.
     this.#writer.flush();
     const epoch = this.#refusals.epoch;
-    return this.#sender.send(slot, grant, this.#limits, (reply) => this.#answered(slot, grant, reply, epoch));
+    const keyed = key === undefined || keyWindows === undefined ? undefined : { name: key, windows: keyWindows };
+    return this.#sender.send(slot, grant, this.#limits, keyed, (reply) => this.#answered(slot, grant, reply, epoch));
   }
 
   #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch): number {
@@ -321,20 +370,24 @@ export class RedisStore implements LimiterStore {
     const now = this.#ctx.clock.now();
     this.#connection.recovered();
     local.setClients(reply.clients, now);
-    this.#lastUsed = reply.used;
-    this.#lastUsedAt = now;
+    const known = grant.key === undefined ? undefined : this.#keys.get(grant.key);
+    if (reply.byKey !== true) this.#lastUsed.set(reply.used, now);
+    if (reply.keyUsed !== undefined) known?.last.set(reply.keyUsed, now);
+    if (slot.key !== undefined) slot.refusedByKey = reply.byKey === true;
     if (reply.granted) {
       this.#stats.grants++;
       slot.storeData = grant;
-      local.take(grant.weight, grant.estimate);
+      local.take(grant.weight, grant.estimate, grant.key);
       this.#writer.lease(grant);
       return 0;
     }
     this.#stats.refusals++;
     const blockedBy = reply.blockedBy ?? 'window';
-    this.#refusals.remember(grant.weight, grant.estimate, reply.waitMs, blockedBy, now, epoch);
+    // Only the client's refusals are remembered: one of a key holds no other key's work back.
+    if (reply.byKey !== true) this.#refusals.remember(grant.weight, grant.estimate, reply.waitMs, blockedBy, now, epoch);
     // A window of another currency can be freed early by a refund, announced on the channel too.
-    if ((blockedBy !== 'window' || this.#countsCurrencies()) && !this.#closed) this.#subscriber.ensure();
+    const currencies = countsCurrencies(this.#limits.windows) || (known !== undefined && countsCurrencies(known.windows));
+    if ((blockedBy !== 'window' || currencies) && !this.#closed) this.#subscriber.ensure();
     return reply.waitMs;
   }
 
@@ -362,11 +415,6 @@ export class RedisStore implements LimiterStore {
     return Object.keys(estimate).some((name) => amountOf(cost, name) < amountOf(estimate, name));
   }
 
-  /** Whether some window counts a currency other than requests. */
-  #countsCurrencies(): boolean {
-    return this.#limits.windows.some((window) => (window.counts ?? REQUESTS) !== REQUESTS);
-  }
-
   #wake(): void {
     if (!this.#closed) this.#context?.wake();
   }
@@ -377,7 +425,12 @@ export class RedisStore implements LimiterStore {
 
   /** How long a start counts in Redis: the longest window (or bucket's refill), widened by the margin. */
   #longestSpan(): number {
-    return this.#limits.windows.reduce((longest, window) => Math.max(longest, countsFor(window)), 0) + this.#marginMs;
+    return longestSpan(this.#limits.windows, this.#marginMs);
+  }
+
+  /** How long a start of `key` counts in its key's counters, as far as this process knows its windows. */
+  #keySpan(key: string): number {
+    return longestSpan(this.#keys.get(key)?.windows ?? [], this.#marginMs);
   }
 
   get #ctx(): StoreContext {
