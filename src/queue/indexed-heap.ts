@@ -45,6 +45,13 @@ export class IndexedHeap<T> {
     else this.#down(position, last);
   }
 
+  /** The item at `position` changed its order: it moves up or down to its place. */
+  update(position: number): void {
+    const item = this.#items[position] as T;
+    if (position > 0 && this.#before(item, this.#items[(position - 1) >> 1] as T)) this.#up(position, item);
+    else this.#down(position, item);
+  }
+
   #up(position: number, item: T): void {
     const items = this.#items;
     while (position > 0) {

@@ -1,6 +1,7 @@
 // The request queue: the priority queue with its bound (maxSize), the blocked line and the overflow strategies.
 import type { OverflowStrategy } from '../core/options.js';
-import { PriorityQueue, type QueueEntry, runsBefore } from './priority-queue.js';
+import { type FairEntry, FairQueue, type Fairness, type LaneGroup } from './fair-queue.js';
+import { PriorityQueue, runsBefore } from './priority-queue.js';
 
 /**
  * An item of the request queue. `state` says where it waits, and the queue keeps it: `'queued'` in
@@ -8,13 +9,13 @@ import { PriorityQueue, type QueueEntry, runsBefore } from './priority-queue.js'
  * await a store's answer, keeping its place (see `holdPlace`). Any other state is its owner's: the item
  * is not waiting here. A new item comes in as `'queued'`.
  */
-export interface RequestQueueEntry<T> extends QueueEntry<T> {
+export interface RequestQueueEntry<T> extends FairEntry<T> {
   state: string;
 }
 
 /**
- * The request queue: tasks wait here, best first (lower `priority`, then first in first out), until
- * the scheduler starts them. At most `maxSize` wait in line; `overflow` says what a full line does
+ * The request queue: tasks wait here, best first (lower `priority`; within a priority, keys take turns
+ * and each key's tasks go first in first out: see FairQueue), until the scheduler starts them. At most `maxSize` wait in line; `overflow` says what a full line does
  * with one more: `'block'` keeps it waiting outside, the drop strategies push one out (the caller
  * rejects it), `'reject'` is the caller's to refuse before offering (see `isFull`).
  *
@@ -31,7 +32,7 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
   readonly maxSize: number;
   readonly overflow: OverflowStrategy;
   /** Items in state `'queued'`. */
-  readonly #line = new PriorityQueue<T>();
+  readonly #line: FairQueue<T>;
   /** Items in state `'blocked'`: non-empty only while the line is full, each worse than all in line. */
   readonly #blocked = new PriorityQueue<T>();
   /**
@@ -40,9 +41,10 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
    */
   #away: T | undefined = undefined;
 
-  constructor(maxSize: number, overflow: OverflowStrategy) {
+  constructor(maxSize: number, overflow: OverflowStrategy, fairness: Fairness = 'fair') {
     this.maxSize = maxSize;
     this.overflow = overflow;
+    this.#line = new FairQueue<T>(fairness);
   }
 
   /** Items in line, the one out of line awaiting its answer included. */
@@ -63,9 +65,28 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
     return this.queued >= this.maxSize;
   }
 
-  /** The item that would start next. */
+  /** The item that would start next: its key's turn, among keys not parked. */
   get first(): T | undefined {
     return this.#line.peek();
+  }
+
+  /** `group`'s items are passed over until `unpark` (its own limits are full). */
+  park(group: LaneGroup<T>): void {
+    this.#line.park(group);
+  }
+
+  unpark(group: LaneGroup<T>): void {
+    this.#line.unpark(group);
+  }
+
+  /** `group` (with nothing waiting) is let go: its lanes' turns are forgotten. */
+  forget(group: LaneGroup<T>): void {
+    this.#line.forget(group);
+  }
+
+  /** The item in line that `group`'s full queue pushes out with `overflow` (a drop strategy), if any. */
+  victimOf(group: LaneGroup<T>, overflow: 'drop-oldest' | 'drop-lowest-priority'): T | undefined {
+    return overflow === 'drop-oldest' ? this.#line.oldestOf(group) : this.#line.lastOf(group);
   }
 
   /**
@@ -89,15 +110,20 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
 
   /** `item` (the first in line) leaves the line to start: its place goes to the best blocked item. */
   take(item: T): void {
-    this.#line.remove(item);
+    this.#line.take(item);
     this.admitBlocked();
   }
 
   /** `item` (the first in line) leaves the line to await a store's answer, but keeps its place. */
   holdPlace(item: T): void {
-    this.#line.remove(item);
+    this.#line.hold(item);
     item.state = 'acquiring';
     this.#away = item;
+  }
+
+  /** The item that was out of line for its answer was granted and starts: its key's turn is used. */
+  startAway(item: T): void {
+    this.#line.unhold(item, true);
   }
 
   /**
@@ -115,6 +141,7 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
    * is the worst in line, and it waits outside instead.
    */
   requeue(item: T): void {
+    this.#line.unhold(item, false);
     const best = this.#blocked.peek();
     if (best !== undefined && runsBefore(best, item)) {
       this.#blocked.remove(best);
@@ -138,6 +165,7 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
       this.#blocked.remove(item);
       return;
     }
+    if (item.state === 'acquiring') this.#line.unhold(item, false);
     const placeFreed = item.state === 'acquiring' || (item.state === 'queued' && this.#line.remove(item));
     if (item === this.#away) this.#away = undefined;
     if (placeFreed) this.admitBlocked();
