@@ -2,8 +2,10 @@
 import { publishClientClose, publishClientCreate, publishResponseStatus } from './core/diagnostics.js';
 import type { ClientEventName, Listener } from './core/event-types.js';
 import { Emitter } from './core/events.js';
-import { normalizeClientOptions, normalizeConcurrency, normalizeScheduleOptions, normalizeWindows } from './core/normalize-options.js';
-import type { ClientStats, CloseOptions, RateWindow, ScheduleOptions, TaskContext } from './core/options.js';
+import { normalizeClientOptions, normalizeConcurrency, normalizeScheduleOptions } from './core/normalize-options.js';
+import { normalizeWindows } from './core/normalize-windows.js';
+import type { ClientStats, CloseOptions, KeyLimits, KeyStats, RateWindow, ScheduleOptions, TaskContext } from './core/options.js';
+import { normalizeKey } from './core/normalize-keys.js';
 import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './core/validate.js';
 import { type InternalTaskContext, kMetering, kScheduleRequest } from './core/internal.js';
 import type { Metering } from './http/metering.js';
@@ -47,14 +49,14 @@ export class RateLimitedClient {
     const events = this.#events;
     this.#http = new HttpLayer(http, {
       schedule: scheduleRequest,
-      coolDown: (ms, currency) => scheduler.coolDown(ms, currency),
-      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
-        scheduler.setServerBudget(remaining, resetMs, carried, currency, refill),
+      coolDown: (ms, currency, key) => scheduler.coolDown(ms, currency, key),
+      setServerBudget: (remaining, resetMs, carried, currency, refill, key) =>
+        scheduler.setServerBudget(remaining, resetMs, carried, currency, refill, key),
       currencies: () => scheduler.currencies,
-      learnFromRefusal: (maxCooldownMs) => scheduler.learnFromRefusal(maxCooldownMs),
-      learnFromSuccess: () => scheduler.learnFromSuccess(),
-      windows: () => scheduler.windows,
-      setWindows: (windows) => scheduler.setRateLimit(windows),
+      learnFromRefusal: (maxCooldownMs, key) => scheduler.learnFromRefusal(maxCooldownMs, key),
+      learnFromSuccess: (key) => scheduler.learnFromSuccess(key),
+      windows: (key) => scheduler.windowsOf(key),
+      setWindows: (windows, key) => (key === undefined ? scheduler.setRateLimit(windows) : scheduler.setKeyWindows(key, windows)),
       rateLimited: (event) => events.emit('rate-limited', event),
       retryAfter: (delayMs, signal, again) => scheduler.retryAfter(delayMs, signal, again),
       retrying: (event) => events.emit('retry', event),
@@ -66,8 +68,8 @@ export class RateLimitedClient {
       () => this.#http.dispatcher,
       http.timeoutMs,
       this.#http.metering,
-      (response, weight, refusal) => {
-        this.#http.listen(response.headers, response.status, response.url, weight, refusal);
+      (response, weight, refusal, key) => {
+        this.#http.listen(response.headers, response.status, response.url, weight, refusal, key);
       },
     );
     this.fetch = (input, init) => (isFetchInput(input) ? limitedFetch(input, init) : Promise.reject(fetchInputError(input)));
@@ -239,9 +241,29 @@ export class RateLimitedClient {
     return this.close();
   }
 
-  /** A snapshot of the client's counters and of each window's usage, taken now. */
-  stats(): ClientStats {
-    return this.#scheduler.stats();
+  /**
+   * A snapshot of the client's counters and of each window's usage, taken now; with `{ key }`, that
+   * key's own (zeros for a key the client does not keep: never used, or let go when idle).
+   * @example client.stats({ key: shop }).queued
+   */
+  stats(): ClientStats;
+  stats(options: { key: string }): KeyStats;
+  stats(options?: { key: string }): ClientStats | KeyStats {
+    if (options === undefined) return this.#scheduler.stats();
+    const given = plainObject('options', options);
+    knownKeys('', given, ['key']);
+    return this.#scheduler.keyStats(normalizeKey(given.key));
+  }
+
+  /**
+   * A key's own limits from now on (a plan change): the fields given replace the key's, the others
+   * stay. The key is made if the client does not keep it; once let go when idle, it comes back with
+   * `perKey`'s limits (keep plans in a `perKey` function). A waiting task of the key that no longer fits
+   * is rejected with a RangeError. Bad limits throw, naming the key and the field; nothing changes then.
+   * @example client.setKeyLimits(shop, { rateLimit: { limit: 20, windowMs: 1_000, burst: 400 } }) // Shopify Plus
+   */
+  setKeyLimits(key: string, limits: KeyLimits): void {
+    this.#scheduler.setKeyLimits(normalizeKey(key), limits);
   }
 
   /**

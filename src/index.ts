@@ -12,6 +12,8 @@ export { RateLimitedClient } from './client.js';
 export type { RateLimitedClientOptions } from './client-options.js';
 export type {
   ClientStats,
+  KeyLimits,
+  KeyStats,
   LearnedRate,
   CloseOptions,
   OverflowStrategy,

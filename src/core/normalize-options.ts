@@ -1,7 +1,8 @@
 // Checking the scheduling options once (the constructor's and each schedule()'s) into their normalized form.
 import type { LimiterStore } from './store.js';
 import { type Clock, monotonicClock } from './clock.js';
-import { normalizeCurrency } from './cost.js';
+import { normalizeWindows } from './normalize-windows.js';
+import { type PerKey, normalizeFairness, normalizeKey, normalizeIdleKeyMs, normalizePerKey } from './normalize-keys.js';
 import type { OverflowStrategy, RateWindow, ScheduleOptions, SchedulerOptions } from './options.js';
 import {
   countOrInfinity,
@@ -14,13 +15,25 @@ import {
   nonEmptyString,
   oneOf,
   plainObject,
-  positiveFinite,
 } from './validate.js';
 
 const OVERFLOW_STRATEGIES: readonly OverflowStrategy[] = ['block', 'reject', 'drop-oldest', 'drop-lowest-priority'];
-const SCHEDULER_KEYS = ['name', 'concurrency', 'workers', 'rateLimit', 'queue', 'clock', 'store'] as const;
+const SCHEDULER_KEYS = [
+  'name',
+  'concurrency',
+  'workers',
+  'rateLimit',
+  'queue',
+  'clock',
+  'store',
+  'perKey',
+  'idleKeyMs',
+  'fairness',
+] as const;
 /** What makes an object a store (see src/core/store.ts). */
 const STORE_METHODS = ['open', 'setLimits', 'acquire', 'earliestWait', 'settle', 'amend', 'release', 'usage', 'close'] as const;
+/** What a store needs besides to keep keys' own counters (see src/core/store.ts). */
+const KEY_STORE_METHODS = ['setKeyLimits', 'dropKey', 'keyUsage'] as const;
 /** Checked by the HTTP layer (src/http/http-layer.ts). */
 const HTTP_KEYS = [
   'baseUrl',
@@ -36,8 +49,7 @@ const HTTP_KEYS = [
 ] as const;
 const CLIENT_KEYS = [...SCHEDULER_KEYS, ...HTTP_KEYS] as const;
 const QUEUE_KEYS = ['maxSize', 'overflow'] as const;
-const WINDOW_KEYS = ['limit', 'windowMs', 'counts', 'burst'] as const;
-const SCHEDULE_KEYS = ['priority', 'weight', 'cost', 'signal', 'timeoutMs', 'maxWaitMs'] as const;
+const SCHEDULE_KEYS = ['priority', 'weight', 'cost', 'signal', 'timeoutMs', 'maxWaitMs', 'key'] as const;
 
 export interface NormalizedClientOptions {
   name: string | undefined;
@@ -51,6 +63,10 @@ export interface NormalizedClientOptions {
   clock: Clock;
   /** Undefined for the default in-memory store. */
   store: LimiterStore | undefined;
+  /** Undefined: keys have no limits of their own. */
+  perKey: PerKey | undefined;
+  idleKeyMs: number;
+  fairness: 'fair' | 'fifo';
 }
 
 export interface NormalizedScheduleOptions {
@@ -62,23 +78,8 @@ export interface NormalizedScheduleOptions {
   signal: AbortSignal | undefined;
   timeoutMs: number;
   maxWaitMs: number;
-}
-
-/** Validates `rateLimit` (one window or an array of them) into a fresh array of windows, each with its `counts`. */
-export function normalizeWindows(name: string, value: unknown): RateWindow[] {
-  if (value === undefined) return [];
-  const list: unknown[] = Array.isArray(value) ? value : [value];
-  return list.map((entry, index) => {
-    const at = Array.isArray(value) ? `${name}[${index}]` : name;
-    const window = plainObject(at, entry);
-    knownKeys(at, window, WINDOW_KEYS);
-    return {
-      limit: integerAtLeast(`${at}.limit`, window.limit, 1),
-      windowMs: positiveFinite(`${at}.windowMs`, window.windowMs),
-      counts: normalizeCurrency(`${at}.counts`, window.counts),
-      ...(window.burst === undefined ? {} : { burst: integerAtLeast(`${at}.burst`, window.burst, 1) }),
-    };
-  });
+  /** The task's tenant key, checked. */
+  key: string | undefined;
 }
 
 export function normalizeConcurrency(name: string, value: unknown): number {
@@ -136,7 +137,15 @@ export function normalizeClientOptions(input: unknown): NormalizedClientOptions 
     store = candidate as LimiterStore;
   }
 
-  return { name, concurrency, workers, windows, maxSize, overflow, clock, store };
+  const perKey = normalizePerKey(options.perKey);
+  if (perKey !== undefined && store !== undefined && KEY_STORE_METHODS.some((method) => typeof store[method] !== 'function')) {
+    throw new TypeError(
+      `The \`perKey\` option requires a \`store\` that keeps keys' counters (with ${KEY_STORE_METHODS.join(', ')} methods), such as a MemoryStore or a RedisStore`,
+    );
+  }
+  const idleKeyMs = normalizeIdleKeyMs(options.idleKeyMs);
+  const fairness = normalizeFairness(options.fairness);
+  return { name, concurrency, workers, windows, maxSize, overflow, clock, store, perKey, idleKeyMs, fairness };
 }
 
 /** Shared by every call without options: no allocation on the hot path. */
@@ -147,6 +156,7 @@ const DEFAULT_SCHEDULE_OPTIONS: Readonly<NormalizedScheduleOptions> = Object.fre
   signal: undefined,
   timeoutMs: Infinity,
   maxWaitMs: Infinity,
+  key: undefined,
 });
 
 /** Checks the options of one `schedule()` call. Limits that depend on the client are checked by the client. */
@@ -164,5 +174,6 @@ export function normalizeScheduleOptions(input: unknown): NormalizedScheduleOpti
     signal: options.signal,
     timeoutMs: options.timeoutMs === undefined ? Infinity : duration('timeoutMs', options.timeoutMs, false),
     maxWaitMs: options.maxWaitMs === undefined ? Infinity : duration('maxWaitMs', options.maxWaitMs, true),
+    key: options.key === undefined ? undefined : normalizeKey(options.key),
   };
 }

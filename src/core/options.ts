@@ -72,6 +72,61 @@ export interface SchedulerOptions {
    * @example new RedisStore({ redis: new Redis(url), key: 'github-api' })
    */
   store?: LimiterStore | undefined;
+  /**
+   * What each key gets (a task's `key` option: a shop, an installation, a customer's API key), made on
+   * the key's first use: its own windows, concurrency, queue bound and share. A keyed task starts only
+   * when its key's limits and the client's own all have room. A function of the key gives plans that
+   * differ; it is called once per key (again after the key was let go), and a key whose limits it can
+   * not give (it throws, or returns bad limits) rejects that task only.
+   * @default none: keys share the client's limits, taking turns
+   * @example { rateLimit: { limit: 2, windowMs: 1_000, burst: 40 }, concurrency: 4 }
+   * @example (key) => plans.get(key) ?? standardPlan
+   */
+  perKey?: KeyLimits | ((key: string) => KeyLimits) | undefined;
+  /**
+   * A key with nothing queued, in flight or still counted in its windows (and no cooldown) is let go
+   * this long after: its state is dropped, and a later task of the key starts it afresh. There is no
+   * timer per key: one sweep serves them all, so a key may be kept up to a quarter longer.
+   * @default 60_000
+   */
+  idleKeyMs?: number | undefined;
+  /**
+   * How keys share a priority: `'fair'` lets keys take turns (a key's `weight` gives it that many turns
+   * to one), so one key's backlog can not starve the others; `'fifo'` keeps plain arrival order. Either
+   * way a key whose own limits are full never holds back another key's work, priorities stay strict,
+   * and within a key tasks go first in first out.
+   * @default 'fair'
+   */
+  fairness?: 'fair' | 'fifo' | undefined;
+}
+
+/**
+ * What one key gets: the client's `perKey` option (or what its function returns), or `setKeyLimits()`.
+ * @example { rateLimit: { limit: 5_000, windowMs: 3_600_000 }, concurrency: 4, queue: { maxSize: 1_000, overflow: 'reject' } }
+ */
+export interface KeyLimits {
+  /**
+   * The key's own windows and buckets (any currency), enforced beside the client's.
+   * @default none
+   */
+  rateLimit?: RateWindow | readonly RateWindow[] | undefined;
+  /**
+   * Most units of the key's weight in flight at once.
+   * @default no limit of its own (the client's `concurrency` still holds)
+   */
+  concurrency?: number | undefined;
+  /**
+   * Most of the key's tasks waiting, and what one more does: `'reject'` refuses it, `'drop-oldest'` and
+   * `'drop-lowest-priority'` push out one of the key's own. (`'block'` is the client's only.)
+   * @default no bound of its own
+   */
+  queue?: QueueOptions | undefined;
+  /**
+   * The key's share among keys waiting at the same priority (`fairness: 'fair'`): a key of weight 2
+   * gets two turns to another's one. A finite number > 0.
+   * @default 1
+   */
+  weight?: number | undefined;
 }
 
 /** What a scheduled task receives. */
@@ -125,6 +180,14 @@ export interface ScheduleOptions {
    * @default Infinity
    */
   maxWaitMs?: number | undefined;
+  /**
+   * The tenant the task runs for (a shop, an installation, a customer's API key): it starts only when
+   * the key's limits (`perKey`) and the client's have room, takes turns with other keys' tasks, and what
+   * a server says in answer to it (a 429, a remaining budget) holds for this key only. A non-empty
+   * string of at most 256 characters.
+   * @default none: the client's limits alone
+   */
+  key?: string | undefined;
 }
 
 /** A send rate the client learned from bare refusals (see `ClientStats.learnedRate`). */
@@ -193,5 +256,36 @@ export interface ClientStats {
    * rate-limit headers; `adaptive`), starts paced evenly; undefined while nothing was learned. Never
    * above the configured windows.
    */
+  learnedRate: LearnedRate | undefined;
+  /** Keys the client keeps state for (active, or idle for less than `idleKeyMs`). */
+  keys: number;
+}
+
+/** One key's figures: `stats({ key })`. A key the client does not keep (never used, or let go) shows zeros. */
+export interface KeyStats {
+  key: string;
+  /** The client keeps state for this key. */
+  active: boolean;
+  /** The key's tasks waiting (in line or outside a full client queue). */
+  queued: number;
+  /** The key's tasks running. */
+  inFlight: number;
+  /** The key's tasks accepted since the key was made (not counting `rejected`). */
+  submitted: number;
+  completed: number;
+  failed: number;
+  dropped: number;
+  aborted: number;
+  /** The key's tasks refused at submission (its full queue with `'reject'`, bad limits). */
+  rejected: number;
+  /** Usage of the key's own windows, as far as this process knows. */
+  windows: WindowUsage[];
+  /** The key's `concurrency` (Infinity: none of its own). */
+  concurrency: number;
+  /** The key's share among keys. */
+  weight: number;
+  /** Epoch milliseconds until which a cooldown the server asked for on this key holds, or null. */
+  cooldownUntil: number | null;
+  /** The rate learned from bare refusals on this key's requests, or undefined. */
   learnedRate: LearnedRate | undefined;
 }

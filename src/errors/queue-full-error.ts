@@ -26,18 +26,22 @@ export class QueueFullError extends RateLimitedClientError {
    * task just submitted, when it would run last); false when `'reject'` refused it on arrival.
    */
   readonly dropped: boolean;
+  /** The key whose own queue (`perKey.queue`) was full, or undefined: the client's queue was. */
+  readonly key: string | undefined;
 
-  constructor(maxSize: number, overflow: OverflowStrategy) {
+  constructor(maxSize: number, overflow: OverflowStrategy, key?: string) {
     const dropped = overflow !== 'reject';
+    const queue = key === undefined ? 'queue' : `queue of key '${key}'`;
     super(
       dropped
-        ? `Task was dropped from the full queue (maxSize ${maxSize}, overflow '${overflow}')`
-        : `Queue is full (maxSize ${maxSize}, overflow 'reject')`,
+        ? `Task was dropped from the full ${queue} (maxSize ${maxSize}, overflow '${overflow}')`
+        : `${key === undefined ? 'Queue' : `The ${queue}`} is full (maxSize ${maxSize}, overflow 'reject')`,
       'RLC_ERR_QUEUE_FULL',
     );
     this.maxSize = maxSize;
     this.overflow = overflow;
     this.dropped = dropped;
+    this.key = key;
     Object.defineProperty(this, kQueueFullError, { value: true });
   }
 }

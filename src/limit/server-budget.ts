@@ -26,6 +26,11 @@ export class ServerBudget {
     this.#budget = { remaining: Math.max(0, remaining - inFlight), until, since: now, perMs, limit };
   }
 
+  /** Clock time the budget holds until (-Infinity: none). */
+  get until(): number {
+    return this.#budget?.until ?? -Infinity;
+  }
+
   /** Milliseconds until `weight` units may start as far as the server's budget goes (0: now). */
   wait(weight: number, now: number): number {
     const budget = this.#budget;

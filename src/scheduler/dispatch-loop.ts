@@ -7,6 +7,7 @@ import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions } from '../core/normalize-options.js';
 import type { RateWindow } from '../core/options.js';
 import type { LimiterStore } from '../core/store.js';
+import { describeKey } from '../core/normalize-keys.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
 import type { StoreError } from '../errors/store-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
@@ -21,6 +22,8 @@ import { ServerWord } from './server-word.js';
 import { TaskCounts } from './task-counts.js';
 import { WakeTimer } from './wake-timer.js';
 import { StoreQuestion } from './store-question.js';
+import type { Tenant } from './tenant.js';
+import { Tenants } from './tenants.js';
 import { WeightLimits } from './weight-limits.js';
 import { type Worker, WorkerPool } from './worker-pool.js';
 
@@ -63,6 +66,8 @@ export class DispatchLoop {
   /** Wakes the dispatcher when the windows next have room for the first task. */
   readonly wake: WakeTimer;
   readonly clock: Clock;
+  /** The keys (tenants) kept, their limits and parks. */
+  readonly tenants: Tenants;
   paused = false;
 
   /** The windows, and whether a weight could ever fit them and the concurrency. */
@@ -86,8 +91,9 @@ export class DispatchLoop {
     this.clock = options.clock;
     this.#events = events;
     this.#afterPass = afterPass;
-    this.wake = new WakeTimer(() => this.dispatch(), options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0);
-    this.queue = new RequestQueue<Job>(options.maxSize, options.overflow);
+    const spinMs = options.clock === monotonicClock ? PRECISE_WAKE_SPIN_MS : 0;
+    this.wake = new WakeTimer(() => this.dispatch(), spinMs);
+    this.queue = new RequestQueue<Job>(options.maxSize, options.overflow, options.fairness);
     this.semaphore = new Semaphore(options.concurrency);
     this.limits = new WeightLimits(options.windows, this.semaphore);
     this.pool = new WorkerPool(options.workers ?? options.concurrency, {
@@ -100,11 +106,13 @@ export class DispatchLoop {
     this.#runTimeouts = new RunTimeouts(this.clock);
     this.abortWatch = new AbortWatch<Job>((jobs, reason) => this.#abortJobs(jobs, reason));
     this.store = options.store ?? new MemoryStore();
+    this.tenants = new Tenants({ ...options, spinMs }, this.store, this.queue, () => this.dispatch());
     this.store.open({
       limits: { windows: options.windows, concurrency: options.concurrency },
       clock: this.clock,
       wake: () => {
         this.#question.woken();
+        this.tenants.unparkAll();
         this.wake.cancel();
         this.dispatch();
       },
@@ -143,7 +151,7 @@ export class DispatchLoop {
     if (job.deadline !== Infinity) this.deadlines.add(job);
     // A full queue with a drop strategy ('reject' was refused before) names one to push out: maybe this job.
     const victim = this.queue.offer(job);
-    if (victim !== undefined) this.#drop(victim, this.queue.overflow as 'drop-oldest' | 'drop-lowest-priority');
+    if (victim !== undefined) this.drop(victim, this.queue.overflow as 'drop-oldest' | 'drop-lowest-priority');
     this.dispatch();
   }
 
@@ -204,12 +212,34 @@ export class DispatchLoop {
         this.#stalled(job, 'concurrency');
         return;
       }
+      const tenant = job.tenant;
+      if (tenant !== undefined && !tenant.hasRoomFor(job.weight)) {
+        // Its key's own concurrency is full: other keys' work goes on; the key's next end unparks it.
+        this.#parkKey(job, tenant, Infinity, 0, 'concurrency');
+        continue;
+      }
       const now = fresh ?? this.clock.now();
       fresh = undefined;
       if (job.deadline < now) {
         // Its deadline passed and its timer has not fired yet (timers can be late): it must not start.
         this.#expire(job);
         continue;
+      }
+      const heard = tenant?.server;
+      if (heard != null) {
+        // What the server said on this key's requests holds this key only.
+        const keyBudget = heard.budgetWait(job, now);
+        const keyCooling = heard.coolingWait(job, now);
+        if (keyBudget > 0 || keyCooling > 0) {
+          this.#parkKey(
+            job,
+            tenant as Tenant,
+            Math.max(keyBudget, keyCooling),
+            now,
+            keyCooling >= keyBudget ? 'cooldown' : 'server-budget',
+          );
+          continue;
+        }
       }
       // The server's own word (a cooldown, its remaining budget) is checked first: it costs no store call.
       const budgetWait = this.server.budgetWait(job, now);
@@ -230,6 +260,10 @@ export class DispatchLoop {
           return;
         }
         wait = answer;
+        if (wait > 0 && tenant !== undefined && job.refusedByKey === true) {
+          this.#parkKey(job, tenant, wait, now, 'window');
+          continue;
+        }
       }
       if (wait > 0) {
         // Infinity: room the store can not time (starts not yet settled hold it) frees on an event that
@@ -240,14 +274,29 @@ export class DispatchLoop {
       }
       this.queue.take(job);
       this.semaphore.tryAcquire(job.weight);
+      if (tenant !== undefined) tenant.held += job.weight;
       this.#run(job, this.pool.acquire(), now);
     }
+  }
+
+  /**
+   * `job`'s key can not start it for `wait` ms (Infinity: until an event of the key's own) by its own
+   * limits: the key steps out of the turns meanwhile, and the other keys' work goes on.
+   */
+  #parkKey(job: Job, tenant: Tenant, wait: number, now: number, reason: WaitReason): void {
+    job.waitReason = reason;
+    this.tenants.park(tenant, wait === Infinity ? Infinity : now + wait, now);
   }
 
   /** Starts a job the store granted, on a worker and permits already taken for it. */
   #run(job: Job, worker: Worker, now: number): void {
     this.deadlines.delete(job);
     this.server.take(job, now);
+    const tenant = job.tenant;
+    if (tenant !== undefined) {
+      tenant.queued--;
+      tenant.server?.take(job, now);
+    }
     job.slotPending = true;
     job.state = 'running';
     if (job.timeoutMs !== Infinity) this.#runTimeouts.started(job, now);
@@ -265,6 +314,7 @@ export class DispatchLoop {
     this.queue.holdPlace(job);
     this.#question.asked(job);
     this.semaphore.tryAcquire(job.weight);
+    if (job.tenant !== undefined) job.tenant.held += job.weight;
     const worker = this.pool.acquire();
     answer.then(
       (wait) => this.#answered(job, worker, wait, false, undefined),
@@ -282,6 +332,7 @@ export class DispatchLoop {
     const now = this.clock.now();
     const granted = !failed && wait === 0;
     if (granted && job.state === 'acquiring' && job.deadline >= now) {
+      this.queue.startAway(job);
       this.queue.admitBlocked();
       this.#run(job, worker, now);
       this.dispatch();
@@ -289,6 +340,8 @@ export class DispatchLoop {
     }
     this.semaphore.release(job.weight);
     this.pool.release(worker);
+    const tenant = job.tenant;
+    if (tenant !== undefined) tenant.held -= job.weight;
     // A grant nobody can use (the job left meanwhile: aborted, or closed without draining) is given back.
     if (granted) this.store.release(job, now);
     if (job.state === 'acquiring') {
@@ -299,9 +352,12 @@ export class DispatchLoop {
         this.#expire(job);
       } else {
         this.queue.requeue(job);
-        const tooHeavy = this.limits.problem(job.weight, job.cost);
+        const tooHeavy = this.problem(job);
         if (tooHeavy !== undefined) {
           this.discard(job, tooHeavy, 'failed');
+        } else if (tenant !== undefined && job.refusedByKey === true) {
+          // Its key's own windows are full: the other keys' work goes on meanwhile.
+          this.#parkKey(job, tenant, wait, now, 'window');
         } else if (!woken) {
           // Not asked again before the wait is over (or the store wakes the scheduler).
           this.#question.refused(job, now + wait);
@@ -328,6 +384,7 @@ export class DispatchLoop {
   #settle(job: Job): void {
     if (job.state !== 'running' || !this.#settleSlot(job)) return;
     this.#question.forgetUntimed();
+    if (job.tenant !== undefined) this.tenants.unpark(job.tenant);
     this.dispatch();
   }
 
@@ -348,6 +405,7 @@ export class DispatchLoop {
     job.cost = settled;
     if (job.taskMessage !== undefined) job.taskMessage.cost = settled;
     this.#question.forgetUntimed();
+    if (job.tenant !== undefined) this.tenants.unpark(job.tenant);
     this.dispatch();
   }
 
@@ -375,6 +433,14 @@ export class DispatchLoop {
     if (ok) job.fulfil(value);
     else job.fail(value, 'failed');
     this.counts.ended(job.outcome);
+    const tenant = job.tenant;
+    if (tenant !== undefined) {
+      tenant.held -= job.weight;
+      tenant.ended(job.outcome);
+      // Its concurrency, or room its unsettled start held, may be free.
+      this.tenants.unpark(tenant);
+      if (tenant.quiet) this.tenants.quiet(tenant, now);
+    }
     this.#question.forgetUntimed();
     this.dispatch(now);
   }
@@ -407,8 +473,10 @@ export class DispatchLoop {
     this.discard(job, error, 'failed');
   }
 
-  #drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority'): void {
-    const error = new QueueFullError(this.queue.maxSize, reason);
+  /** Pushes `job` out of a full queue: the client's, or with `tenant` that key's own. */
+  drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority', tenant?: Tenant): void {
+    const error =
+      tenant === undefined ? new QueueFullError(this.queue.maxSize, reason) : new QueueFullError(tenant.limits.maxSize, reason, tenant.key);
     this.discard(job, error, 'dropped');
     this.#events.emit('drop', { reason, priority: job.priority, weight: job.weight, error });
   }
@@ -421,6 +489,12 @@ export class DispatchLoop {
     job.state = 'done';
     job.fail(reason, outcome);
     this.counts.ended(outcome);
+    const tenant = job.tenant;
+    if (tenant !== undefined) {
+      tenant.queued--;
+      tenant.ended(outcome);
+      if (tenant.quiet) this.tenants.quiet(tenant, this.clock.now());
+    }
   }
 
   /** After limits were lowered, a waiting task that no longer fits could never start: fail it now. */
@@ -431,7 +505,20 @@ export class DispatchLoop {
   }
 
   #failTooHeavyOf(jobs: Iterable<Job>): void {
-    const doomed = [...jobs].filter((job) => this.limits.problem(job.weight, job.cost) !== undefined);
-    for (const job of doomed) this.discard(job, this.limits.problem(job.weight, job.cost), 'failed');
+    const doomed = [...jobs].filter((job) => this.problem(job) !== undefined);
+    for (const job of doomed) this.discard(job, this.problem(job), 'failed');
   }
+
+  /** A RangeError when `job` could never start under the client's limits or its key's. */
+  problem(job: Pick<Job, 'weight' | 'cost' | 'tenant'>): RangeError | undefined {
+    const problem = this.limits.problem(job.weight, job.cost);
+    if (problem !== undefined || job.tenant === undefined) return problem;
+    const keyProblem = job.tenant.fits.problem(job.weight, job.cost);
+    return keyProblem === undefined ? undefined : keyError(job.tenant, keyProblem);
+  }
+}
+
+/** A key's limit error, naming the key. */
+function keyError(tenant: Tenant, problem: RangeError): RangeError {
+  return new RangeError(`Key ${describeKey(tenant.key)}: ${problem.message}`);
 }

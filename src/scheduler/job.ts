@@ -4,8 +4,10 @@ import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from
 import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kAmendCost, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
-import type { Level, QueueEntry } from '../queue/priority-queue.js';
+import type { FairEntry } from '../queue/fair-queue.js';
+import type { Level } from '../queue/priority-queue.js';
 import type { StoreSlot } from '../core/store.js';
+import type { Tenant } from './tenant.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
 
@@ -57,7 +59,7 @@ export class JobBounds {
 }
 
 /** One unit of work and the caller's promise for its result. It is its own queue node. */
-export class Job implements QueueEntry<Job>, StoreSlot, Reported {
+export class Job implements FairEntry<Job>, StoreSlot, Reported {
   readonly task: Task<unknown>;
   readonly priority: number;
   readonly seq: number;
@@ -100,6 +102,12 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
   agePrev: Job | null = null;
   ageNext: Job | null = null;
   queueLevel: Level<Job> | null = null;
+  lanePrev: Job | null = null;
+  laneNext: Job | null = null;
+  /** The key it runs for (its `key` option), or undefined. */
+  readonly tenant: Tenant | undefined;
+  /** Set by the store with a refusal: its key's own windows were full (see StoreSlot). */
+  refusedByKey: boolean | undefined = undefined;
 
   /**
    * Created only when the task reads `context.signal` or is stopped: most tasks never are, and it is
@@ -115,8 +123,10 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
     cost: Cost | null,
     settleAtStart: boolean,
     bounds: JobBounds | null,
+    tenant?: Tenant,
   ) {
     this.task = task;
+    this.tenant = tenant;
     this.priority = priority;
     this.seq = seq;
     this.weight = weight;
@@ -128,6 +138,11 @@ export class Job implements QueueEntry<Job>, StoreSlot, Reported {
     this.#reject = capturedReject;
     // Not kept past this job: they would hold its promise, and so its result, until the next job.
     capturedResolve = capturedReject = ignore;
+  }
+
+  /** Its key as the store sees it (see StoreSlot.key). */
+  get key(): string | undefined {
+    return this.tenant?.storeKey;
   }
 
   get signal(): AbortSignal | undefined {

@@ -2,7 +2,7 @@
 // around the dispatch loop (dispatch-loop.ts) that starts the tasks.
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
-import type { ClientStats, LearnedRate, RateWindow } from '../core/options.js';
+import type { ClientStats, KeyStats, LearnedRate, RateWindow } from '../core/options.js';
 import { publishTaskEnqueue } from '../core/diagnostics.js';
 import { ClientClosedError } from '../errors/client-closed-error.js';
 import { QueueFullError } from '../errors/queue-full-error.js';
@@ -14,6 +14,8 @@ import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
 import { RetryWaits } from './retry-waits.js';
 import { SizeWaiters } from './size-waiters.js';
+import type { Tenant } from './tenant.js';
+import { runsBefore } from '../queue/priority-queue.js';
 
 /**
  * Takes work in and answers the client: a submission is checked (closed, too heavy, aborted, an
@@ -64,30 +66,41 @@ export class Scheduler {
    * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
    */
   submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number): Promise<T> {
-    const { priority, signal, timeoutMs, maxWaitMs } = options;
+    const { priority, signal, timeoutMs, maxWaitMs, key } = options;
     // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
     if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
+    const loop = this.#loop;
+    let tenant: Tenant | undefined;
+    if (key !== undefined) {
+      try {
+        tenant = loop.tenants.obtain(key, loop.clock.now());
+      } catch (error) {
+        // `perKey` could not give this key's limits: this task fails, and nothing else is touched.
+        return this.#refuse(error);
+      }
+    }
     let weight = 1;
     let cost = null;
     if (options.cost === undefined) {
       if (options.weight !== undefined) weight = options.weight;
     } else {
       try {
-        ({ weight, cost } = this.#loop.limits.normalize(options.weight, options.cost));
+        ({ weight, cost } = loop.limits.normalize(options.weight, options.cost, this.#currenciesOf(tenant)));
       } catch (error) {
         return Promise.reject(error);
       }
     }
-    const tooHeavy = this.#loop.limits.problem(weight, cost);
+    const tooHeavy = loop.problem({ weight, cost, tenant });
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
-    if (signal?.aborted) return this.#refuse(signal.reason);
+    if (signal?.aborted) return this.#refuse(signal.reason, tenant);
 
     let deadline = Infinity;
     if (maxWaitMs !== Infinity) {
-      const loop = this.#loop;
       const now = loop.clock.now();
-      const slot = { weight, cost, settleAtStart, storeData: undefined };
-      const wait = Math.max(loop.store.earliestWait(slot, now), loop.server.budgetWait(slot, now), loop.server.coolingWait(slot, now));
+      const slot = { weight, cost, settleAtStart, storeData: undefined, key: tenant?.storeKey };
+      let wait = Math.max(loop.store.earliestWait(slot, now), loop.server.budgetWait(slot, now), loop.server.coolingWait(slot, now));
+      const heard = tenant?.server;
+      if (heard != null) wait = Math.max(wait, heard.budgetWait(slot, now), heard.coolingWait(slot, now));
       if (wait > maxWaitMs) {
         return this.#refuse(
           new TimeoutError(
@@ -95,26 +108,46 @@ export class Scheduler {
             'queue',
             maxWaitMs,
           ),
+          tenant,
         );
       }
       deadline = now + maxWaitMs;
     }
-    if (this.#loop.queue.isFull && this.#loop.queue.overflow === 'reject') {
-      return this.#refuse(new QueueFullError(this.#loop.queue.maxSize, 'reject'));
+    if (loop.queue.isFull && loop.queue.overflow === 'reject') {
+      return this.#refuse(new QueueFullError(loop.queue.maxSize, 'reject'), tenant);
+    }
+    const keyFull = tenant !== undefined && tenant.queued >= tenant.limits.maxSize;
+    if (tenant !== undefined && keyFull && tenant.limits.overflow === 'reject') {
+      return this.#refuse(new QueueFullError(tenant.limits.maxSize, 'reject', tenant.key), tenant);
     }
 
     const bounds =
       signal === undefined && timeoutMs === Infinity && maxWaitMs === Infinity
         ? null
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
-    const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds);
+    const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds, tenant);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight, cost);
-    this.#loop.counts.submitted++;
+    loop.counts.submitted++;
     this.#idleWaiters.busy();
     // A producer let in by onSizeLessThan() has brought its task (a retry, with its seq, is not one).
     if (seq === undefined) this.#sizeWaiters.arrived();
-    this.#loop.enqueue(job);
+    if (tenant !== undefined) {
+      tenant.submitted++;
+      tenant.queued++;
+      loop.tenants.busy(tenant);
+      // The key's own queue is full and drops one of its tasks: its oldest, or the one that would run last.
+      if (keyFull) {
+        const overflow = tenant.limits.overflow as 'drop-oldest' | 'drop-lowest-priority';
+        const victim = loop.queue.victimOf(tenant, overflow);
+        if (victim === undefined || (overflow === 'drop-lowest-priority' && !runsBefore(job, victim))) {
+          loop.drop(job, overflow, tenant);
+          return job.promise as Promise<T>;
+        }
+        loop.drop(victim, overflow, tenant);
+      }
+    }
+    loop.enqueue(job);
     // Still waiting as the caller's call returns: whatever starts it later (a timer, another task's
     // end, a store's answer) runs it in this call's async context, taken here while it is current.
     if (job.state !== 'running' && job.state !== 'done') job.keepCallerContext();
@@ -158,11 +191,17 @@ export class Scheduler {
   /**
    * Holds every start that costs `currency` (every start, for requests) until `delayMs` from now (a
    * server's Retry-After): work already queued waits, nothing is dropped. A later end replaces an
-   * earlier one, never the reverse.
+   * earlier one, never the reverse. With `key`, only that key's starts (the response was to its request).
    */
-  coolDown(delayMs: number, currency?: string): void {
+  coolDown(delayMs: number, currency?: string, key?: string): void {
     const loop = this.#loop;
-    if (!loop.server.coolDown(loop.clock.now() + delayMs, currency)) return;
+    const until = loop.clock.now() + delayMs;
+    if (key !== undefined) {
+      // Its tasks are parked when their turn comes: nothing to wake for.
+      loop.tenants.get(key)?.heard.coolDown(until, currency);
+      return;
+    }
+    if (!loop.server.coolDown(until, currency)) return;
     loop.wake.cancel();
     loop.dispatch();
   }
@@ -170,48 +209,70 @@ export class Scheduler {
   /**
    * See ServerBudget#set; `resetMs` from now. `carrierCost` is what the request that brought the news
    * cost in `currency`: the server's `remaining` already counts it, so it is not in flight for this.
-   * What else is in flight is known for requests (the semaphore) and not for other currencies (taken as 0).
+   * What else is in flight is known for requests (the semaphore, or the key's own) and not for other
+   * currencies (taken as 0). With `key`, the budget is that key's.
    */
-  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency?: string, refill?: Refill): void {
+  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency?: string, refill?: Refill, key?: string): void {
     const loop = this.#loop;
-    const inFlight = currency === undefined || currency === 'requests' ? Math.max(0, loop.semaphore.held - carrierCost) : 0;
+    const requests = currency === undefined || currency === 'requests';
     const now = loop.clock.now();
-    loop.server.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
+    if (key !== undefined) {
+      const tenant = loop.tenants.get(key);
+      if (tenant === undefined) return;
+      const inFlight = requests ? Math.max(0, tenant.held - carrierCost) : 0;
+      tenant.heard.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
+      loop.tenants.unpark(tenant);
+    } else {
+      const inFlight = requests ? Math.max(0, loop.semaphore.held - carrierCost) : 0;
+      loop.server.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
+    }
     loop.wake.cancel();
     loop.dispatch();
   }
 
   /**
-   * A bare refusal (a 429 or 503 that says nothing of the server's limits) arrived: every start cools
-   * down, and starts are paced at a learned rate. Returns the cooldown started, or undefined when this
-   * refusal is news already acted on.
+   * A bare refusal (a 429 or 503 that says nothing of the server's limits) arrived: every start (with
+   * `key`, every start of that key) cools down, and starts are paced at a learned rate. Returns the
+   * cooldown started, or undefined when this refusal is news already acted on.
    */
-  learnFromRefusal(maxCooldownMs: number): number | undefined {
+  learnFromRefusal(maxCooldownMs: number, key?: string): number | undefined {
     const loop = this.#loop;
     const now = loop.clock.now();
-    const lesson = this.#learning.refused(now, this.#ceiling(), maxCooldownMs);
-    if (lesson.rate !== undefined) loop.server.pace(lesson.rate, now);
+    const tenant = key === undefined ? undefined : loop.tenants.get(key);
+    if (key !== undefined && tenant === undefined) return undefined;
+    const learning = tenant === undefined ? this.#learning : tenant.learning;
+    const server = tenant === undefined ? loop.server : tenant.heard;
+    const lesson = learning.refused(now, this.#ceiling(tenant), maxCooldownMs);
+    if (lesson.rate !== undefined) server.pace(lesson.rate, now);
     if (lesson.cooldownMs === undefined) return undefined;
-    this.coolDown(lesson.cooldownMs);
+    this.coolDown(lesson.cooldownMs, undefined, key);
     return lesson.cooldownMs;
   }
 
   /** A response that was not a refusal: the learned rate climbs back, and the cooldown resets. */
-  learnFromSuccess(): void {
-    // Every response not refused comes here: with nothing learned there is nothing to do.
-    if (!this.#learning.learned) return;
+  learnFromSuccess(key?: string): void {
     const loop = this.#loop;
-    const lesson = this.#learning.succeeded(this.#ceiling(), loop.server.pacedSince());
+    const tenant = key === undefined ? undefined : loop.tenants.get(key);
+    const learning = tenant === undefined ? (key === undefined ? this.#learning : null) : tenant.lessons;
+    // Every response not refused comes here: with nothing learned there is nothing to do.
+    if (!learning?.learned) return;
+    const server = tenant === undefined ? loop.server : tenant.heard;
+    const lesson = learning.succeeded(this.#ceiling(tenant), server.pacedSince());
     if (lesson.rate === undefined) return;
-    loop.server.pace(lesson.rate, loop.clock.now());
+    server.pace(lesson.rate, loop.clock.now());
+    if (tenant !== undefined) loop.tenants.unpark(tenant);
     loop.wake.cancel();
     loop.dispatch();
   }
 
-  /** The configured rate a second: the tightest `'requests'` window's or bucket's, Infinity without one. */
-  #ceiling(): number {
+  /**
+   * The configured rate a second: the tightest `'requests'` window's or bucket's (with a key, of its own
+   * and the client's), Infinity without one.
+   */
+  #ceiling(tenant?: Tenant): number {
     let ceiling = Infinity;
-    for (const window of this.#loop.windows) {
+    const windows = tenant === undefined ? this.#loop.windows : [...this.#loop.windows, ...tenant.limits.windows];
+    for (const window of windows) {
       if ((window.counts ?? 'requests') === 'requests') ceiling = Math.min(ceiling, (window.limit * 1_000) / window.windowMs);
     }
     return ceiling;
@@ -294,6 +355,7 @@ export class Scheduler {
     this.#closing ??= this.onIdle().then(() => {
       this.#loop.wake.cancel();
       this.#loop.deadlines.clear();
+      this.#loop.tenants.close();
       return this.#loop.store.close();
     });
     return this.#closing;
@@ -319,12 +381,95 @@ export class Scheduler {
       queueMaxSize: queue.maxSize,
       cooldownUntil: this.#cooldownEpoch(),
       learnedRate: this.#learning.rate,
+      keys: this.#loop.tenants.size,
     };
   }
 
-  #refuse(reason: unknown): Promise<never> {
+  /** One key's figures (zeros for a key the client does not keep). */
+  keyStats(key: string): KeyStats {
+    const loop = this.#loop;
+    const tenant = loop.tenants.get(key);
+    if (tenant === undefined) {
+      return {
+        key,
+        active: false,
+        queued: 0,
+        inFlight: 0,
+        submitted: 0,
+        completed: 0,
+        failed: 0,
+        dropped: 0,
+        aborted: 0,
+        rejected: 0,
+        windows: [],
+        concurrency: Infinity,
+        weight: 1,
+        cooldownUntil: null,
+        learnedRate: undefined,
+      };
+    }
+    const now = loop.clock.now();
+    const left = (tenant.server?.cooldownUntil ?? -Infinity) - now;
+    return {
+      key,
+      active: true,
+      queued: tenant.queued,
+      inFlight: tenant.held === 0 ? 0 : this.#inFlightOf(tenant),
+      submitted: tenant.submitted,
+      completed: tenant.completed,
+      failed: tenant.failed,
+      dropped: tenant.dropped,
+      aborted: tenant.aborted,
+      rejected: tenant.rejected,
+      windows: loop.store.keyUsage?.(key, now) ?? [],
+      concurrency: tenant.limits.concurrency,
+      weight: tenant.limits.weight,
+      cooldownUntil: left > 0 ? Math.round(Date.now() + left) : null,
+      learnedRate: tenant.learnedRate,
+    };
+  }
+
+  /** The key's tasks running: its in-flight count (held counts weight, and the job awaiting its store answer). */
+  #inFlightOf(tenant: Tenant): number {
+    return tenant.submitted - tenant.queued - tenant.completed - tenant.failed - tenant.dropped - tenant.aborted;
+  }
+
+  /**
+   * A key's limits from now on (`input`: the fields to change); the key is made if the client does not
+   * keep it. Throws on bad limits, naming the key and the field; nothing changes then.
+   */
+  setKeyLimits(key: string, input: unknown): void {
+    const loop = this.#loop;
+    loop.tenants.setLimits(key, input, loop.clock.now());
+    loop.failTooHeavy();
+    loop.dispatch();
+  }
+
+  /** A key's own windows (for `adaptive` to tighten; empty: none), or the client's without a key. */
+  windowsOf(key?: string): readonly RateWindow[] {
+    if (key === undefined) return this.#loop.windows;
+    return this.#loop.tenants.get(key)?.limits.windows ?? [];
+  }
+
+  /** Windows tightened by a server's word on a key's request: that key's, from now on. */
+  setKeyWindows(key: string, windows: readonly RateWindow[]): void {
+    if (this.#loop.tenants.get(key) === undefined) return;
+    this.setKeyLimits(key, { rateLimit: windows });
+  }
+
+  #refuse(reason: unknown, tenant?: Tenant): Promise<never> {
     this.#loop.counts.rejected++;
+    if (tenant !== undefined) tenant.rejected++;
     return Promise.reject(reason);
+  }
+
+  /** The currencies a task may name: the client's, and its key's own. */
+  #currenciesOf(tenant: Tenant | undefined): ReadonlySet<string> {
+    const currencies = this.#loop.limits.currencies;
+    if (tenant === undefined) return currencies;
+    const own = tenant.fits.currencies;
+    for (const currency of own) if (!currencies.has(currency)) return new Set([...currencies, ...own]);
+    return currencies;
   }
 
   /** Work started or owed that is not in the queue: the client is not idle while there is some. */

@@ -96,6 +96,17 @@ export class ServerWord {
     return wait;
   }
 
+  /**
+   * Clock time after which nothing the server said holds any start back (cooldowns and budgets over); a
+   * learned pace is forgotten with the key that learned it.
+   */
+  quietAfter(now: number): number {
+    let until = Math.max(now, this.cooldownUntil, this.#requestsBudget.until);
+    for (const end of this.#cooldowns.values()) until = Math.max(until, end);
+    for (const budget of this.#budgets.values()) until = Math.max(until, budget.until);
+    return until;
+  }
+
   /** A start at `now`: it comes off every budget it costs in, and takes its turn in the learned pace. */
   take(task: Costly, now: number): void {
     this.#requestsBudget.take(task.weight);

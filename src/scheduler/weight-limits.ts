@@ -1,7 +1,6 @@
 // The rate windows the loop enforces, and whether a task's weight and cost could ever fit them and the concurrency.
 import { type Cost, normalizeCost, REQUESTS } from '../core/cost.js';
 import type { RateWindow } from '../core/options.js';
-import type { Semaphore } from '../limit/semaphore.js';
 
 /**
  * The windows a client is configured with, as the dispatch loop sees them (the store keeps what they
@@ -9,14 +8,15 @@ import type { Semaphore } from '../limit/semaphore.js';
  * or the `concurrency`: such a task could never start, so it is refused at once instead of waiting forever.
  */
 export class WeightLimits {
-  readonly #semaphore: Semaphore;
+  /** Where the concurrency is read (the semaphore, or a key's limits). */
+  readonly #semaphore: { readonly capacity: number };
   #windows: readonly RateWindow[];
   /** Per currency, the window with the smallest `limit` (a bucket's `burst`): the most that can ever start at once. */
   #tightest = new Map<string, RateWindow>();
   /** Every currency some window counts, and `'requests'`. */
   #currencies: ReadonlySet<string> = new Set([REQUESTS]);
 
-  constructor(windows: readonly RateWindow[], semaphore: Semaphore) {
+  constructor(windows: readonly RateWindow[], semaphore: { readonly capacity: number }) {
     this.#semaphore = semaphore;
     this.#windows = windows;
     this.windows = windows;
@@ -47,9 +47,9 @@ export class WeightLimits {
    * Checks a task's `weight` and `cost` options (as given) against the currencies: the weight (the
    * default 1, or the cost's `requests`) and the other currencies' amounts, or null.
    */
-  normalize(weight: number | undefined, cost: unknown): { weight: number; cost: Cost | null } {
+  normalize(weight: number | undefined, cost: unknown, currencies = this.#currencies): { weight: number; cost: Cost | null } {
     if (cost === undefined) return { weight: weight ?? 1, cost: null };
-    const checked = normalizeCost('cost', cost, this.#currencies);
+    const checked = normalizeCost('cost', cost, currencies);
     if (checked.requests !== undefined && weight !== undefined && checked.requests !== weight) {
       throw new TypeError(
         `Expected \`cost.requests\` to equal \`weight\` (both are the task's cost in requests), got ${checked.requests} and ${weight}`,

@@ -102,7 +102,7 @@ const constructorCases: ConstructorCase[] = [
     error: TypeError,
     has: ['`concurency`'],
     exact:
-      'Unknown option `concurency`; expected one of `name`, `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`, `meter`',
+      'Unknown option `concurency`; expected one of `name`, `concurrency`, `workers`, `rateLimit`, `queue`, `clock`, `store`, `perKey`, `idleKeyMs`, `fairness`, `baseUrl`, `headers`, `timeoutMs`, `transport`, `dispatcher`, `allowAbsoluteUrls`, `secretHeaders`, `retry`, `adaptive`, `meter`',
   },
   // queue
   { name: 'queue as an array', options: { queue: [] }, error: TypeError, has: ['`queue`', '(array)'] },
@@ -492,7 +492,7 @@ const scheduleCases: RejectCase[] = [
     call: (c) => c.schedule(task, { priorty: 1 } as never),
     error: TypeError,
     has: ['`priorty`'],
-    exact: 'Unknown option `priorty`; expected one of `priority`, `weight`, `cost`, `signal`, `timeoutMs`, `maxWaitMs`',
+    exact: 'Unknown option `priorty`; expected one of `priority`, `weight`, `cost`, `signal`, `timeoutMs`, `maxWaitMs`, `key`',
   },
   {
     name: 'options 5 (number)',

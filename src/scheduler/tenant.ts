@@ -1,0 +1,124 @@
+// One key's state in the scheduler: its limits, its place in the turns, what its server said, its counters.
+import type { NormalizedKeyLimits } from '../core/normalize-keys.js';
+import type { LearnedRate } from '../core/options.js';
+import type { Lane, LaneGroup } from '../queue/fair-queue.js';
+import { RefusalLearning } from '../retry/learned-rate.js';
+import { ServerWord } from './server-word.js';
+import { WeightLimits } from './weight-limits.js';
+import type { Job, JobOutcome } from './job.js';
+
+/**
+ * A key (a tenant: a shop, an installation, a customer's API key) as the scheduler keeps it while it
+ * is active: a key owns limits as the client does. Its windows live in the store (`setKeyLimits`); the
+ * rest lives here: its concurrency, its queue bound, its turns among keys (its lanes in the queue), the
+ * server's word on its requests (a cooldown, a budget, a learned rate: made only when the server says
+ * something) and its counters for `stats({ key })`. An idle key is let go (see Tenants).
+ */
+export class Tenant implements LaneGroup<Job> {
+  readonly key: string;
+  readonly lanes = new Map<number, Lane<Job>>();
+  limits: NormalizedKeyLimits;
+  /** Whether a weight and cost could ever fit the key's own windows and concurrency. */
+  readonly fits: WeightLimits;
+  /** Its lanes are out of the turns: its own limits are full (see FairQueue#park). */
+  parked = false;
+  /** Clock time the park ends by itself (a window frees, a cooldown ends); Infinity: at an event of its own. */
+  parkedUntil = Infinity;
+  /** Its place in the parked heap (see Tenants), -1 when not there. */
+  parkPosition = -1;
+  /** Units of weight of its tasks in flight (or holding a worker for their store answer). */
+  held = 0;
+  /** Its tasks waiting: in line, outside a full client queue, or awaiting a store's answer. */
+  queued = 0;
+  /** Clock time it last had nothing queued or in flight; NaN while it has. */
+  quietSince = NaN;
+  submitted = 0;
+  completed = 0;
+  failed = 0;
+  dropped = 0;
+  aborted = 0;
+  rejected = 0;
+  #server: ServerWord | null = null;
+  #learning: RefusalLearning | null = null;
+  /** The concurrency `fits` checks against. */
+  readonly #capacity: { capacity: number };
+
+  /** The key as the store sees it (StoreSlot.key): undefined when the store keeps no keys' counters. */
+  readonly storeKey: string | undefined;
+
+  constructor(key: string, limits: NormalizedKeyLimits, storeKeepsKeys: boolean) {
+    this.key = key;
+    this.storeKey = storeKeepsKeys ? key : undefined;
+    this.limits = limits;
+    this.#capacity = { capacity: limits.concurrency };
+    this.fits = new WeightLimits(limits.windows, this.#capacity);
+  }
+
+  /** Its share among the keys of a priority (its `weight`). */
+  get share(): number {
+    return this.limits.weight;
+  }
+
+  /** New limits for work not yet started. */
+  setLimits(limits: NormalizedKeyLimits): void {
+    this.limits = limits;
+    this.fits.windows = limits.windows;
+    this.#capacity.capacity = limits.concurrency;
+  }
+
+  /** What the server said on its requests, or null while it said nothing. */
+  get server(): ServerWord | null {
+    return this.#server;
+  }
+
+  /** What the server said on its requests, made when it first says something. */
+  get heard(): ServerWord {
+    return (this.#server ??= new ServerWord());
+  }
+
+  get learning(): RefusalLearning {
+    return (this.#learning ??= new RefusalLearning());
+  }
+
+  /** What bare refusals on its requests taught, or null while none came. */
+  get lessons(): RefusalLearning | null {
+    return this.#learning;
+  }
+
+  /** What bare refusals on its requests taught, if anything (see RefusalLearning). */
+  get learnedRate(): LearnedRate | undefined {
+    return this.#learning?.rate;
+  }
+
+  /** Its concurrency has room for `weight` more. */
+  hasRoomFor(weight: number): boolean {
+    return this.held + weight <= this.limits.concurrency;
+  }
+
+  ended(outcome: JobOutcome | null): void {
+    if (outcome === 'completed') this.completed++;
+    else if (outcome === 'failed') this.failed++;
+    else if (outcome === 'aborted') this.aborted++;
+    else if (outcome === 'dropped') this.dropped++;
+  }
+
+  /** Nothing of it queued or in flight. */
+  get quiet(): boolean {
+    return this.queued === 0 && this.held === 0;
+  }
+
+  /**
+   * Clock time from which its state no longer matters, quiet since `quietSince`: its windows and
+   * buckets have forgotten its last task, and any cooldown or budget the server gave has ended.
+   */
+  forgetsAt(): number {
+    const since = this.quietSince;
+    let longest = 0;
+    for (const window of this.limits.windows) {
+      // A bucket is full again after burst units' worth of its rate; a window forgets after its length.
+      const span = window.burst === undefined ? window.windowMs : (window.windowMs * window.burst) / window.limit;
+      longest = Math.max(longest, span);
+    }
+    return Math.max(since + longest, this.#server?.quietAfter(since) ?? since);
+  }
+}
