@@ -55,6 +55,8 @@ export interface RateLimitedEvent {
   sources: string[];
   /** With `'policy'`: every window now in force, the tightened one among them. */
   windows?: RateWindow[];
+  /** The key whose request heard it (a task's `key` option): then it holds for that key only. */
+  key?: string;
 }
 
 /** Events of a client and their listener arguments. */

@@ -92,8 +92,8 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
 
 /** How `client.fetch` is told where a request goes in the queue: an extra field of its `init`. */
 export interface LimitedRequestInit extends RequestInit {
-  /** @example client.fetch(url, { rateLimit: { priority: -1 } }) */
-  rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'cost' | 'maxWaitMs'> | undefined;
+  /** @example client.fetch(url, { rateLimit: { priority: -1, key: shop } }) */
+  rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'cost' | 'maxWaitMs' | 'key'> | undefined;
 }
 
 /** The type of `client.fetch`: the standard `fetch` signature, with `init.rateLimit` to place the request in the queue. */
@@ -114,7 +114,7 @@ export function createLimitedFetch(
   dispatcher: () => unknown,
   timeoutMs: number,
   metering: Metering,
-  onResponse: (response: Response, weight: number, refusal?: MeterRefusal) => void,
+  onResponse: (response: Response, weight: number, refusal: MeterRefusal | undefined, key: string | undefined) => void,
 ): LimitedFetch {
   return function limitedFetch(input, init) {
     let scheduling: ScheduleOptions;
@@ -124,7 +124,7 @@ export function createLimitedFetch(
     try {
       checkFetchRequest(input, init);
       const extra = init?.rateLimit === undefined ? {} : plainObject('rateLimit', init.rateLimit);
-      knownKeys('rateLimit', extra, ['priority', 'weight', 'cost', 'maxWaitMs']);
+      knownKeys('rateLimit', extra, ['priority', 'weight', 'cost', 'maxWaitMs', 'key']);
       delete fetchInit.rateLimit;
       callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
       scheduling = { ...extra, signal: callerSignal, timeoutMs };
@@ -170,20 +170,22 @@ export function createLimitedFetch(
       }
       context[kSettleSlot]();
       const weight = typeof scheduling.weight === 'number' ? scheduling.weight : 1;
+      // Checked by the scheduler before the task could run.
+      const key = scheduling.key;
       // The SDK retries on its own; the client still keeps in step with what the server says.
       if (metered === undefined) {
-        onResponse(response, weight);
+        onResponse(response, weight, undefined, key);
         return response;
       }
       const answer = { status: response.status, headers: response.headers, request: metered };
       if (metering.readsRefusals && refusesForRate(response.status)) {
         // What the refusal was for (tokens, a spent quota) decides its cooldown: read from a copy of
         // the body, so the caller still gets all of it.
-        onResponse(response, weight, metering.refusal(answer, await preview(response)) ?? {});
+        onResponse(response, weight, metering.refusal(answer, await preview(response)) ?? {}, key);
       } else {
-        onResponse(response, weight);
+        onResponse(response, weight, undefined, key);
       }
-      const reader = metering.heard(answer, weight, scheduling.cost ?? null);
+      const reader = metering.heard(answer, weight, scheduling.cost ?? null, key);
       return reader === undefined || response.body === null ? response : meteredResponse(response, reader, metering, context);
     }, scheduling);
   };

@@ -3,7 +3,8 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
 import type { Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
-import type { ScheduleOptions } from '../core/options.js';
+import type { RateWindow, ScheduleOptions } from '../core/options.js';
+import type { Refill } from '../limit/server-budget.js';
 import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
 import { HttpError } from '../errors/http-error.js';
 import { NetworkError } from '../errors/network-error.js';
@@ -15,7 +16,7 @@ import { DEFAULT_SECRET_HEADERS, displayUrl, displayUrlText, redactHeaders } fro
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
-import type { RetryEvent } from '../core/event-types.js';
+import type { RateLimitedEvent, RetryEvent } from '../core/event-types.js';
 import { readServerLimits, refusesForRate, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
@@ -40,6 +41,7 @@ const REQUEST_KEYS = [
   'signal',
   'timeoutMs',
   'maxWaitMs',
+  'key',
   'throwHttpErrors',
   'idempotencyKey',
   'stream',
@@ -52,8 +54,11 @@ const REQUEST_KEYS = [
  */
 export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions, seq?: number) => Promise<T>;
 
-/** What the HTTP layer needs of the client around it. */
-export interface HttpHooks extends FeedbackTarget {
+/**
+ * What the HTTP layer needs of the client around it. Each method about the server's word takes the
+ * request's `key`, if it had one: then what the server said holds for that key only.
+ */
+export interface HttpHooks {
   schedule: ScheduleRequest;
   /** Waits out a retry's delay as work the client still owes, then submits it with `again`. */
   retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T>;
@@ -65,9 +70,15 @@ export interface HttpHooks extends FeedbackTarget {
   /** Every currency some window counts, requests included. */
   currencies(): ReadonlySet<string>;
   /** A bare refusal (see Scheduler#learnFromRefusal): the cooldown it started, or undefined. */
-  learnFromRefusal(maxCooldownMs: number): number | undefined;
+  learnFromRefusal(maxCooldownMs: number, key?: string): number | undefined;
   /** A response that was not a refusal (see Scheduler#learnFromSuccess). */
-  learnFromSuccess(): void;
+  learnFromSuccess(key?: string): void;
+  /** See FeedbackTarget, each for `key` (the client's own without one). */
+  coolDown(ms: number, currency?: string, key?: string): void;
+  setServerBudget(remaining: number, resetMs: number, carried: number, currency?: string, refill?: Refill, key?: string): void;
+  windows(key?: string): readonly RateWindow[];
+  setWindows(windows: RateWindow[], key?: string): void;
+  rateLimited(event: RateLimitedEvent): void;
 }
 
 interface AttemptOptions {
@@ -162,8 +173,8 @@ export class HttpLayer {
     this.#hooks = hooks;
     this.metering = new Metering(options.meter, {
       currencies: () => hooks.currencies(),
-      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
-        hooks.setServerBudget(remaining, resetMs, carried, currency, refill),
+      setServerBudget: (remaining, resetMs, carried, currency, refill, key) =>
+        hooks.setServerBudget(remaining, resetMs, carried, currency, refill, key),
       maxWaitMs: (options.retry || DEFAULT_RETRY).maxRetryAfterMs,
     });
     const dispatcher = () => this.dispatcher;
@@ -201,6 +212,7 @@ export class HttpLayer {
       signal: options.signal,
       timeoutMs: options.timeoutMs ?? this.#options.timeoutMs,
       maxWaitMs: options.maxWaitMs,
+      key: options.key,
     };
     return this.#follow(prepared, { throwHttpErrors, stream: options.stream === true, scheduling, retry, metered });
   }
@@ -309,12 +321,12 @@ export class HttpLayer {
    * meter read in a refusal's body; its cooldown holds only the currencies it names, or none. Returns
    * true for a bare refusal (one that says nothing of the limits), which the client learns from.
    */
-  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal): boolean {
+  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal, key?: string): boolean {
     this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
     if (!adaptive) return false;
     // Any answer that is not a refusal is a success for what bare refusals taught (headers or not).
-    if (status < 400) this.#hooks.learnFromSuccess();
+    if (status < 400) this.#hooks.learnFromSuccess(key);
     const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
     // Most responses say nothing about limits: then there is nothing to apply (and no URL to format),
     // but a refusal that says nothing is news too (a server such as nginx), and a success after it.
@@ -326,12 +338,12 @@ export class HttpLayer {
         refusal?.counts === undefined &&
         readServerLimits(headers, Date.now(), adaptive.resetMode, null).sources.length === 0;
       if (bare) {
-        this.#learnFromRefusal(status, url);
+        this.#learnFromRefusal(status, url, key);
         return true;
       }
       return false;
     }
-    applyServerLimits(refusal === undefined ? this.#hooks : this.#refusedFor(refusal), limits, {
+    applyServerLimits(this.#targetFor(key, refusal), limits, {
       status,
       url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
       weight,
@@ -340,10 +352,10 @@ export class HttpLayer {
     return false;
   }
 
-  /** A bare refusal: every start cools down, and the client paces itself at a rate it learns. */
-  #learnFromRefusal(status: number, url: URL | string): void {
+  /** A bare refusal: every start (of `key`, with one) cools down, and the client paces itself at a rate it learns. */
+  #learnFromRefusal(status: number, url: URL | string, key: string | undefined): void {
     const maxWaitMs = (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs;
-    const waitMs = this.#hooks.learnFromRefusal(maxWaitMs);
+    const waitMs = this.#hooks.learnFromRefusal(maxWaitMs, key);
     if (waitMs === undefined) return;
     this.#hooks.rateLimited({
       reason: 'refused',
@@ -351,25 +363,34 @@ export class HttpLayer {
       status,
       url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
       sources: [],
+      ...(key === undefined ? {} : { key }),
     });
   }
 
-  /** The client, with a cooldown that holds only what the refusal was for (nothing, when waiting can not help). */
-  #refusedFor(refusal: MeterRefusal): FeedbackTarget {
+  /**
+   * What a server's word acts on: the client, or with `key` that key. After a refusal whose body the
+   * meter read, its cooldown holds only what the refusal was for (nothing, when waiting can not help).
+   */
+  #targetFor(key: string | undefined, refusal: MeterRefusal | undefined): FeedbackTarget {
     const hooks = this.#hooks;
-    const currencies = hooks.currencies();
-    const named = (refusal.counts ?? []).filter((currency) => currencies.has(currency));
-    const held = named.length === 0 ? ['requests'] : named;
+    let held: readonly string[] | undefined;
+    if (refusal !== undefined) {
+      const currencies = hooks.currencies();
+      const named = (refusal.counts ?? []).filter((currency) => currencies.has(currency));
+      held = named.length === 0 ? ['requests'] : named;
+    }
     return {
-      coolDown: (ms) => {
-        if (refusal.fatal === undefined) for (const currency of held) hooks.coolDown(ms, currency);
+      coolDown: (ms, currency) => {
+        if (held === undefined) hooks.coolDown(ms, currency, key);
+        else if (refusal?.fatal === undefined) for (const one of held) hooks.coolDown(ms, one, key);
       },
-      setServerBudget: (remaining, resetMs, carried) => hooks.setServerBudget(remaining, resetMs, carried),
-      windows: () => hooks.windows(),
-      setWindows: (windows) => hooks.setWindows(windows),
+      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
+        hooks.setServerBudget(remaining, resetMs, carried, currency, refill, key),
+      windows: () => hooks.windows(key),
+      setWindows: (windows) => hooks.setWindows(windows, key),
       // A fatal refusal starts no wait: an event announcing one would mislead.
       rateLimited: (event) => {
-        if (refusal.fatal === undefined || event.reason === 'policy') hooks.rateLimited(event);
+        if (refusal?.fatal === undefined || event.reason === 'policy') hooks.rateLimited(key === undefined ? event : { ...event, key });
       },
     };
   }
@@ -402,10 +423,11 @@ export class HttpLayer {
     const weight = how.scheduling.weight ?? 1;
     // A refusal's cooldown waits for its body when the meter reads what it was for (tokens, or a spent quota).
     const readRefusal = how.throwHttpErrors && this.metering.readsRefusals && refusesForRate(response.status);
-    let bare = readRefusal ? false : this.listen(response.headers, response.status, response.url, weight);
+    const key = how.scheduling.key;
+    let bare = readRefusal ? false : this.listen(response.headers, response.status, response.url, weight, undefined, key);
     const metered: MeterResponse | undefined =
       how.metered === undefined ? undefined : { status: response.status, headers: response.headers, request: how.metered };
-    const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, how.scheduling.cost ?? null);
+    const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, how.scheduling.cost ?? null, key);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
       // The redirect's body is of no use: drop it (and its connection) rather than wait for it.
@@ -423,7 +445,7 @@ export class HttpLayer {
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
       const bodyPreview = await partial.text();
       const refusal = readRefusal && metered !== undefined ? this.metering.refusal(metered, bodyPreview) : undefined;
-      if (readRefusal) bare = this.listen(response.headers, response.status, response.url, weight, refusal ?? {});
+      if (readRefusal) bare = this.listen(response.headers, response.status, response.url, weight, refusal ?? {}, key);
       const error = new HttpError(partial, request.method, headers, bodyPreview, this.#ownWait(response, bodyPreview), refusal?.fatal);
       if (bare) paced.add(error);
       throw error;

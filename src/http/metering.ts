@@ -46,7 +46,8 @@ export function bodyText(body: unknown): string | undefined {
 export interface MeteringHooks {
   /** Every currency some window counts, requests included. */
   currencies(): ReadonlySet<string>;
-  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency: string, refill?: Refill): void;
+  /** With `key`: the budget of that key (the request was its). */
+  setServerBudget(remaining: number, resetMs: number, carrierCost: number, currency: string, refill?: Refill, key?: string): void;
   /** The most a server's word may hold the client (`retry.maxRetryAfterMs`). */
   readonly maxWaitMs: number;
 }
@@ -87,8 +88,9 @@ export class Metering {
   /**
    * A response's headers arrived: the meter's budgets go to the client, and its usage reader (if any)
    * is returned, to see the body. `carrier`: the request's own cost (the server's remaining counts it).
+   * `key`: the request's key, whose budgets they are.
    */
-  heard(response: MeterResponse, weight: number, carrier: Cost | null): UsageReader | undefined {
+  heard(response: MeterResponse, weight: number, carrier: Cost | null, key?: string): UsageReader | undefined {
     const meter = this.#meter;
     if (meter === undefined) return undefined;
     const budgets: readonly CurrencyBudget[] | undefined = meter.budgets === undefined ? undefined : ask(() => meter.budgets?.(response));
@@ -106,7 +108,7 @@ export class Metering {
           refills === true && typeof limit === 'number' && Number.isFinite(limit) && limit > remaining
             ? { perMs: (limit - remaining) / resetMs, limit }
             : undefined;
-        this.#hooks.setServerBudget(Math.floor(remaining), Math.min(resetMs, this.#hooks.maxWaitMs), carried, counts, refill);
+        this.#hooks.setServerBudget(Math.floor(remaining), Math.min(resetMs, this.#hooks.maxWaitMs), carried, counts, refill, key);
       }
     }
     return meter.usage === undefined ? undefined : (ask(() => meter.usage?.(response)) ?? undefined);

@@ -132,6 +132,13 @@ export interface RequestOptions {
   /** Most milliseconds to wait for a start. @default Infinity */
   maxWaitMs?: number | undefined;
   /**
+   * The tenant the request is for (a shop, an installation, a customer's API key): its key's limits
+   * (`perKey`) hold besides the client's, keys take turns, and what the server answers (a 429, a
+   * remaining budget) holds for this key only. See `ScheduleOptions.key`.
+   * @default none
+   */
+  key?: string | undefined;
+  /**
    * Reject a status outside 200-299 with `HttpError`. With false, such a response resolves.
    * @default true
    */

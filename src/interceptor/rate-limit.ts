@@ -7,6 +7,7 @@ import { type InternalTaskContext, kMetering, kScheduleRequest, kSettleSlot } fr
 import type { MeterRequest, UsageReader } from '../core/meter.js';
 import { bodyText, type Metering, tapChunk } from '../http/metering.js';
 import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
+import { normalizeKey } from '../core/normalize-keys.js';
 
 type DispatchOptions = Dispatcher.DispatchOptions;
 type DispatchHandler = Dispatcher.DispatchHandler;
@@ -34,6 +35,12 @@ export interface RateLimitInterceptorOptions {
    * @example (opts) => ({ points: opts.path.startsWith('/graphql') ? 10 : 0 })
    */
   cost?: Cost | ((opts: DispatchOptions) => Cost | undefined) | undefined;
+  /**
+   * The tenant each request is for, or a function of its dispatch options (undefined: none): its key's
+   * limits (the client's `perKey`) hold besides the client's, and keys take turns.
+   * @example (opts) => new URL(opts.origin ?? '').hostname // a Shopify shop per host
+   */
+  key?: string | ((opts: DispatchOptions) => string | undefined) | undefined;
 }
 
 /**
@@ -50,7 +57,7 @@ export function rateLimit(client: RateLimitedClient, options: RateLimitIntercept
     throw new TypeError(`Expected \`client\` to be a RateLimitedClient, got ${describe(client)}`);
   }
   const checked = plainObject('options', options);
-  knownKeys('', checked, ['priority', 'weight', 'cost']);
+  knownKeys('', checked, ['priority', 'weight', 'cost', 'key']);
   const priority = perRequest('priority', checked.priority, 0, finiteNumber);
   const weight = perRequest('weight', checked.weight, 1, (name, value) => integerAtLeast(name, value, 1));
   const cost = checked.cost;
@@ -59,7 +66,9 @@ export function rateLimit(client: RateLimitedClient, options: RateLimitIntercept
     const amounts = plainObject('cost', cost);
     for (const currency of Object.keys(amounts)) integerAtLeast(`cost.${currency}`, amounts[currency], 0);
   }
-  const how: Placement = { priority, weight, cost: cost as Placement['cost'] };
+  const key = checked.key;
+  if (key !== undefined && typeof key !== 'function') normalizeKey(key);
+  const how: Placement = { priority, weight, cost: cost as Placement['cost'], key: key as Placement['key'] };
 
   return (dispatch) =>
     function rateLimitedDispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
@@ -74,6 +83,7 @@ interface Placement {
   readonly priority: number | ((opts: DispatchOptions) => number);
   readonly weight: number | ((opts: DispatchOptions) => number);
   readonly cost: Cost | ((opts: DispatchOptions) => Cost | undefined) | undefined;
+  readonly key: string | ((opts: DispatchOptions) => string | undefined) | undefined;
 }
 
 /** A fixed value (checked now) or a function (its result is checked by the client when it is queued). */
@@ -186,6 +196,8 @@ class LimitedRequest implements DispatchHandler {
   #metered: MeterRequest | undefined = undefined;
   /** What the request costs (its cost option, checked by the client), for the meter's budgets. */
   #cost: Cost | undefined = undefined;
+  /** The request's key, if any: the meter's budgets are that key's. */
+  #key: string | undefined = undefined;
   #weight = 1;
   /** The meter's reader of this response's body. */
   #reader: UsageReader | undefined = undefined;
@@ -215,11 +227,14 @@ class LimitedRequest implements DispatchHandler {
       }
       this.#cost = cost;
       this.#weight = typeof weight === 'function' ? weight(this.#opts) : weight;
+      // A function's key is checked by the client when the request is queued.
+      this.#key = typeof how.key === 'function' ? how.key(this.#opts) : how.key;
       options = {
         priority: typeof priority === 'function' ? priority(this.#opts) : priority,
         weight: this.#weight,
         cost,
         signal: this.#queueAbort.signal,
+        key: this.#key,
       };
     } catch (error) {
       this.#end(error);
@@ -276,7 +291,7 @@ class LimitedRequest implements DispatchHandler {
     if (this.#client !== null) publishResponseStatus(this.#client, statusCode);
     if (this.#metering !== undefined && this.#metered !== undefined) {
       const answer = { status: statusCode, headers: toHeaders(headers), request: this.#metered };
-      this.#reader = this.#metering.heard(answer, this.#weight, this.#cost ?? null);
+      this.#reader = this.#metering.heard(answer, this.#weight, this.#cost ?? null, this.#key);
     }
     if (this.#ended) return;
     this.#handler.onResponseStart?.(this.#controller, statusCode, headers, statusMessage);
