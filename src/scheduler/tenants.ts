@@ -77,6 +77,8 @@ export class Tenants {
     const tenant = new Tenant(key, this.#limitsOf(key), this.#storeKeepsKeys);
     this.#tellStore(tenant, now);
     this.#keys.set(key, tenant);
+    // Quiet until a task of it is queued (`busy`): a key whose first task was refused is let go too.
+    this.quiet(tenant, now);
     return tenant;
   }
 
