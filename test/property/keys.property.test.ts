@@ -280,7 +280,8 @@ describe('keys: fair shares among backlogged keys', () => {
             for (let from = 0; from < backlogged; from++) {
               const counts = new Array<number>(keyCount).fill(0);
               for (let to = from; to < backlogged; to++) {
-                counts[order[to] as number]++;
+                const owner = order[to] as number;
+                counts[owner] = (counts[owner] ?? 0) + 1;
                 const n = to - from + 1;
                 for (const count of counts) {
                   if (Math.abs(count - n / keyCount) > 1) problems.push(`starts ${from}..${to}: counts ${JSON.stringify(counts)}`);
