@@ -106,8 +106,47 @@ redis.disconnect();
 console.log(JSON.stringify({ starts, errors, grants, refusals, byKey }));
 `;
 
-function spawnWorker(settings: Settings) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WORKER], {
+/**
+ * The same through the client, as a user writes it: `schedule(task, { key })` with `perKey`, so the
+ * scheduler's parking of a key refused by its own windows (the store's \`refusedByKey\`) is on the path.
+ */
+const CLIENT_WORKER = `
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import { RateLimitedClient } from './src/index.js';
+import { RedisStore } from './src/redis.js';
+
+const settings = JSON.parse(process.env.RLC_SETTINGS);
+const epochNow = () => performance.timeOrigin + performance.now();
+const redis = new Redis(settings.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+redis.on('error', () => {});
+const errors = [];
+const client = new RateLimitedClient({
+  store: new RedisStore({ redis, key: settings.key }),
+  rateLimit: { limit: settings.clientLimit, windowMs: settings.windowMs },
+  perKey: { rateLimit: { limit: settings.keyLimit, windowMs: settings.windowMs } },
+  concurrency: 50,
+  idleKeyMs: 100,
+});
+client.on('error', (error) => errors.push(String(error?.message ?? error)));
+if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+console.log('ready');
+const lines = createInterface({ input: process.stdin });
+await new Promise((resolve) => lines.once('line', resolve));
+const names = Array.from({ length: settings.keys }, (_, i) => 'tenant-' + i);
+const starts = [];
+const results = await Promise.allSettled(
+  names.flatMap((name) => Array.from({ length: settings.tasksPerKey }, () => client.schedule(() => void starts.push({ key: name, at: epochNow() }), { key: name }))),
+);
+for (const result of results) if (result.status === 'rejected') errors.push(String(result.reason?.message ?? result.reason));
+await client.close();
+lines.close();
+redis.disconnect();
+console.log(JSON.stringify({ starts, errors, grants: starts.length, refusals: 0, byKey: 0 }));
+`;
+
+function spawnWorker(settings: Settings, script = WORKER) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: ROOT,
     env: { ...process.env, RLC_SETTINGS: JSON.stringify(settings) },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -182,6 +221,62 @@ describeWithRedis('RedisStore across processes, with tenant keys', () => {
       const refusals = reports.reduce((sum, report) => sum + report.refusals, 0);
       console.info(
         `3 processes, 100 keys (3 per 400 ms each), client 150 per 400 ms, 600 starts in ${span.toFixed(0)} ms: ` +
+          `fullest key window ${fullestKey}, fullest client window ${fullestClient}; refusals ${refusals} (${refusedByKey} by a key)`,
+      );
+
+      // Idle: every key's state is gone a window (plus the 20 ms margin) after its last start; the client's stays.
+      const scripts = new RedisScripts(admin, settings.key);
+      const keyNames = [...byKey.keys()].flatMap((name) => scripts.tenantKeys(name));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, settings.windowMs + 20 + 100 - (performance.now() - endedAt))));
+      expect(await admin.exists(...keyNames)).toBe(0);
+      expect(await admin.exists(`rlc:{${settings.key}}:log`)).toBe(1);
+    } finally {
+      for (const worker of workers) worker.kill();
+      admin.disconnect();
+    }
+  }, 60_000);
+
+  it("through the client: 3 processes scheduling for 100 keys with perKey, each key's window and the client's exact; idle keys expire", async () => {
+    const settings: Settings = {
+      url: server.url,
+      key: `tenants-client-${process.pid}`,
+      keys: 100,
+      tasksPerKey: 2,
+      keyLimit: 3,
+      clientLimit: 150,
+      windowMs: 400,
+    };
+    const workers = [1, 2, 3].map(() => spawnWorker(settings, CLIENT_WORKER));
+    const admin = new Redis(server.url);
+    try {
+      await Promise.all(workers.map((worker) => worker.ready));
+      for (const worker of workers) worker.go();
+      const reports = await Promise.all(workers.map((worker) => worker.report));
+      const endedAt = performance.now();
+      for (const report of reports) expect(report.errors).toEqual([]);
+
+      const starts = reports.flatMap((report) => report.starts);
+      expect(starts).toHaveLength(3 * 100 * 2);
+      const byKey = new Map<string, number[]>();
+      for (const start of starts) byKey.set(start.key, [...(byKey.get(start.key) ?? []), start.at]);
+      expect(byKey.size).toBe(100);
+      const fullestKey = Math.max(...[...byKey.values()].map((times) => maxInAnyWindow(times, settings.windowMs)));
+      const fullestClient = maxInAnyWindow(
+        starts.map((start) => start.at),
+        settings.windowMs,
+      );
+      expect(fullestKey).toBeLessThanOrEqual(settings.keyLimit);
+      expect(fullestClient).toBeLessThanOrEqual(settings.clientLimit);
+      // The limits were reached, not just kept: some key and the client filled their windows.
+      expect(fullestKey).toBe(settings.keyLimit);
+      expect(fullestClient).toBeGreaterThanOrEqual(settings.clientLimit * 0.8);
+
+      const times = starts.map((start) => start.at);
+      const span = Math.max(...times) - Math.min(...times);
+      const refusedByKey = reports.reduce((sum, report) => sum + report.byKey, 0);
+      const refusals = reports.reduce((sum, report) => sum + report.refusals, 0);
+      console.info(
+        `through the client: 3 processes, 100 keys (3 per 400 ms each), client 150 per 400 ms, 600 starts in ${span.toFixed(0)} ms: ` +
           `fullest key window ${fullestKey}, fullest client window ${fullestClient}; refusals ${refusals} (${refusedByKey} by a key)`,
       );
 
