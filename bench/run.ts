@@ -5,7 +5,7 @@
  * bench/results/window-chart.svg.
  *
  * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
- * redis, context, tokens, servers); the results file then holds only those.
+ * redis, context, tokens, servers, keys); the results file then holds only those.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { windowChart } from './chart.js';
 import { OURS } from './contenders.js';
 import { contextBench } from './context.js';
 import { httpBench } from './http.js';
+import { keysBench } from './keys.js';
 import { Results } from './lib/report.js';
 import { memoryBench } from './memory.js';
 import { overheadBench } from './overhead.js';
@@ -50,6 +51,7 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
   context: contextBench,
   tokens: tokensBench,
   servers: serversBench,
+  keys: keysBench,
 };
 
 const asked = process.argv.slice(2);
