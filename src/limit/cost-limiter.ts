@@ -15,7 +15,7 @@ export type LoggedCost = Record<string, number>;
 /** One currency's counters: its sliding windows (one log) and its buckets. */
 class Counters {
   readonly windows: SlidingWindowLimiter;
-  buckets: TokenBucket[] = [];
+  buckets: readonly TokenBucket[] = NO_BUCKETS;
 
   constructor(counts: string) {
     this.windows = new SlidingWindowLimiter([], counts);
@@ -27,6 +27,9 @@ class Counters {
     return wait;
   }
 }
+
+/** Shared by every currency without buckets (most): an array costs memory of its own. */
+const NO_BUCKETS: readonly TokenBucket[] = Object.freeze([]);
 
 const isBucket = (window: RateWindow): window is RateWindow & BucketShape => window.burst !== undefined;
 const sameShape = (bucket: TokenBucket, window: BucketShape) =>
@@ -42,14 +45,14 @@ const sameShape = (bucket: TokenBucket, window: BucketShape) =>
  * start's position in its log must stay valid for a later refund, and its pending amount known.
  */
 export class CostLimiter {
-  readonly #counters = new Map<string, Counters>();
   /** The requests counters, looked up on every start. */
-  readonly #requests: Counters;
+  readonly #requests = new Counters(REQUESTS);
+  /** The other currencies' counters, made when a currency first appears (most limiters count requests only). */
+  #others: Map<string, Counters> | null = null;
   /** The windows as configured, in their order, for `usage()`. */
   #windows: readonly RateWindow[] = [];
 
   constructor(windows: readonly RateWindow[]) {
-    this.#requests = this.#of(REQUESTS);
     this.setWindows(windows, 0);
   }
 
@@ -62,7 +65,7 @@ export class CostLimiter {
   setWindows(windows: readonly RateWindow[], now: number): void {
     this.#windows = windows;
     for (const window of windows) this.#of(window.counts ?? REQUESTS);
-    for (const [counts, counters] of this.#counters) {
+    for (const [counts, counters] of this.#each()) {
       const mine = windows.filter((window) => (window.counts ?? REQUESTS) === counts);
       counters.windows.setWindows(
         mine.filter((window) => !isBucket(window)),
@@ -70,22 +73,26 @@ export class CostLimiter {
       );
       const old = counters.buckets;
       const reused = new Set<TokenBucket>();
-      counters.buckets = mine.filter(isBucket).map((shape) => {
-        // Each old bucket serves one new one: two buckets of one shape stay two.
-        const kept = old.find((bucket) => sameShape(bucket, shape) && !reused.has(bucket));
-        if (kept !== undefined) {
-          reused.add(kept);
-          return kept;
-        }
-        const interval = shape.windowMs / shape.limit;
-        // What was settled recently is taken already; what is pending settles into the new bucket too.
-        const missing = Math.max(
-          counters.windows.recent(shape.windowMs, now),
-          ...old.map((bucket) => Math.max(0, bucket.tat - now) / (bucket.windowMs / bucket.limit)),
-        );
-        const tat = missing > 0 ? now + missing * interval : -Infinity;
-        return new TokenBucket(shape, tat, counters.windows.pending);
-      });
+      const shapes = mine.filter(isBucket);
+      counters.buckets =
+        shapes.length === 0
+          ? NO_BUCKETS
+          : shapes.map((shape) => {
+              // Each old bucket serves one new one: two buckets of one shape stay two.
+              const kept = old.find((bucket) => sameShape(bucket, shape) && !reused.has(bucket));
+              if (kept !== undefined) {
+                reused.add(kept);
+                return kept;
+              }
+              const interval = shape.windowMs / shape.limit;
+              // What was settled recently is taken already; what is pending settles into the new bucket too.
+              const missing = Math.max(
+                counters.windows.recent(shape.windowMs, now),
+                ...old.map((bucket) => Math.max(0, bucket.tat - now) / (bucket.windowMs / bucket.limit)),
+              );
+              const tat = missing > 0 ? now + missing * interval : -Infinity;
+              return new TokenBucket(shape, tat, counters.windows.pending);
+            });
     }
   }
 
@@ -104,7 +111,7 @@ export class CostLimiter {
     if (cost === null) return wait;
     for (const counts in cost) {
       const amount = cost[counts] as number;
-      if (amount > 0) wait = Math.max(wait, this.#counters.get(counts)?.wait(amount, now, pendingHold) ?? 0);
+      if (amount > 0) wait = Math.max(wait, this.#find(counts)?.wait(amount, now, pendingHold) ?? 0);
     }
     return wait;
   }
@@ -146,8 +153,8 @@ export class CostLimiter {
   amend(from: Cost | null, to: Cost, logged: LoggedCost | null, now: number): void {
     const currencies = new Set([...Object.keys(from ?? {}), ...Object.keys(to)]);
     for (const counts of currencies) {
-      const counters = this.#counters.get(counts);
-      if (counters === undefined || counts === REQUESTS) continue;
+      const counters = counts === REQUESTS ? undefined : this.#find(counts);
+      if (counters === undefined) continue;
       const before = from?.[counts] ?? 0;
       const after = to[counts] ?? 0;
       if (logged === null) {
@@ -171,7 +178,7 @@ export class CostLimiter {
     const usage: WindowUsage[] = [];
     for (const window of this.#windows) {
       const counts = window.counts ?? REQUESTS;
-      const counters = this.#counters.get(counts) as Counters;
+      const counters = this.#find(counts) as Counters;
       if (isBucket(window)) {
         const shown = bucketsShown.get(counts) ?? 0;
         bucketsShown.set(counts, shown + 1);
@@ -185,9 +192,21 @@ export class CostLimiter {
     return usage;
   }
 
+  #find(counts: string): Counters | undefined {
+    return counts === REQUESTS ? this.#requests : (this.#others?.get(counts) ?? undefined);
+  }
+
   #of(counts: string): Counters {
-    let counters = this.#counters.get(counts);
-    if (counters === undefined) this.#counters.set(counts, (counters = new Counters(counts)));
+    if (counts === REQUESTS) return this.#requests;
+    this.#others ??= new Map();
+    let counters = this.#others.get(counts);
+    if (counters === undefined) this.#others.set(counts, (counters = new Counters(counts)));
     return counters;
+  }
+
+  /** Every currency's counters, requests first. */
+  *#each(): IterableIterator<[string, Counters]> {
+    yield [REQUESTS, this.#requests];
+    if (this.#others !== null) yield* this.#others;
   }
 }

@@ -3,11 +3,15 @@
  * A ring buffer that doubles when full; entries are addressed by an absolute index that only grows,
  * so a window can keep its own "first live entry" index while the log drops what every window is done
  * with. Times must be pushed in non-decreasing order (they come from a monotonic clock).
+ *
+ * Each entry is two numbers side by side in one array (time, then running total), made on the first
+ * push: a typed array costs ~180 bytes of its own besides its contents, and a key's log (one per key's
+ * currency, see CostLimiter) may never hold an entry.
  */
 export class TimestampLog {
-  #times = new Float64Array(16);
-  #totals = new Float64Array(16);
-  #mask = 15;
+  #entries: Float64Array = EMPTY;
+  /** Capacity in entries - 1 (a power of two - 1); -1 before the first push. */
+  #mask = -1;
   /** Absolute index of the first entry kept. */
   #first = 0;
   /** Absolute index one past the last entry. */
@@ -36,19 +40,19 @@ export class TimestampLog {
   push(time: number, weight: number): void {
     if (this.#end - this.#first > this.#mask) this.#grow();
     const total = this.total + weight;
-    const slot = this.#end & this.#mask;
-    this.#times[slot] = time;
-    this.#totals[slot] = total;
+    const slot = (this.#end & this.#mask) << 1;
+    this.#entries[slot] = time;
+    this.#entries[slot + 1] = total;
     this.#end++;
   }
 
   timeAt(index: number): number {
-    return this.#times[index & this.#mask] as number;
+    return this.#entries[(index & this.#mask) << 1] as number;
   }
 
   /** Running total through entry `index` inclusive. */
   totalThrough(index: number): number {
-    return this.#totals[index & this.#mask] as number;
+    return this.#entries[((index & this.#mask) << 1) + 1] as number;
   }
 
   /** Running total of the entries before `index`. */
@@ -74,7 +78,7 @@ export class TimestampLog {
    */
   refund(index: number, weight: number): void {
     if (index < this.#first || index >= this.#end) return;
-    for (let each = index; each < this.#end; each++) this.#totals[each & this.#mask] = this.totalThrough(each) - weight;
+    for (let each = index; each < this.#end; each++) this.#entries[((each & this.#mask) << 1) + 1] = this.totalThrough(each) - weight;
   }
 
   /** Forgets the entries before `index`. */
@@ -85,15 +89,19 @@ export class TimestampLog {
   }
 
   #grow(): void {
-    const capacity = (this.#mask + 1) * 2;
-    const times = new Float64Array(capacity);
-    const totals = new Float64Array(capacity);
+    const capacity = Math.max(INITIAL_CAPACITY, (this.#mask + 1) * 2);
+    const entries = new Float64Array(capacity * 2);
     for (let index = this.#first; index < this.#end; index++) {
-      times[index & (capacity - 1)] = this.timeAt(index);
-      totals[index & (capacity - 1)] = this.totalThrough(index);
+      const slot = (index & (capacity - 1)) << 1;
+      entries[slot] = this.timeAt(index);
+      entries[slot + 1] = this.totalThrough(index);
     }
-    this.#times = times;
-    this.#totals = totals;
+    this.#entries = entries;
     this.#mask = capacity - 1;
   }
 }
+
+/** Entries a log makes room for at its first push; it doubles from there. */
+const INITIAL_CAPACITY = 8;
+/** The array of every log before its first push. */
+const EMPTY = new Float64Array(0);
