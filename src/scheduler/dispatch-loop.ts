@@ -233,7 +233,7 @@ export class DispatchLoop {
         if (keyBudget > 0 || keyCooling > 0) {
           this.#parkKey(
             job,
-            tenant as Tenant,
+            tenant as Tenant<Job>,
             Math.max(keyBudget, keyCooling),
             now,
             keyCooling >= keyBudget ? 'cooldown' : 'server-budget',
@@ -248,6 +248,7 @@ export class DispatchLoop {
       wait = Math.max(wait, this.#question.waitFor(job, now));
       if (wait <= 0) {
         let answer: number | Promise<number>;
+        job.key = tenant?.storeKey;
         try {
           answer = this.store.acquire(job, now);
         } catch (error) {
@@ -283,7 +284,7 @@ export class DispatchLoop {
    * `job`'s key can not start it for `wait` ms (Infinity: until an event of the key's own) by its own
    * limits: the key steps out of the turns meanwhile, and the other keys' work goes on.
    */
-  #parkKey(job: Job, tenant: Tenant, wait: number, now: number, reason: WaitReason): void {
+  #parkKey(job: Job, tenant: Tenant<Job>, wait: number, now: number, reason: WaitReason): void {
     job.waitReason = reason;
     this.tenants.park(tenant, wait === Infinity ? Infinity : now + wait, now);
   }
@@ -474,7 +475,7 @@ export class DispatchLoop {
   }
 
   /** Pushes `job` out of a full queue: the client's, or with `tenant` that key's own. */
-  drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority', tenant?: Tenant): void {
+  drop(job: Job, reason: 'drop-oldest' | 'drop-lowest-priority', tenant?: Tenant<Job>): void {
     const error =
       tenant === undefined ? new QueueFullError(this.queue.maxSize, reason) : new QueueFullError(tenant.limits.maxSize, reason, tenant.key);
     this.discard(job, error, 'dropped');
@@ -513,12 +514,12 @@ export class DispatchLoop {
   problem(job: Pick<Job, 'weight' | 'cost' | 'tenant'>): RangeError | undefined {
     const problem = this.limits.problem(job.weight, job.cost);
     if (problem !== undefined || job.tenant === undefined) return problem;
-    const keyProblem = job.tenant.fits.problem(job.weight, job.cost);
+    const keyProblem = job.tenant.fits?.problem(job.weight, job.cost);
     return keyProblem === undefined ? undefined : keyError(job.tenant, keyProblem);
   }
 }
 
 /** A key's limit error, naming the key. */
-function keyError(tenant: Tenant, problem: RangeError): RangeError {
+function keyError(tenant: Tenant<Job>, problem: RangeError): RangeError {
   return new RangeError(`Key ${describeKey(tenant.key)}: ${problem.message}`);
 }

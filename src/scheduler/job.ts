@@ -105,9 +105,15 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   lanePrev: Job | null = null;
   laneNext: Job | null = null;
   /** The key it runs for (its `key` option), or undefined. */
-  readonly tenant: Tenant | undefined;
+  readonly tenant: Tenant<Job> | undefined;
   /** Set by the store with a refusal: its key's own windows were full (see StoreSlot). */
   refusedByKey: boolean | undefined = undefined;
+  /**
+   * Its key as the store sees it (StoreSlot.key), taken when it asks the store: the same for its
+   * settle, amend and release, whatever its key's limits become meanwhile. Undefined for a key with no
+   * windows of its own: the store has nothing of it to count.
+   */
+  key: string | undefined = undefined;
 
   /**
    * Created only when the task reads `context.signal` or is stopped: most tasks never are, and it is
@@ -123,7 +129,7 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
     cost: Cost | null,
     settleAtStart: boolean,
     bounds: JobBounds | null,
-    tenant?: Tenant,
+    tenant?: Tenant<Job>,
   ) {
     this.task = task;
     this.tenant = tenant;
@@ -138,11 +144,6 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
     this.#reject = capturedReject;
     // Not kept past this job: they would hold its promise, and so its result, until the next job.
     capturedResolve = capturedReject = ignore;
-  }
-
-  /** Its key as the store sees it (see StoreSlot.key). */
-  get key(): string | undefined {
-    return this.tenant?.storeKey;
   }
 
   get signal(): AbortSignal | undefined {

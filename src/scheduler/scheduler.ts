@@ -70,7 +70,7 @@ export class Scheduler {
     // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
     if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
     const loop = this.#loop;
-    let tenant: Tenant | undefined;
+    let tenant: Tenant<Job> | undefined;
     if (key !== undefined) {
       try {
         tenant = loop.tenants.obtain(key, loop.clock.now());
@@ -269,7 +269,7 @@ export class Scheduler {
    * The configured rate a second: the tightest `'requests'` window's or bucket's (with a key, of its own
    * and the client's), Infinity without one.
    */
-  #ceiling(tenant?: Tenant): number {
+  #ceiling(tenant?: Tenant<Job>): number {
     let ceiling = Infinity;
     const windows = tenant === undefined ? this.#loop.windows : [...this.#loop.windows, ...tenant.limits.windows];
     for (const window of windows) {
@@ -430,7 +430,7 @@ export class Scheduler {
   }
 
   /** The key's tasks running: its in-flight count (held counts weight, and the job awaiting its store answer). */
-  #inFlightOf(tenant: Tenant): number {
+  #inFlightOf(tenant: Tenant<Job>): number {
     return tenant.submitted - tenant.queued - tenant.completed - tenant.failed - tenant.dropped - tenant.aborted;
   }
 
@@ -457,17 +457,18 @@ export class Scheduler {
     this.setKeyLimits(key, { rateLimit: windows });
   }
 
-  #refuse(reason: unknown, tenant?: Tenant): Promise<never> {
+  #refuse(reason: unknown, tenant?: Tenant<Job>): Promise<never> {
     this.#loop.counts.rejected++;
     if (tenant !== undefined) tenant.rejected++;
     return Promise.reject(reason);
   }
 
   /** The currencies a task may name: the client's, and its key's own. */
-  #currenciesOf(tenant: Tenant | undefined): ReadonlySet<string> {
+  #currenciesOf(tenant: Tenant<Job> | undefined): ReadonlySet<string> {
     const currencies = this.#loop.limits.currencies;
     if (tenant === undefined) return currencies;
-    const own = tenant.fits.currencies;
+    const own = tenant.fits?.currencies;
+    if (own === undefined) return currencies;
     for (const currency of own) if (!currencies.has(currency)) return new Set([...currencies, ...own]);
     return currencies;
   }

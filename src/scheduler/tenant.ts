@@ -5,21 +5,25 @@ import type { Lane, LaneGroup } from '../queue/fair-queue.js';
 import { RefusalLearning } from '../retry/learned-rate.js';
 import { ServerWord } from './server-word.js';
 import { WeightLimits } from './weight-limits.js';
-import type { Job, JobOutcome } from './job.js';
 
 /**
  * A key (a tenant: a shop, an installation, a customer's API key) as the scheduler keeps it while it
  * is active: a key owns limits as the client does. Its windows live in the store (`setKeyLimits`); the
  * rest lives here: its concurrency, its queue bound, its turns among keys (its lanes in the queue), the
  * server's word on its requests (a cooldown, a budget, a learned rate: made only when the server says
- * something) and its counters for `stats({ key })`. An idle key is let go (see Tenants).
+ * something) and its counters for `stats({ key })`. An idle key is let go (see Tenants). `J` is the
+ * scheduler's Job, the item of its lanes (a parameter, so that this file needs nothing of job.ts).
  */
-export class Tenant implements LaneGroup<Job> {
+export class Tenant<J = unknown> implements LaneGroup<J> {
   readonly key: string;
-  readonly lanes = new Map<number, Lane<Job>>();
+  lane: Lane<J> | null = null;
+  lanes: Map<number, Lane<J>> | null = null;
   limits: NormalizedKeyLimits;
-  /** Whether a weight and cost could ever fit the key's own windows and concurrency. */
-  readonly fits: WeightLimits;
+  /**
+   * Whether a weight and cost could ever fit the key's own windows and concurrency: shared by every key
+   * of the same limits (a `perKey` object), or null when it has none of its own.
+   */
+  fits: WeightLimits | null;
   /** Its lanes are out of the turns: its own limits are full (see FairQueue#park). */
   parked = false;
   /** Clock time the park ends by itself (a window frees, a cooldown ends); Infinity: at an event of its own. */
@@ -40,18 +44,20 @@ export class Tenant implements LaneGroup<Job> {
   rejected = 0;
   #server: ServerWord | null = null;
   #learning: RefusalLearning | null = null;
-  /** The concurrency `fits` checks against. */
-  readonly #capacity: { capacity: number };
 
-  /** The key as the store sees it (StoreSlot.key): undefined when the store keeps no keys' counters. */
-  readonly storeKey: string | undefined;
+  /**
+   * The key as the store sees it (StoreSlot.key): undefined while the key has no windows of its own
+   * (the store has nothing of it to count) or the store keeps no keys' counters.
+   */
+  storeKey: string | undefined;
+  readonly #storeKeepsKeys: boolean;
 
   constructor(key: string, limits: NormalizedKeyLimits, storeKeepsKeys: boolean) {
     this.key = key;
-    this.storeKey = storeKeepsKeys ? key : undefined;
+    this.#storeKeepsKeys = storeKeepsKeys;
+    this.storeKey = storeKeepsKeys && limits.windows.length > 0 ? key : undefined;
     this.limits = limits;
-    this.#capacity = { capacity: limits.concurrency };
-    this.fits = new WeightLimits(limits.windows, this.#capacity);
+    this.fits = fitsOf(limits);
   }
 
   /** Its share among the keys of a priority (its `weight`). */
@@ -62,8 +68,9 @@ export class Tenant implements LaneGroup<Job> {
   /** New limits for work not yet started. */
   setLimits(limits: NormalizedKeyLimits): void {
     this.limits = limits;
-    this.fits.windows = limits.windows;
-    this.#capacity.capacity = limits.concurrency;
+    // Once the store counts the key it goes on (what it counted still counts); it starts when windows come.
+    if (this.#storeKeepsKeys && limits.windows.length > 0) this.storeKey = this.key;
+    this.fits = fitsOf(limits);
   }
 
   /** What the server said on its requests, or null while it said nothing. */
@@ -95,7 +102,8 @@ export class Tenant implements LaneGroup<Job> {
     return this.held + weight <= this.limits.concurrency;
   }
 
-  ended(outcome: JobOutcome | null): void {
+  /** One of its tasks ended with `outcome` (see JobOutcome). */
+  ended(outcome: 'completed' | 'failed' | 'aborted' | 'dropped' | null): void {
     if (outcome === 'completed') this.completed++;
     else if (outcome === 'failed') this.failed++;
     else if (outcome === 'aborted') this.aborted++;
@@ -121,4 +129,14 @@ export class Tenant implements LaneGroup<Job> {
     }
     return Math.max(since + longest, this.#server?.quietAfter(since) ?? since);
   }
+}
+
+/** One WeightLimits per limits object: keys made from the same `perKey` object share theirs. */
+const fitsByLimits = new WeakMap<NormalizedKeyLimits, WeightLimits>();
+
+function fitsOf(limits: NormalizedKeyLimits): WeightLimits | null {
+  if (limits.windows.length === 0 && limits.concurrency === Infinity) return null;
+  let fits = fitsByLimits.get(limits);
+  if (fits === undefined) fitsByLimits.set(limits, (fits = new WeightLimits(limits.windows, { capacity: limits.concurrency })));
+  return fits;
 }

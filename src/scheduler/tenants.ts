@@ -22,7 +22,7 @@ const SWEEPS_PER_IDLE = 4;
  * key: one sweep, while some key is quiet, every quarter of `idleKeyMs`.
  */
 export class Tenants {
-  readonly #keys = new Map<string, Tenant>();
+  readonly #keys = new Map<string, Tenant<Job>>();
   readonly #perKey: PerKey | undefined;
   readonly #idleKeyMs: number;
   readonly #store: LimiterStore;
@@ -31,7 +31,7 @@ export class Tenants {
   readonly #clock: Clock;
   readonly #queue: RequestQueue<Job>;
   /** Parked keys, the one whose park ends first on top (Infinity: at an event; those sit at the bottom). */
-  readonly #parked = new IndexedHeap<Tenant>(
+  readonly #parked = new IndexedHeap<Tenant<Job>>(
     (a, b) => a.parkedUntil < b.parkedUntil,
     (tenant, position) => {
       tenant.parkPosition = position;
@@ -39,7 +39,7 @@ export class Tenants {
   );
   readonly #parkTimer: WakeTimer;
   readonly #unparked: () => void;
-  readonly #quiet = new Set<Tenant>();
+  readonly #quiet = new Set<Tenant<Job>>();
   #sweep: ReturnType<typeof setTimeout> | undefined = undefined;
 
   constructor(
@@ -63,7 +63,7 @@ export class Tenants {
     return this.#keys.size;
   }
 
-  get(key: string): Tenant | undefined {
+  get(key: string): Tenant<Job> | undefined {
     return this.#keys.get(key);
   }
 
@@ -71,10 +71,10 @@ export class Tenants {
    * The key's state, made on first use. Throws, naming the key, when `perKey` can not give its limits
    * (its function throws or returns bad limits): nothing is made then.
    */
-  obtain(key: string, now: number): Tenant {
+  obtain(key: string, now: number): Tenant<Job> {
     const known = this.#keys.get(key);
     if (known !== undefined) return known;
-    const tenant = new Tenant(key, this.#limitsOf(key), this.#storeKeepsKeys);
+    const tenant = new Tenant<Job>(key, this.#limitsOf(key), this.#storeKeepsKeys);
     this.#tellStore(tenant, now);
     this.#keys.set(key, tenant);
     // Quiet until a task of it is queued (`busy`): a key whose first task was refused is let go too.
@@ -83,10 +83,10 @@ export class Tenants {
   }
 
   /** New limits for a key (made if it was not kept): `input` fields not given keep the key's current ones. */
-  setLimits(key: string, input: unknown, now: number): Tenant {
+  setLimits(key: string, input: unknown, now: number): Tenant<Job> {
     const known = this.#keys.get(key);
     const limits = normalizeKeyLimits(`setKeyLimits(${describeKey(key)}, …)`, input, known?.limits ?? this.#limitsOf(key));
-    const tenant = known ?? new Tenant(key, limits, this.#storeKeepsKeys);
+    const tenant = known ?? new Tenant<Job>(key, limits, this.#storeKeepsKeys);
     tenant.setLimits(limits);
     this.#tellStore(tenant, now);
     if (known === undefined) {
@@ -98,7 +98,7 @@ export class Tenants {
   }
 
   /** Its tasks are passed over until `until` (clock time; Infinity: until an event of its own unparks it). */
-  park(tenant: Tenant, until: number, now: number): void {
+  park(tenant: Tenant<Job>, until: number, now: number): void {
     if (!tenant.parked) this.#queue.park(tenant);
     if (tenant.parkPosition !== -1) {
       if (until >= tenant.parkedUntil) return;
@@ -110,7 +110,7 @@ export class Tenants {
   }
 
   /** Its tasks take turns again (an event that may have made room: the dispatch loop checks again). */
-  unpark(tenant: Tenant): void {
+  unpark(tenant: Tenant<Job>): void {
     if (!tenant.parked) return;
     if (tenant.parkPosition !== -1) this.#parked.removeAt(tenant.parkPosition);
     tenant.parkedUntil = Infinity;
@@ -127,14 +127,14 @@ export class Tenants {
   }
 
   /** The key has work again: it is not quiet. */
-  busy(tenant: Tenant): void {
+  busy(tenant: Tenant<Job>): void {
     if (Number.isNaN(tenant.quietSince)) return;
     tenant.quietSince = NaN;
     this.#quiet.delete(tenant);
   }
 
   /** The key has nothing queued or in flight since `now`: the sweep lets it go once idle long enough. */
-  quiet(tenant: Tenant, now: number): void {
+  quiet(tenant: Tenant<Job>, now: number): void {
     tenant.quietSince = now;
     this.#quiet.add(tenant);
     this.#sweep ??= unref(setTimeout(() => this.#sweepIdle(), Math.ceil(this.#idleKeyMs / SWEEPS_PER_IDLE)));
@@ -161,9 +161,10 @@ export class Tenants {
     return normalizeKeyLimits(name, given);
   }
 
-  #tellStore(tenant: Tenant, now: number): void {
+  #tellStore(tenant: Tenant<Job>, now: number): void {
     if (this.#storeKeepsKeys) {
-      this.#store.setKeyLimits?.(tenant.key, tenant.limits.windows, now);
+      // A key with no windows of its own (and none before) has nothing in the store: no call, no state.
+      if (tenant.storeKey !== undefined) this.#store.setKeyLimits?.(tenant.key, tenant.limits.windows, now);
     } else if (tenant.limits.windows.length > 0) {
       throw new TypeError(
         `Key ${describeKey(tenant.key)} has windows of its own, but the client's \`store\` does not keep keys' counters (it has no setKeyLimits, dropKey and keyUsage methods)`,
@@ -191,7 +192,7 @@ export class Tenants {
       this.unpark(tenant);
       this.#queue.forget(tenant);
       this.#keys.delete(tenant.key);
-      this.#store.dropKey?.(tenant.key);
+      if (tenant.storeKey !== undefined) this.#store.dropKey?.(tenant.key);
     }
     if (this.#quiet.size > 0) {
       this.#sweep = unref(setTimeout(() => this.#sweepIdle(), Math.ceil(this.#idleKeyMs / SWEEPS_PER_IDLE)));

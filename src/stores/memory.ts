@@ -39,10 +39,11 @@ export class MemoryStore implements LimiterStore {
 
   acquire(slot: StoreSlot, now: number): number {
     const limiter = this.#bound;
-    const { weight, cost, key } = slot;
-    if (key !== undefined) {
+    const { weight, cost } = slot;
+    // A key never given windows has no counters here: nothing of it holds the slot back.
+    const keyed = slot.key === undefined ? undefined : this.#keys.get(slot.key);
+    if (keyed !== undefined) {
       // The key's own windows first: when they are full, the client lets other keys' work pass.
-      const keyed = this.#key(key);
       const keyWait = keyed.wait(weight, cost, now);
       slot.refusedByKey = keyWait > 0;
       if (keyWait > 0) return keyWait;
@@ -60,8 +61,8 @@ export class MemoryStore implements LimiterStore {
 
   earliestWait(slot: StoreSlot, now: number): number {
     const wait = this.#bound.earliestWait(slot.weight, slot.cost, now);
-    if (slot.key === undefined) return wait;
-    return Math.max(wait, this.#key(slot.key).earliestWait(slot.weight, slot.cost, now));
+    const keyed = slot.key === undefined ? undefined : this.#keys.get(slot.key);
+    return keyed === undefined ? wait : Math.max(wait, keyed.earliestWait(slot.weight, slot.cost, now));
   }
 
   settle(slot: StoreSlot, now: number): void {
@@ -88,8 +89,9 @@ export class MemoryStore implements LimiterStore {
 
   setKeyLimits(key: string, windows: readonly RateWindow[], now: number): void {
     const keyed = this.#keys.get(key);
-    if (keyed === undefined) this.#keys.set(key, new CostLimiter(windows));
-    else keyed.setWindows(windows, now);
+    if (keyed !== undefined) keyed.setWindows(windows, now);
+    // A key with no windows costs nothing here until it has some.
+    else if (windows.length > 0) this.#keys.set(key, new CostLimiter(windows));
   }
 
   dropKey(key: string): void {
@@ -111,12 +113,6 @@ export class MemoryStore implements LimiterStore {
 
   close(): Promise<void> {
     return Promise.resolve();
-  }
-
-  #key(key: string): CostLimiter {
-    const keyed = this.#keys.get(key);
-    if (keyed === undefined) throw new Error(`MemoryStore asked about key '${key}' before its limits were set`);
-    return keyed;
   }
 
   get #bound(): CostLimiter {
