@@ -11,8 +11,12 @@ export type Fairness = 'fair' | 'fifo';
  * items must not be offered: another key's go first).
  */
 export interface LaneGroup<T> {
-  /** Its lanes, one per priority it has items at; the queue's own. */
-  readonly lanes: Map<number, Lane<T>>;
+  /**
+   * Its lanes, one per priority it has items at; the queue's own: its first lane, and the others when
+   * it has several (most keys use one priority: a Map costs ~180 bytes).
+   */
+  lane: Lane<T> | null;
+  lanes: Map<number, Lane<T>> | null;
   /** Its weight among the keys of a priority: twice the weight, twice the turns. */
   readonly share: number;
   /** Its items are not offered while parked (see FairQueue#park). */
@@ -36,6 +40,8 @@ export class Lane<T> {
   size = 0;
   /** Items that left to await a store's answer (see `hold`): their turn is charged when one starts. */
   holds = 0;
+  /** Its held item is coming back (see `hold`): it re-enters the turns with its tag and stamp as they were. */
+  keepsTurn = false;
   /**
    * Virtual start time of its head: lower goes first. Advances by 1 / share with every start, and is
    * kept while the lane is empty (its level busy), so a key that leaves and comes back at once does not
@@ -104,7 +110,7 @@ export class FairQueue<T extends FairEntry<T>> {
     },
   );
   /** The group of items without a key. */
-  readonly #shared: LaneGroup<T> = { lanes: new Map(), share: 1, parked: false };
+  readonly #shared: LaneGroup<T> = { lane: null, lanes: null, share: 1, parked: false };
   readonly #before: (a: Lane<T>, b: Lane<T>) => boolean;
   #stamps = 0;
 
@@ -137,7 +143,7 @@ export class FairQueue<T extends FairEntry<T>> {
   push(item: T): void {
     this.#all.push(item);
     const group = item.tenant ?? this.#shared;
-    const lane = group.lanes.get(item.priority) ?? this.#newLane(group, item.priority);
+    const lane = laneAt(group, item.priority) ?? this.#newLane(group, item.priority);
     const wasEmpty = lane.size === 0;
     const oldHead = lane.head;
     this.#link(lane, item);
@@ -161,20 +167,26 @@ export class FairQueue<T extends FairEntry<T>> {
     this.#tidy(lane);
   }
 
-  /** `item` (queued) leaves to await a store's answer: its lane lives on for `unhold`. */
+  /**
+   * `item` (queued) leaves to await a store's answer: its lane lives on for `unhold`, and keeps its turn:
+   * a refused item pushed back comes back as the first again (the store's refusal, remembered for it,
+   * then holds the line, instead of the next key's item asking at once).
+   */
   hold(item: T): void {
     this.#all.remove(item);
     const lane = this.#unlink(item, false);
     lane.holds++;
     lane.level.waiting++;
+    lane.keepsTurn = true;
   }
 
   /** The answer for a held `item` came: `started` charges its lane's turn; otherwise it may be pushed back. */
   unhold(item: T, started: boolean): void {
-    const lane = (item.tenant ?? this.#shared).lanes.get(item.priority);
+    const lane = laneAt(item.tenant ?? this.#shared, item.priority);
     if (lane === undefined || lane.holds === 0) return;
     lane.holds--;
     lane.level.waiting--;
+    lane.keepsTurn = false;
     if (started) this.#charge(lane);
     this.#tidy(lane);
   }
@@ -183,14 +195,14 @@ export class FairQueue<T extends FairEntry<T>> {
   park(group: LaneGroup<T>): void {
     if (group.parked) return;
     group.parked = true;
-    for (const lane of group.lanes.values()) if (lane.position !== -1) this.#leave(lane);
+    for (const lane of lanesOf(group)) if (lane.position !== -1) this.#leave(lane);
   }
 
   /** `group`'s lanes take turns again; none gets an earlier turn than a lane that never left. */
   unpark(group: LaneGroup<T>): void {
     if (!group.parked) return;
     group.parked = false;
-    for (const lane of group.lanes.values()) {
+    for (const lane of lanesOf(group)) {
       if (lane.size === 0) continue;
       lane.tag = Math.max(lane.tag, lane.level.virtualTime);
       this.#enter(lane);
@@ -200,7 +212,7 @@ export class FairQueue<T extends FairEntry<T>> {
   /** `group`'s item that came first (O(its lanes)). */
   oldestOf(group: LaneGroup<T>): T | undefined {
     let oldest: T | undefined;
-    for (const lane of group.lanes.values()) {
+    for (const lane of lanesOf(group)) {
       const head = lane.head;
       if (head !== null && (oldest === undefined || head.seq < oldest.seq)) oldest = head;
     }
@@ -210,7 +222,7 @@ export class FairQueue<T extends FairEntry<T>> {
   /** `group`'s item that would run last: its highest `priority` number, its newest among equals (O(its lanes)). */
   lastOf(group: LaneGroup<T>): T | undefined {
     let last: T | undefined;
-    for (const lane of group.lanes.values()) {
+    for (const lane of lanesOf(group)) {
       const tail = lane.tail;
       if (tail !== null && (last === undefined || tail.priority > last.priority)) last = tail;
     }
@@ -230,11 +242,12 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** `group` is let go: its lanes (all empty) leave their levels. */
   forget(group: LaneGroup<T>): void {
-    for (const lane of group.lanes.values()) {
+    for (const lane of lanesOf(group)) {
       lane.level.lanes.delete(lane);
       if (lane.level.waiting === 0 && lane.level.lanes.size === 0) this.#levels.delete(lane.level.priority);
     }
-    group.lanes.clear();
+    group.lane = null;
+    group.lanes = null;
   }
 
   #newLane(group: LaneGroup<T>, priority: number): Lane<T> {
@@ -245,7 +258,8 @@ export class FairQueue<T extends FairEntry<T>> {
     }
     const lane = new Lane<T>(group, level);
     level.lanes.add(lane);
-    group.lanes.set(priority, lane);
+    if (group.lane === null) group.lane = lane;
+    else (group.lanes ??= new Map()).set(priority, lane);
     return lane;
   }
 
@@ -268,7 +282,7 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** Takes `item` out of its lane; `tidy: false` leaves the lane for the caller to charge and tidy. */
   #unlink(item: T, tidy = true): Lane<T> {
-    const lane = (item.tenant ?? this.#shared).lanes.get(item.priority) as Lane<T>;
+    const lane = laneAt(item.tenant ?? this.#shared, item.priority) as Lane<T>;
     const wasHead = item.lanePrev === null;
     if (item.lanePrev === null) lane.head = item.laneNext;
     else item.lanePrev.laneNext = item.laneNext;
@@ -299,14 +313,14 @@ export class FairQueue<T extends FairEntry<T>> {
   #tidy(lane: Lane<T>): void {
     const level = lane.level;
     if (level.waiting > 0) return;
-    for (const empty of level.lanes) empty.group.lanes.delete(level.priority);
+    for (const empty of level.lanes) dropLane(empty);
     level.lanes.clear();
     this.#levels.delete(level.priority);
   }
 
   #enter(lane: Lane<T>): void {
     const level = lane.level;
-    if (this.fairness === 'fair') {
+    if (this.fairness === 'fair' && !lane.keepsTurn) {
       lane.tag = Math.max(lane.tag, level.virtualTime);
       lane.stamp = ++this.#stamps;
     }
@@ -319,4 +333,24 @@ export class FairQueue<T extends FairEntry<T>> {
     level.ready.removeAt(lane.position);
     if (level.ready.size === 0) this.#readyLevels.removeAt(level.position);
   }
+}
+
+/** `group`'s lane of `priority`, if it has one. */
+function laneAt<T>(group: LaneGroup<T>, priority: number): Lane<T> | undefined {
+  const first = group.lane;
+  if (first !== null && first.level.priority === priority) return first;
+  return group.lanes?.get(priority) ?? undefined;
+}
+
+/** Every lane of `group`. */
+function* lanesOf<T>(group: LaneGroup<T>): IterableIterator<Lane<T>> {
+  if (group.lane !== null) yield group.lane;
+  if (group.lanes !== null) yield* group.lanes.values();
+}
+
+/** `lane` leaves its group. */
+function dropLane<T>(lane: Lane<T>): void {
+  const group = lane.group;
+  if (group.lane === lane) group.lane = null;
+  else group.lanes?.delete(lane.level.priority);
 }

@@ -141,9 +141,9 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
    * is the worst in line, and it waits outside instead.
    */
   requeue(item: T): void {
-    this.#line.unhold(item, false);
     const best = this.#blocked.peek();
     if (best !== undefined && runsBefore(best, item)) {
+      this.#line.unhold(item, false);
       this.#blocked.remove(best);
       best.state = 'queued';
       this.#line.push(best);
@@ -151,7 +151,9 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
       this.#blocked.push(item);
     } else {
       item.state = 'queued';
+      // Back before its hold ends: its key's lane takes its turn back (see FairQueue#hold).
       this.#line.push(item);
+      this.#line.unhold(item, false);
     }
   }
 
