@@ -1,7 +1,7 @@
 // Checking the options about keys (tenants): a task's `key`, `perKey` and `setKeyLimits()`'s limits, `idleKeyMs`, `fairness`.
 import type { KeyLimits, OverflowStrategy, RateWindow } from './options.js';
 import { normalizeWindows } from './normalize-windows.js';
-import { countOrInfinity, describe, duration, integerAtLeast, knownKeys, oneOf, plainObject, positiveFinite } from './validate.js';
+import { countOrInfinity, describe, duration, integerAtLeast, knownKeys, oneOf, plainObject } from './validate.js';
 
 /** The longest key: keys become Redis key names and map keys, and a longer one is more likely a mistake (a body). */
 export const MAX_KEY_LENGTH = 256;
@@ -73,7 +73,7 @@ export function normalizeKeyLimits(name: string, value: unknown, base: Normalize
       overflow = oneOf(`${name}.queue.overflow`, queue.overflow, KEY_OVERFLOW);
     }
   }
-  const weight = options.weight === undefined ? base.weight : positiveFinite(`${name}.weight`, options.weight);
+  const weight = options.weight === undefined ? base.weight : weightOf(`${name}.weight`, options.weight);
   return { windows, concurrency, maxSize, overflow, weight };
 }
 
@@ -85,6 +85,14 @@ export function normalizePerKey(value: unknown): PerKey | undefined {
     throw new TypeError(`Expected \`perKey\` to be an object of limits or a function of the key returning one, got ${describe(value)}`);
   }
   return normalizeKeyLimits('perKey', value);
+}
+
+/** A key's turns per round: a finite number >= 1 (1 is the default; weights only compare with each other). */
+function weightOf(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) {
+    throw new RangeError(`Expected \`${name}\` to be a finite number >= 1 (the key's turns per round), got ${describe(value)}`);
+  }
+  return value;
 }
 
 export function normalizeIdleKeyMs(value: unknown): number {

@@ -122,8 +122,9 @@ export interface KeyLimits {
    */
   queue?: QueueOptions | undefined;
   /**
-   * The key's share among keys waiting at the same priority (`fairness: 'fair'`): a key of weight 2
-   * gets two turns to another's one. A finite number > 0.
+   * The key's share among keys waiting at the same priority (`fairness: 'fair'`): its starts per
+   * round, so a key of weight 2 gets two starts to another's one. A finite number >= 1 (1.5: three
+   * starts every two rounds).
    * @default 1
    */
   weight?: number | undefined;

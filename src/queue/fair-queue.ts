@@ -1,4 +1,4 @@
-// The fair line: the priority queue's order, with keys taking turns within a priority (start-time fair queuing).
+// The fair line: the priority queue's order, with keys taking turns within a priority (deficit round robin).
 import { IndexedHeap } from './indexed-heap.js';
 import { PriorityQueue, type QueueEntry } from './priority-queue.js';
 
@@ -6,7 +6,7 @@ import { PriorityQueue, type QueueEntry } from './priority-queue.js';
 export type Fairness = 'fair' | 'fifo';
 
 /**
- * Whose turn an item waits for: one key's work (or the work without a key). The queue keeps `lanes`;
+ * Whose turn an item waits for: one key's work (or the work without a key). The queue keeps its lanes;
  * the owner says how large a share it gets and whether it is parked (its own limits are full, so its
  * items must not be offered: another key's go first).
  */
@@ -17,7 +17,7 @@ export interface LaneGroup<T> {
    */
   lane: Lane<T> | null;
   lanes: Map<number, Lane<T>> | null;
-  /** Its weight among the keys of a priority: twice the weight, twice the turns. */
+  /** Its turns per round among the keys of a priority, >= 1: twice the share, twice the starts. */
   readonly share: number;
   /** Its items are not offered while parked (see FairQueue#park). */
   parked: boolean;
@@ -38,61 +38,68 @@ export class Lane<T> {
   head: T | null = null;
   tail: T | null = null;
   size = 0;
-  /** Items that left to await a store's answer (see `hold`): their turn is charged when one starts. */
+  /** Items that left to await a store's answer (see `hold`): the lane lives on for them. */
   holds = 0;
-  /** Its held item is coming back (see `hold`): it re-enters the turns with its tag and stamp as they were. */
+  /** Its held item is coming back (see `hold`): it re-enters the turns where it left, its deficit kept. */
   keepsTurn = false;
-  /**
-   * Virtual start time of its head: lower goes first. Advances by 1 / share with every start, and is
-   * kept while the lane is empty (its level busy), so a key that leaves and comes back at once does not
-   * go first again.
-   */
-  tag: number;
-  /** Ties between equal tags go to the lane that took its tag first: round robin. */
-  stamp = 0;
+  /** In the turns: its level's round (`'fair'`) or heap (`'fifo'`). */
+  ready = false;
+  /** Starts left in its turn (`'fair'`): its share is added when its turn comes, one start takes 1. */
+  deficit = 0;
+  previous: Lane<T> | null = null;
+  next: Lane<T> | null = null;
+  /** Its place in its level's heap (`'fifo'`), -1 when not there. */
   position = -1;
 
   constructor(group: LaneGroup<T>, level: FairLevel<T>) {
     this.group = group;
     this.level = level;
-    this.tag = level.virtualTime;
   }
 }
 
 /** The lanes of one priority. */
 export class FairLevel<T> {
   readonly priority: number;
-  /** Lanes with items, not parked, by their turn. */
-  readonly ready: IndexedHeap<Lane<T>>;
-  /** Every lane of this priority, empty ones too: they keep their tags while the level is busy. */
-  readonly lanes = new Set<Lane<T>>();
-  /** Items in its lanes, and items held out for a store's answer: at 0 the level and its lanes go. */
-  waiting = 0;
-  /** The start tag of the last start: a lane that comes (back) gets no earlier turn than this. */
-  virtualTime = 0;
+  /**
+   * `'fair'`: the lanes in the turns, a circular list from the one whose turn it is (its `previous` is
+   * the back of the round). A turn that ends moves this to the next lane and writes nothing else.
+   */
+  first: Lane<T> | null = null;
+  /** `'fifo'`: the lanes in the turns, the one whose head came first on top. */
+  readonly heap: IndexedHeap<Lane<T>> | null;
+  ready = 0;
+  /** Lanes of this priority (with items, or holds): at 0 the level goes. */
+  lanes = 0;
   position = -1;
 
-  constructor(priority: number, before: (a: Lane<T>, b: Lane<T>) => boolean) {
+  constructor(priority: number, fairness: Fairness) {
     this.priority = priority;
-    this.ready = new IndexedHeap<Lane<T>>(before, (lane, position) => {
-      lane.position = position;
-    });
+    this.heap =
+      fairness === 'fifo'
+        ? new IndexedHeap<Lane<T>>(
+            (a, b) => (a.head as FairEntry<T>).seq < (b.head as FairEntry<T>).seq,
+            (lane, position) => {
+              lane.position = position;
+            },
+          )
+        : null;
   }
 }
 
 /**
  * The line of the request queue: the same items and order as a PriorityQueue (lower priority first),
- * except who goes first within a priority. Each key's items form a lane; with `'fair'` the lanes take
- * turns (start-time fair queuing: a lane's tag grows by 1 / share per start, the lowest tag goes first,
- * ties in round-robin order), with `'fifo'` the lane whose head came first goes first. Items without a
- * key form one more lane.
+ * except who goes first within a priority. Each key's items of one priority form a lane; with `'fair'`
+ * the lanes take turns, with `'fifo'` the lane whose head came first goes first. Items without a key
+ * form one more lane.
  *
- * Start-time fair queuing rather than deficit round robin: every start costs one turn whatever its
- * weight, fractional shares need no quantum, and picking the next item is a heap's peek, O(log n) in
- * the lanes waiting to change (a start, a lane coming or going). A lane that comes back starts at the
- * later of its own tag and the tag of the last start, so leaving and coming back never buys a key extra
- * turns, and a key idle for long gets no credit for it. Empty lanes keep their tags until their level
- * has nothing left waiting; then the level and its lanes go.
+ * `'fair'` is deficit round robin: the lanes of a priority wait in a round; when a lane's turn comes its
+ * share is added to its deficit, and it starts items while the deficit holds a whole start, then goes
+ * to the back. So with equal shares keys take one start each in turn, and a key of share 2 takes two.
+ * A lane that comes (back) goes to the back of the round with no deficit: a key idle for long gets no
+ * credit for it, and a key that leaves and comes back at once (one task at a time) does not jump a
+ * backlog. Chosen over start-time fair queuing (a heap of virtual times) because picking the next item
+ * is O(1), not O(log n) in the keys waiting: with 10,000 keys that heap's upkeep was most of a key's
+ * cost per task. Shares are at least 1, so a turn never passes a lane over.
  *
  * A parked group's lanes step out of the turns (a key whose own limits are full must not hold back
  * the others) until `unpark`; its items stay in the queue, counted and visible to `last()`/`oldest()`.
@@ -102,7 +109,7 @@ export class FairQueue<T extends FairEntry<T>> {
   /** Every item, in the priority queue's order: for `last()`, `oldest()`, iteration and `size`. */
   readonly #all = new PriorityQueue<T>();
   readonly #levels = new Map<number, FairLevel<T>>();
-  /** Levels with a ready lane, best priority first. */
+  /** Levels with a lane in the turns, best priority first. */
   readonly #readyLevels = new IndexedHeap<FairLevel<T>>(
     (a, b) => a.priority < b.priority,
     (level, position) => {
@@ -111,15 +118,9 @@ export class FairQueue<T extends FairEntry<T>> {
   );
   /** The group of items without a key. */
   readonly #shared: LaneGroup<T> = { lane: null, lanes: null, share: 1, parked: false };
-  readonly #before: (a: Lane<T>, b: Lane<T>) => boolean;
-  #stamps = 0;
 
   constructor(fairness: Fairness) {
     this.fairness = fairness;
-    this.#before =
-      fairness === 'fair'
-        ? (a, b) => a.tag < b.tag || (a.tag === b.tag && a.stamp < b.stamp)
-        : (a, b) => (a.head as T).seq < (b.head as T).seq;
   }
 
   get size(): number {
@@ -128,7 +129,18 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** The item whose turn it is, among groups not parked. */
   peek(): T | undefined {
-    return this.#readyLevels.peek()?.ready.peek()?.head ?? undefined;
+    const level = this.#readyLevels.peek();
+    if (level === undefined) return undefined;
+    if (level.heap !== null) return level.heap.peek()?.head ?? undefined;
+    // The lane at the front of the round: its turn begins when its deficit holds no whole start.
+    let lane = level.first as Lane<T>;
+    while (lane.deficit < 1) {
+      lane.deficit += lane.group.share;
+      if (lane.deficit >= 1) break;
+      this.#toBack(lane);
+      lane = level.first as Lane<T>;
+    }
+    return lane.head ?? undefined;
   }
 
   /** The item that would run last by priority: the highest `priority` number, the newest among equals. */
@@ -144,39 +156,37 @@ export class FairQueue<T extends FairEntry<T>> {
     this.#all.push(item);
     const group = item.tenant ?? this.#shared;
     const lane = laneAt(group, item.priority) ?? this.#newLane(group, item.priority);
-    const wasEmpty = lane.size === 0;
     const oldHead = lane.head;
     this.#link(lane, item);
     if (group.parked) return;
-    if (wasEmpty) this.#enter(lane);
-    else if (this.fairness === 'fifo' && lane.head !== oldHead) lane.level.ready.update(lane.position);
+    if (!lane.ready) this.#enter(lane);
+    else if (lane.level.heap !== null && lane.head !== oldHead) lane.level.heap.update(lane.position);
   }
 
   /** Takes `item` out (it leaves without starting: its lane's turn is not charged). False when not queued here. */
   remove(item: T): boolean {
     if (!this.#all.remove(item)) return false;
-    this.#unlink(item);
+    this.#tidy(this.#unlink(item));
     return true;
   }
 
-  /** `item` (queued) starts: it leaves, and its lane's turn is charged. */
+  /** `item` (queued, the first) starts: it leaves, and its lane's turn is charged. */
   take(item: T): void {
     this.#all.remove(item);
-    const lane = this.#unlink(item, false);
+    const lane = this.#unlink(item);
     this.#charge(lane);
     this.#tidy(lane);
   }
 
   /**
-   * `item` (queued) leaves to await a store's answer: its lane lives on for `unhold`, and keeps its turn:
-   * a refused item pushed back comes back as the first again (the store's refusal, remembered for it,
-   * then holds the line, instead of the next key's item asking at once).
+   * `item` (queued, the first) leaves to await a store's answer: its lane lives on for `unhold`, and
+   * keeps its turn: a refused item pushed back comes back as the first again (the store's refusal,
+   * remembered for it, then holds the line, instead of the next key's item asking at once).
    */
   hold(item: T): void {
     this.#all.remove(item);
-    const lane = this.#unlink(item, false);
+    const lane = this.#unlink(item);
     lane.holds++;
-    lane.level.waiting++;
     lane.keepsTurn = true;
   }
 
@@ -185,7 +195,6 @@ export class FairQueue<T extends FairEntry<T>> {
     const lane = laneAt(item.tenant ?? this.#shared, item.priority);
     if (lane === undefined || lane.holds === 0) return;
     lane.holds--;
-    lane.level.waiting--;
     lane.keepsTurn = false;
     if (started) this.#charge(lane);
     this.#tidy(lane);
@@ -195,18 +204,14 @@ export class FairQueue<T extends FairEntry<T>> {
   park(group: LaneGroup<T>): void {
     if (group.parked) return;
     group.parked = true;
-    for (const lane of lanesOf(group)) if (lane.position !== -1) this.#leave(lane);
+    for (const lane of lanesOf(group)) if (lane.ready) this.#leave(lane);
   }
 
-  /** `group`'s lanes take turns again; none gets an earlier turn than a lane that never left. */
+  /** `group`'s lanes take turns again, at the back of their rounds. */
   unpark(group: LaneGroup<T>): void {
     if (!group.parked) return;
     group.parked = false;
-    for (const lane of lanesOf(group)) {
-      if (lane.size === 0) continue;
-      lane.tag = Math.max(lane.tag, lane.level.virtualTime);
-      this.#enter(lane);
-    }
+    for (const lane of lanesOf(group)) if (lane.size > 0) this.#enter(lane);
   }
 
   /** `group`'s item that came first (O(its lanes)). */
@@ -232,7 +237,7 @@ export class FairQueue<T extends FairEntry<T>> {
   /** Removes and returns every item, in the order they entered (held items are not here: unhold them). */
   clear(): T[] {
     const items = this.#all.clear();
-    for (const item of items) this.#unlink(item);
+    for (const item of items) this.#tidy(this.#unlink(item));
     return items;
   }
 
@@ -240,24 +245,14 @@ export class FairQueue<T extends FairEntry<T>> {
     return this.#all[Symbol.iterator]();
   }
 
-  /** `group` is let go: its lanes (all empty) leave their levels. */
-  forget(group: LaneGroup<T>): void {
-    for (const lane of lanesOf(group)) {
-      lane.level.lanes.delete(lane);
-      if (lane.level.waiting === 0 && lane.level.lanes.size === 0) this.#levels.delete(lane.level.priority);
-    }
-    group.lane = null;
-    group.lanes = null;
-  }
-
   #newLane(group: LaneGroup<T>, priority: number): Lane<T> {
     let level = this.#levels.get(priority);
     if (level === undefined) {
-      level = new FairLevel<T>(priority, this.#before);
+      level = new FairLevel<T>(priority, this.fairness);
       this.#levels.set(priority, level);
     }
     const lane = new Lane<T>(group, level);
-    level.lanes.add(lane);
+    level.lanes++;
     if (group.lane === null) group.lane = lane;
     else (group.lanes ??= new Map()).set(priority, lane);
     return lane;
@@ -277,11 +272,10 @@ export class FairQueue<T extends FairEntry<T>> {
     if (after === null) lane.head = item;
     else after.laneNext = item;
     lane.size++;
-    lane.level.waiting++;
   }
 
-  /** Takes `item` out of its lane; `tidy: false` leaves the lane for the caller to charge and tidy. */
-  #unlink(item: T, tidy = true): Lane<T> {
+  /** Takes `item` out of its lane; an emptied lane leaves the turns (the caller tidies it). */
+  #unlink(item: T): Lane<T> {
     const lane = laneAt(item.tenant ?? this.#shared, item.priority) as Lane<T>;
     const wasHead = item.lanePrev === null;
     if (item.lanePrev === null) lane.head = item.laneNext;
@@ -290,48 +284,89 @@ export class FairQueue<T extends FairEntry<T>> {
     else item.laneNext.lanePrev = item.lanePrev;
     item.lanePrev = item.laneNext = null;
     lane.size--;
-    lane.level.waiting--;
-    if (lane.position !== -1) {
+    if (lane.ready) {
       if (lane.size === 0) this.#leave(lane);
-      else if (wasHead && this.fairness === 'fifo') lane.level.ready.update(lane.position);
+      else if (wasHead && lane.level.heap !== null) lane.level.heap.update(lane.position);
     }
-    if (tidy) this.#tidy(lane);
     return lane;
   }
 
-  /** A start from `lane`: its next item waits one turn more (1 / share), and virtual time moves to this start's tag. */
+  /** A start from `lane` (`'fair'`): it takes one from its deficit; with less than one start left, its turn ends. */
   #charge(lane: Lane<T>): void {
     if (this.fairness === 'fifo') return;
-    const level = lane.level;
-    level.virtualTime = Math.max(level.virtualTime, lane.tag);
-    lane.tag += 1 / lane.group.share;
-    lane.stamp = ++this.#stamps;
-    if (lane.position !== -1) level.ready.update(lane.position);
+    lane.deficit -= 1;
+    if (lane.ready && lane.deficit < 1) this.#toBack(lane);
   }
 
-  /** Once nothing of its level waits, the level goes, and its lanes (their tags no longer matter) with it. */
+  /** A lane with nothing queued or held goes; so does a level with no lane left. */
   #tidy(lane: Lane<T>): void {
+    if (lane.size > 0 || lane.holds > 0) return;
+    const group = lane.group;
     const level = lane.level;
-    if (level.waiting > 0) return;
-    for (const empty of level.lanes) dropLane(empty);
-    level.lanes.clear();
-    this.#levels.delete(level.priority);
+    if (group.lane === lane) group.lane = null;
+    else group.lanes?.delete(level.priority);
+    if (--level.lanes === 0) this.#levels.delete(level.priority);
   }
 
+  /** Into the turns: at the back of its round with no deficit, or where it left (see `hold`). */
   #enter(lane: Lane<T>): void {
     const level = lane.level;
-    if (this.fairness === 'fair' && !lane.keepsTurn) {
-      lane.tag = Math.max(lane.tag, level.virtualTime);
-      lane.stamp = ++this.#stamps;
+    lane.ready = true;
+    if (level.heap !== null) {
+      level.heap.push(lane);
+    } else {
+      if (!lane.keepsTurn) lane.deficit = 0;
+      if (level.first === null) {
+        lane.previous = lane.next = lane;
+        level.first = lane;
+      } else {
+        this.#enterRing(level, lane);
+        // A lane that keeps its turn is the first again.
+        if (lane.keepsTurn) level.first = lane;
+      }
     }
-    level.ready.push(lane);
-    if (level.ready.size === 1) this.#readyLevels.push(level);
+    if (++level.ready === 1) this.#readyLevels.push(level);
   }
 
   #leave(lane: Lane<T>): void {
     const level = lane.level;
-    level.ready.removeAt(lane.position);
-    if (level.ready.size === 0) this.#readyLevels.removeAt(level.position);
+    lane.ready = false;
+    if (level.heap !== null) level.heap.removeAt(lane.position);
+    else this.#unring(lane);
+    if (--level.ready === 0) this.#readyLevels.removeAt(level.position);
+  }
+
+  /** `lane` (in the round) goes to its back; its deficit carries what is left of a whole start. */
+  #toBack(lane: Lane<T>): void {
+    const level = lane.level;
+    if (level.first === lane) {
+      level.first = lane.next;
+      return;
+    }
+    this.#unring(lane);
+    this.#enterRing(level, lane);
+  }
+
+  /** `lane` joins the round at its back: just before the first. */
+  #enterRing(level: FairLevel<T>, lane: Lane<T>): void {
+    const first = level.first as Lane<T>;
+    const back = first.previous as Lane<T>;
+    lane.previous = back;
+    lane.next = first;
+    back.next = lane;
+    first.previous = lane;
+  }
+
+  #unring(lane: Lane<T>): void {
+    const level = lane.level;
+    if (lane.next === lane) {
+      level.first = null;
+    } else {
+      (lane.previous as Lane<T>).next = lane.next;
+      (lane.next as Lane<T>).previous = lane.previous;
+      if (level.first === lane) level.first = lane.next;
+    }
+    lane.previous = lane.next = null;
   }
 }
 
@@ -346,11 +381,4 @@ function laneAt<T>(group: LaneGroup<T>, priority: number): Lane<T> | undefined {
 function* lanesOf<T>(group: LaneGroup<T>): IterableIterator<Lane<T>> {
   if (group.lane !== null) yield group.lane;
   if (group.lanes !== null) yield* group.lanes.values();
-}
-
-/** `lane` leaves its group. */
-function dropLane<T>(lane: Lane<T>): void {
-  const group = lane.group;
-  if (group.lane === lane) group.lane = null;
-  else group.lanes?.delete(lane.level.priority);
 }

@@ -79,11 +79,6 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
     this.#line.unpark(group);
   }
 
-  /** `group` (with nothing waiting) is let go: its lanes' turns are forgotten. */
-  forget(group: LaneGroup<T>): void {
-    this.#line.forget(group);
-  }
-
   /** The item in line that `group`'s full queue pushes out with `overflow` (a drop strategy), if any. */
   victimOf(group: LaneGroup<T>, overflow: 'drop-oldest' | 'drop-lowest-priority'): T | undefined {
     return overflow === 'drop-oldest' ? this.#line.oldestOf(group) : this.#line.lastOf(group);

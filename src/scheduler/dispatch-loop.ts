@@ -3,6 +3,7 @@
 // of them have room; the Scheduler around it takes work in and answers the client's calls.
 import { type Clock, monotonicClock } from '../core/clock.js';
 import { publishTaskStart, type WaitReason } from '../core/diagnostics.js';
+import type { Cost } from '../core/cost.js';
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions } from '../core/normalize-options.js';
 import type { RateWindow } from '../core/options.js';
@@ -353,7 +354,7 @@ export class DispatchLoop {
         this.#expire(job);
       } else {
         this.queue.requeue(job);
-        const tooHeavy = this.problem(job);
+        const tooHeavy = this.problem(job.weight, job.cost, job.tenant);
         if (tooHeavy !== undefined) {
           this.discard(job, tooHeavy, 'failed');
         } else if (tenant !== undefined && job.refusedByKey === true) {
@@ -506,16 +507,16 @@ export class DispatchLoop {
   }
 
   #failTooHeavyOf(jobs: Iterable<Job>): void {
-    const doomed = [...jobs].filter((job) => this.problem(job) !== undefined);
-    for (const job of doomed) this.discard(job, this.problem(job), 'failed');
+    const doomed = [...jobs].filter((job) => this.problem(job.weight, job.cost, job.tenant) !== undefined);
+    for (const job of doomed) this.discard(job, this.problem(job.weight, job.cost, job.tenant), 'failed');
   }
 
   /** A RangeError when `job` could never start under the client's limits or its key's. */
-  problem(job: Pick<Job, 'weight' | 'cost' | 'tenant'>): RangeError | undefined {
-    const problem = this.limits.problem(job.weight, job.cost);
-    if (problem !== undefined || job.tenant === undefined) return problem;
-    const keyProblem = job.tenant.fits?.problem(job.weight, job.cost);
-    return keyProblem === undefined ? undefined : keyError(job.tenant, keyProblem);
+  problem(weight: number, cost: Cost | null, tenant: Tenant<Job> | undefined): RangeError | undefined {
+    const problem = this.limits.problem(weight, cost);
+    if (problem !== undefined || tenant === undefined) return problem;
+    const keyProblem = tenant.fits?.problem(weight, cost);
+    return keyProblem === undefined ? undefined : keyError(tenant, keyProblem);
   }
 }
 

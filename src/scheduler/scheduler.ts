@@ -90,7 +90,7 @@ export class Scheduler {
         return Promise.reject(error);
       }
     }
-    const tooHeavy = loop.problem({ weight, cost, tenant });
+    const tooHeavy = loop.problem(weight, cost, tenant);
     if (tooHeavy !== undefined) return Promise.reject(tooHeavy);
     if (signal?.aborted) return this.#refuse(signal.reason, tenant);
 

@@ -190,7 +190,6 @@ export class Tenants {
       if (now < tenant.forgetsAt() + this.#idleKeyMs) continue;
       this.#quiet.delete(tenant);
       this.unpark(tenant);
-      this.#queue.forget(tenant);
       this.#keys.delete(tenant.key);
       if (tenant.storeKey !== undefined) this.#store.dropKey?.(tenant.key);
     }
