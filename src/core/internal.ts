@@ -17,11 +17,20 @@ export const kAmendCost = Symbol('rate-limited-client.amendCost');
 /** The job's submission order, for a retry that must keep its place among equal priorities. */
 export const kSeq = Symbol('rate-limited-client.seq');
 
+/**
+ * `context[kOnStop](listener)`: calls `listener(reason)` once if the running job is told to stop (its
+ * timeout, the caller's signal, a close without drain), without making the AbortController that
+ * `context.signal` costs; returns a function that unregisters it. One listener per job: the HTTP layer's
+ * transport, which aborts its request with it. Called at once when the job was stopped already.
+ */
+export const kOnStop = Symbol('rate-limited-client.onStop');
+
 /** The task context as the package's own layers see it. */
 export interface InternalTaskContext extends TaskContext {
   [kSettleSlot](): void;
   [kAmendCost](cost: unknown): void;
   readonly [kSeq]: number;
+  [kOnStop](listener: (reason: unknown) => void): () => void;
 }
 
 /**

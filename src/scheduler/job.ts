@@ -2,7 +2,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from '../core/diagnostics.js';
 import type { Cost } from '../core/cost.js';
-import { type InternalTaskContext, kAmendCost, kSeq, kSettleSlot } from '../core/internal.js';
+import { type InternalTaskContext, kAmendCost, kOnStop, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { FairEntry } from '../queue/fair-queue.js';
 import type { Level } from '../queue/priority-queue.js';
@@ -120,6 +120,11 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
    * not free. Once aborted, it holds the stop reason (a later abort is ignored).
    */
   #controller: AbortController | null = null;
+  /** Told once when the job is stopped (see kOnStop); most jobs never have one. */
+  #onStop: ((reason: unknown) => void) | null = null;
+  /** Why it was stopped, once it was (undefined: it was not, or stopped with no reason). */
+  #stopped = false;
+  #stopReason: unknown = undefined;
 
   constructor(
     task: Task<unknown>,
@@ -173,14 +178,34 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
 
   /** The signal the running task sees: aborted by the caller's signal or by the timeout. */
   get runSignal(): AbortSignal {
-    this.#controller ??= new AbortController();
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#stopped) this.#controller.abort(this.#stopReason);
+    }
     return this.#controller.signal;
   }
 
-  /** Tells the running task to stop (through its signal). The first reason stays. */
+  /** Tells the running task to stop (through its signal, and its kOnStop listener). The first reason stays. */
   stop(reason: unknown): void {
-    this.#controller ??= new AbortController();
-    this.#controller.abort(reason);
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopReason = reason;
+    this.#controller?.abort(reason);
+    const listener = this.#onStop;
+    this.#onStop = null;
+    listener?.(reason);
+  }
+
+  /** See kOnStop. */
+  onStop(listener: (reason: unknown) => void): () => void {
+    if (this.#stopped) {
+      listener(this.#stopReason);
+      return ignore;
+    }
+    this.#onStop = listener;
+    return () => {
+      if (this.#onStop === listener) this.#onStop = null;
+    };
   }
 
   /** Settles the caller's promise, once; later calls are ignored. */
@@ -246,6 +271,10 @@ export class JobContext implements InternalTaskContext {
 
   get signal(): AbortSignal {
     return this.#job.runSignal;
+  }
+
+  [kOnStop](listener: (reason: unknown) => void): () => void {
+    return this.#job.onStop(listener);
   }
 
   /** A job runs once: a retry (the HTTP layer's) is a job of its own. */
