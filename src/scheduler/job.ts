@@ -120,11 +120,11 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
    * not free. Once aborted, it holds the stop reason (a later abort is ignored).
    */
   #controller: AbortController | null = null;
-  /** Told once when the job is stopped (see kOnStop); most jobs never have one. */
-  #onStop: ((reason: unknown) => void) | null = null;
-  /** Why it was stopped, once it was (undefined: it was not, or stopped with no reason). */
-  #stopped = false;
-  #stopReason: unknown = undefined;
+  /**
+   * Told once when the job is stopped (see kOnStop), or, once it was stopped, why: most jobs are never
+   * stopped nor watched, so one field serves both.
+   */
+  #stop: ((reason: unknown) => void) | Stopped | null = null;
 
   constructor(
     task: Task<unknown>,
@@ -180,31 +180,30 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   get runSignal(): AbortSignal {
     if (this.#controller === null) {
       this.#controller = new AbortController();
-      if (this.#stopped) this.#controller.abort(this.#stopReason);
+      if (this.#stop instanceof Stopped) this.#controller.abort(this.#stop.reason);
     }
     return this.#controller.signal;
   }
 
   /** Tells the running task to stop (through its signal, and its kOnStop listener). The first reason stays. */
   stop(reason: unknown): void {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    this.#stopReason = reason;
+    const listener = this.#stop;
+    if (listener instanceof Stopped) return;
+    this.#stop = new Stopped(reason);
     this.#controller?.abort(reason);
-    const listener = this.#onStop;
-    this.#onStop = null;
     listener?.(reason);
   }
 
   /** See kOnStop. */
   onStop(listener: (reason: unknown) => void): () => void {
-    if (this.#stopped) {
-      listener(this.#stopReason);
+    const stopped = this.#stop;
+    if (stopped instanceof Stopped) {
+      listener(stopped.reason);
       return ignore;
     }
-    this.#onStop = listener;
+    this.#stop = listener;
     return () => {
-      if (this.#onStop === listener) this.#onStop = null;
+      if (this.#stop === listener) this.#stop = null;
     };
   }
 
@@ -221,6 +220,14 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
     this.outcome = outcome;
     this.#reject(reason);
     publishTaskEnd(this, outcome, reason, this.waitReason);
+  }
+}
+
+/** A job told to stop, and why (see Job#stop). */
+class Stopped {
+  readonly reason: unknown;
+  constructor(reason: unknown) {
+    this.reason = reason;
   }
 }
 

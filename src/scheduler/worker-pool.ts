@@ -46,9 +46,22 @@ export class Worker {
     // Even a task that threw synchronously has started, and counts.
     this.#hooks.started(job);
     // Settles on a later microtask even for a plain value: finishing inside the dispatch loop that
-    // started the task would re-enter it.
-    Promise.resolve(pending).then(this.#fulfilled, this.#rejected);
+    // started the task would re-enter it. A plain value needs no promise for that.
+    if (isThenable(pending)) {
+      Promise.resolve(pending).then(this.#fulfilled, this.#rejected);
+    } else {
+      this.#value = pending;
+      queueMicrotask(this.#fulfilledNow);
+    }
   }
+
+  /** A task's plain (not a promise) result, until its microtask finishes it. */
+  #value: unknown = undefined;
+  readonly #fulfilledNow = (): void => {
+    const value = this.#value;
+    this.#value = undefined;
+    this.#finish(true, value);
+  };
 
   // Bound once per worker, not once per task: a worker runs one job at a time.
   readonly #fulfilled = (value: unknown): void => this.#finish(true, value);
@@ -106,5 +119,18 @@ export class WorkerPool {
   resize(size: number): void {
     this.#size = size;
     if (this.#idle.length + this.#busy > size) this.#idle.length = Math.max(0, size - this.#busy);
+  }
+}
+
+/**
+ * A promise or any object with a `then` method: `Promise.resolve` would adopt it. An object whose
+ * `then` can not even be read counts too: `Promise.resolve` then rejects with that error.
+ */
+function isThenable(value: unknown): boolean {
+  if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    return true;
   }
 }

@@ -59,6 +59,35 @@ describe('concurrency and the worker pool', () => {
   });
 });
 
+describe("a task's result", () => {
+  it('a plain value, a thenable, a thenable whose `then` throws, and a synchronous throw each settle the promise as the task said', async () => {
+    const client = fakeClient({ concurrency: 1 });
+    const thenable = { then: (resolve: (value: string) => void) => resolve('adopted') };
+    const broken = Object.defineProperty({}, 'then', {
+      get() {
+        throw new Error('then can not be read');
+      },
+    });
+    const results = await Promise.allSettled([
+      client.schedule(() => 'plain'),
+      client.schedule(() => thenable),
+      client.schedule(() => broken),
+      client.schedule(() => {
+        throw new Error('thrown');
+      }),
+      client.schedule(() => 'after'),
+    ]);
+    expect(results.map((result) => (result.status === 'fulfilled' ? result.value : (result.reason as Error).message))).toEqual([
+      'plain',
+      'adopted',
+      'then can not be read',
+      'thrown',
+      'after',
+    ]);
+    expect(client.stats()).toMatchObject({ completed: 3, failed: 2, inFlight: 0 });
+  });
+});
+
 describe('sliding windows', () => {
   it('starts at most `limit` per window, each slot freeing exactly windowMs after its start', async () => {
     const client = fakeClient({ concurrency: 10, rateLimit: { limit: 2, windowMs: 100 } });
