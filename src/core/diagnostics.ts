@@ -85,6 +85,8 @@ export interface TaskMessage<Client = ObservedClient> {
    * by the real cost when the task settles it before its end.
    */
   cost: Cost | null;
+  /** The task's tenant `key`, or undefined. */
+  readonly key: string | undefined;
   /** When it entered the queue. */
   readonly enqueuedAt: number;
   /** Set when it starts; it never starts when it left the queue another way (dropped, aborted, closed). */
@@ -185,7 +187,14 @@ export function publishResponseStatus(client: ObservedClient, status: number): v
 }
 
 /** A task entered the queue (before an overflow strategy may drop it). */
-export function publishTaskEnqueue(job: Reported, client: ObservedClient, priority: number, weight: number, cost: Cost | null): void {
+export function publishTaskEnqueue(
+  job: Reported,
+  client: ObservedClient,
+  priority: number,
+  weight: number,
+  cost: Cost | null,
+  key?: string,
+): void {
   if (!taskEnqueue.hasSubscribers && !taskStart.hasSubscribers && !taskEnd.hasSubscribers) return;
   const message: TaskMessage = {
     client,
@@ -193,6 +202,7 @@ export function publishTaskEnqueue(job: Reported, client: ObservedClient, priori
     priority,
     weight,
     cost,
+    key,
     enqueuedAt: performance.now(),
     startedAt: undefined,
     waitReason: undefined,

@@ -127,7 +127,7 @@ export class Scheduler {
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
     const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds, tenant);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
-    if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight, cost);
+    if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight, cost, key);
     loop.counts.submitted++;
     this.#idleWaiters.busy();
     // A producer let in by onSizeLessThan() has brought its task (a retry, with its seq, is not one).

@@ -55,6 +55,14 @@ describe('node:diagnostics_channel', () => {
     ]);
   });
 
+  it("carries a task's key, undefined without one", async () => {
+    const seen = recording([DIAGNOSTICS_CHANNELS.taskEnqueue]);
+    const client = new RateLimitedClient();
+    await client.schedule(() => 'x', { key: 'shop-1' });
+    await client.schedule(() => 'y');
+    expect(seen.map(([, message]) => (message as TaskMessage).key)).toEqual(['shop-1', undefined]);
+  });
+
   it('tells why a task waited: none when it started at once, else the reason its queue stood still', async () => {
     const seen = recording([DIAGNOSTICS_CHANNELS.taskStart, DIAGNOSTICS_CHANNELS.taskEnd]);
     const reasons = () =>

@@ -62,7 +62,7 @@ describe('concurrency and the worker pool', () => {
 describe("a task's result", () => {
   it('a plain value, a thenable, a thenable whose `then` throws, and a synchronous throw each settle the promise as the task said', async () => {
     const client = fakeClient({ concurrency: 1 });
-    const thenable = { then: (resolve: (value: string) => void) => resolve('adopted') };
+    const thenable = { then: (resolve: (value: string) => void) => resolve('adopted') } as unknown as PromiseLike<string>;
     const broken = Object.defineProperty({}, 'then', {
       get() {
         throw new Error('then can not be read');
