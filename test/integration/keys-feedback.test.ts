@@ -79,6 +79,23 @@ describe('feedback per key over HTTP', () => {
     await client.close();
   });
 
+  it("a RateLimit-Policy on tenant a's response tightens a's windows, not the client's", async () => {
+    const client = new RateLimitedClient({
+      baseUrl: base,
+      rateLimit: { limit: 100, windowMs: 1_000 },
+      perKey: { rateLimit: { limit: 10, windowMs: 1_000 } },
+    });
+    const events: RateLimitedEvent[] = [];
+    client.on('rate-limited', (event) => events.push(event));
+    next.set('a', { status: 200, headers: { 'ratelimit-policy': '2;w=1' } });
+    await client.get('/a/first', { key: 'a' });
+    expect(client.stats({ key: 'a' }).windows).toEqual([expect.objectContaining({ limit: 2, windowMs: 1_000 })]);
+    expect(client.stats({ key: 'b' }).windows).toEqual([]);
+    expect(client.stats().windows).toEqual([expect.objectContaining({ limit: 100, windowMs: 1_000 })]);
+    expect(events).toEqual([expect.objectContaining({ reason: 'policy', key: 'a' })]);
+    await client.close();
+  });
+
   it('client.fetch and the interceptor pass the key: the key counts the requests, and its window holds them', async () => {
     const client = new RateLimitedClient({ perKey: { rateLimit: { limit: 1, windowMs: 60_000 } } });
     const response = await client.fetch(`${base}/a/fetch`, { rateLimit: { key: 'a' } });
