@@ -264,6 +264,7 @@ export interface ClientStats {
 
 /** One key's figures: `stats({ key })`. A key the client does not keep (never used, or let go) shows zeros. */
 export interface KeyStats {
+  /** The key asked about. */
   key: string;
   /** The client keeps state for this key. */
   active: boolean;
@@ -273,9 +274,13 @@ export interface KeyStats {
   inFlight: number;
   /** The key's tasks accepted since the key was made (not counting `rejected`). */
   submitted: number;
+  /** The key's tasks that ended with a result (see `ClientStats.completed`). */
   completed: number;
+  /** The key's tasks that failed (see `ClientStats.failed`). */
   failed: number;
+  /** The key's tasks pushed out of a full queue, the client's or the key's own. */
   dropped: number;
+  /** The key's tasks ended by their caller's signal. */
   aborted: number;
   /** The key's tasks refused at submission (its full queue with `'reject'`, bad limits). */
   rejected: number;
