@@ -1,5 +1,6 @@
 // The 'fetch' transport: requests through the global fetch (so msw sees them), on the client's dispatcher.
 import type { Dispatcher } from 'undici';
+import type { AttemptStop } from './attempt-stop.js';
 import type { PreparedRequest } from './prepare-request.js';
 import type { Transport, TransportResponse } from './transport.js';
 
@@ -15,13 +16,11 @@ export class FetchTransport implements Transport {
     this.#dispatcher = dispatcher;
   }
 
-  async send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse> {
-    // fetch can be stopped only through its signal, so `discard()` needs one of its own, which `signal`
-    // aborts too (a listener: AbortSignal.any() costs far more on Node 20). The listener needs no
-    // removal: the HTTP layer gives each attempt its own signal (its task's), which goes with it.
+  async send(request: PreparedRequest, stop: AttemptStop): Promise<TransportResponse> {
+    // fetch can be stopped only through a signal: one controller, which the attempt's stop and
+    // `discard()` both abort.
     const controller = new AbortController();
-    if (signal.aborted) controller.abort(signal.reason);
-    else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    stop.on({ onStop: (reason) => controller.abort(reason) });
     // A record, not a RequestInit: `dispatcher` is undici's extension of RequestInit, and Node's own
     // types name an older undici's.
     const init: Record<string, unknown> = {
@@ -35,10 +34,12 @@ export class FetchTransport implements Transport {
     if (request.body !== undefined) init.body = request.body;
     const response = await globalThis.fetch(request.url, init);
     const body = response.body as AsyncIterable<Uint8Array> | null;
+    const { headers } = response;
     return {
       status: response.status,
       statusText: response.statusText,
-      headers: response.headers,
+      headers,
+      webHeaders: () => headers,
       // Redirects are not followed here, so the URL is the request's, already parsed; a patched fetch
       // (msw) may still answer with another, or none.
       url: response.url === request.url.href ? request.url : response.url ? new URL(response.url) : request.url,

@@ -17,11 +17,19 @@ import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
 import type { RateLimitedEvent, RetryEvent } from '../core/event-types.js';
-import { readServerLimits, refusesForRate, type ResetMode, usedUp } from '../retry/rate-limit-headers.js';
+import {
+  type HeaderReader,
+  mentionsLimits,
+  readServerLimits,
+  refusesForRate,
+  type ResetMode,
+  usedUp,
+} from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
 import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
 import { bodyText, Metering, normalizeMeter, tapChunk } from './metering.js';
+import { AttemptStop } from './attempt-stop.js';
 
 const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
@@ -92,7 +100,7 @@ interface AttemptOptions {
 
 /** A response at its headers, with what the attempt needs to finish it. */
 type Sent = TransportResponse & {
-  signal: AbortSignal;
+  stop: AttemptStop;
   /** The meter's reader of the body, if it reads one. */
   reader: UsageReader | undefined;
 };
@@ -270,9 +278,14 @@ export class HttpLayer {
         attempt.seq ??= context[kSeq];
         const response = await this.#send(request, context, how, attempt.hops);
         if (response instanceof Redirect) return response;
-        const body = await this.#guard(request, context.signal, () => response.bytes());
+        let body: Uint8Array;
+        try {
+          body = await response.bytes();
+        } catch (error) {
+          throw failure(request, response.stop, error);
+        }
         if (response.reader !== undefined) this.metering.settle(tapChunk(response.reader, body), context);
-        return new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body);
+        return new HttpResponse(response.status, response.statusText, () => response.webHeaders(), displayUrl(response.url), body);
       },
       how.scheduling,
       attempt.seq,
@@ -294,8 +307,8 @@ export class HttpLayer {
             if (response instanceof Redirect) return resolve(response);
             await new Promise<void>((settled) => {
               const source = response.reader === undefined ? response.body : this.#metered(response.body, response.reader, context);
-              const body = watchedStream(source, response.signal, settled, (reason) => response.discard(reason));
-              resolve(new HttpResponse(response.status, response.statusText, response.headers, displayUrl(response.url), body));
+              const body = watchedStream(source, response.stop, settled, (reason) => response.discard(reason));
+              resolve(new HttpResponse(response.status, response.statusText, () => response.webHeaders(), displayUrl(response.url), body));
             });
           },
           how.scheduling,
@@ -321,22 +334,23 @@ export class HttpLayer {
    * meter read in a refusal's body; its cooldown holds only the currencies it names, or none. Returns
    * true for a bare refusal (one that says nothing of the limits), which the client learns from.
    */
-  listen(headers: Headers, status: number, url: URL | string, weight: number, refusal?: MeterRefusal, key?: string): boolean {
+  listen(headers: HeaderReader, status: number, url: URL | string, weight: number, refusal?: MeterRefusal, key?: string): boolean {
     this.#hooks.heard(status);
     const adaptive = this.#options.adaptive;
     if (!adaptive) return false;
     // Any answer that is not a refusal is a success for what bare refusals taught (headers or not).
     if (status < 400) this.#hooks.learnFromSuccess(key);
-    const limits = readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource);
-    // Most responses say nothing about limits: then there is nothing to apply (and no URL to format),
-    // but a refusal that says nothing is news too (a server such as nginx), and a success after it.
-    if (limits.sources.length === 0) {
+    // Most responses say nothing about limits: then there is nothing to read or apply (and no URL to
+    // format), but a refusal that says nothing is news too (a server such as nginx), and a success after it.
+    const mentioned = mentionsLimits(headers);
+    const limits = mentioned ? readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource) : undefined;
+    if (limits === undefined || limits.sources.length === 0) {
       // Bare: no header about any quota (one about another resource's, GitHub's search, is not news of ours).
       const bare =
         (status === 429 || status === 503) &&
         refusal?.fatal === undefined &&
         refusal?.counts === undefined &&
-        readServerLimits(headers, Date.now(), adaptive.resetMode, null).sources.length === 0;
+        (!mentioned || readServerLimits(headers, Date.now(), adaptive.resetMode, null).sources.length === 0);
       if (bare) {
         this.#learnFromRefusal(status, url, key);
         return true;
@@ -412,13 +426,16 @@ export class HttpLayer {
    * caller does not want becomes an HttpError with a bounded preview of the body.
    */
   async #send(request: PreparedRequest, context: InternalTaskContext, how: AttemptOptions, hops: number): Promise<Sent | Redirect> {
-    // The context's signal is the caller's abort and the timeout. A body this attempt has no use for (a
-    // redirect's, a stalled error preview, a cancelled stream) is dropped with `discard()`, which does
-    // not fail the task: no signal of the attempt's own, as an AbortController combined with this one
-    // would cost two more signals a request (AbortSignal.any(): also a WeakRef and a finalizer), the
-    // largest single cost of the layer on Node 20.
-    const signal = context.signal;
-    const response = await this.#guard(request, signal, () => this.#transport.send(request, signal));
+    // The job's stop is the caller's abort and the timeout, heard without the AbortController that
+    // `context.signal` would make. A body this attempt has no use for (a redirect's, a stalled error
+    // preview, a cancelled stream) is dropped with `discard()`, which does not stop the task.
+    const stop = new AttemptStop(context);
+    let response: TransportResponse;
+    try {
+      response = await this.#transport.send(request, stop);
+    } catch (error) {
+      throw failure(request, stop, error);
+    }
     context[kSettleSlot]();
     const weight = how.scheduling.weight ?? 1;
     // A refusal's cooldown waits for its body when the meter reads what it was for (tokens, or a spent quota).
@@ -426,7 +443,7 @@ export class HttpLayer {
     const key = how.scheduling.key;
     let bare = readRefusal ? false : this.listen(response.headers, response.status, response.url, weight, undefined, key);
     const metered: MeterResponse | undefined =
-      how.metered === undefined ? undefined : { status: response.status, headers: response.headers, request: how.metered };
+      how.metered === undefined ? undefined : { status: response.status, headers: response.webHeaders(), request: how.metered };
     const reader = metered === undefined ? undefined : this.metering.heard(metered, weight, how.scheduling.cost ?? null, key);
     const next = hops < MAX_REDIRECTS ? redirectTarget(request, response, this.#options) : undefined;
     if (next !== undefined) {
@@ -440,7 +457,7 @@ export class HttpLayer {
       const preview = await readPrefix(response.body, BODY_PREVIEW_BYTES).catch(() => new Uint8Array());
       clearTimeout(cutOff);
       response.discard();
-      const headers = redactHeaders(response.headers, this.#options.secretHeaders);
+      const headers = redactHeaders(response.webHeaders(), this.#options.secretHeaders);
       // The error's response carries the redacted headers too: it is reachable from the error.
       const partial = new HttpResponse(response.status, response.statusText, new Headers(headers), displayUrl(response.url), preview);
       const bodyPreview = await partial.text();
@@ -450,7 +467,7 @@ export class HttpLayer {
       if (bare) paced.add(error);
       throw error;
     }
-    return Object.assign(response, { signal, reader });
+    return Object.assign(response, { stop, reader });
   }
 
   /**
@@ -462,16 +479,11 @@ export class HttpLayer {
     const own = readServerLimits(response.headers, Date.now(), this.#options.adaptive ? this.#options.adaptive.resetMode : 'auto', null);
     return own.retryAfterMs ?? (usedUp(response.status, own, bodyPreview) ? own.resetMs : undefined);
   }
+}
 
-  /** Runs transport I/O; a failure that is not an abort (whose reason the caller already has) is a NetworkError. */
-  async #guard<T>(request: PreparedRequest, signal: AbortSignal, io: () => Promise<T>): Promise<T> {
-    try {
-      return await io();
-    } catch (error) {
-      if (signal.aborted) throw error;
-      throw new NetworkError(request.method, displayUrl(request.url), error);
-    }
-  }
+/** A transport's failure as the caller gets it: the stop's reason as it is, anything else a NetworkError. */
+function failure(request: PreparedRequest, stop: AttemptStop, error: unknown): unknown {
+  return stop.stopped ? error : new NetworkError(request.method, displayUrl(request.url), error);
 }
 
 /** Refusals that said nothing, which the client now cools down and paces for (see #follow). */

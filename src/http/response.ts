@@ -15,23 +15,38 @@ export class HttpResponse {
   readonly statusText: string;
   /** True for a status in 200-299. */
   readonly ok: boolean;
-  /** The response headers, as the server sent them. */
-  readonly headers: Headers;
   /** The final URL, after redirects, without any user:password part. */
   readonly url: string;
   /** The whole body, once read. */
   #bytes: Uint8Array | undefined;
   /** The live body of a streamed response, until it is handed out or read. */
   #stream: ReadableStream<Uint8Array> | undefined;
+  /** The headers, or what makes them when first read (most callers never read them). */
+  #headers: Headers | (() => Headers);
 
-  constructor(status: number, statusText: string, headers: Headers, url: string, body: Uint8Array | ReadableStream<Uint8Array>) {
+  /** `headers` may be a function that makes them, called once when they are first read. */
+  constructor(
+    status: number,
+    statusText: string,
+    headers: Headers | (() => Headers),
+    url: string,
+    body: Uint8Array | ReadableStream<Uint8Array>,
+  ) {
     this.status = status;
     this.statusText = statusText;
     this.ok = status >= 200 && status <= 299;
-    this.headers = headers;
+    this.#headers = headers;
     this.url = url;
     if (body instanceof Uint8Array) this.#bytes = body;
     else this.#stream = body;
+  }
+
+  /** The response headers, as the server sent them. */
+  get headers(): Headers {
+    const headers = this.#headers;
+    if (typeof headers !== 'function') return headers;
+    this.#headers = headers();
+    return this.#headers;
   }
 
   // Bytes already read are used as they are: no await, so reading a buffered body costs no promise hop.

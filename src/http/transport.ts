@@ -1,27 +1,32 @@
 // The transport contract both transports implement, and the body helpers they share.
+import type { HeaderReader } from '../retry/rate-limit-headers.js';
+import type { AttemptStop, StopListener } from './attempt-stop.js';
 import type { PreparedRequest } from './prepare-request.js';
 
 /** What a transport returns once the response headers have arrived. */
 export interface TransportResponse {
   readonly status: number;
   readonly statusText: string;
-  readonly headers: Headers;
+  /** The headers as the HTTP layer reads them (lower-case names). */
+  readonly headers: HeaderReader;
+  /** The headers as WHATWG Headers, for the caller, an error or a meter (made on the first call where the transport has none). */
+  webHeaders(): Headers;
   /** The final URL (after redirects). */
   readonly url: URL;
   readonly body: AsyncIterable<Uint8Array> | null;
   /** Reads the whole body, instead of iterating `body` (each transport has its cheapest way). */
   bytes(): Promise<Uint8Array>;
   /**
-   * Drops the body and the connection under it, at once, as an abort would, but without aborting the
-   * signal the request was sent with: a read in progress fails (with `reason`, or an AbortError).
-   * Does nothing once the body has ended or was dropped.
+   * Drops the body and the connection under it, at once, as an abort would, but without stopping the
+   * attempt: a read in progress fails (with `reason`, or an AbortError). Does nothing once the body has
+   * ended or was dropped.
    */
   discard(reason?: unknown): void;
 }
 
-/** Sends one request; `signal` aborts it, also while its body is read. */
+/** Sends one request; the attempt's `stop` aborts it, also while its body is read. */
 export interface Transport {
-  send(request: PreparedRequest, signal: AbortSignal): Promise<TransportResponse>;
+  send(request: PreparedRequest, stop: AttemptStop): Promise<TransportResponse>;
 }
 
 /**
@@ -53,36 +58,35 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
 
 /**
  * Wraps a body as a web stream that tells `onSettled` once it has ended, failed or been cancelled, or
- * `signal` aborted (the attempt timed out): a streamed request holds its slot until then. An abort
+ * the attempt was stopped (it timed out): a streamed request holds its slot until then. A stop
  * errors the stream, so a reader who comes later learns why, and releases the source at once, even
  * when nobody was reading it. Cancelling calls `abort`, which must abort the request: waiting for the
  * source to end could wait forever on a server that went quiet.
  */
 export function watchedStream(
   body: AsyncIterable<Uint8Array> | null,
-  signal: AbortSignal,
+  stop: AttemptStop,
   onSettled: () => void,
   abort: (reason: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const iterator = (body ?? emptyBody())[Symbol.asyncIterator]();
   let done = false;
+  const watcher: StopListener = { onStop: () => {} };
   const settle = () => {
     if (done) return;
     done = true;
-    signal.removeEventListener('abort', onAbort);
+    stop.off(watcher);
     onSettled();
   };
-  let onAbort: () => void = () => {};
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      onAbort = () => {
-        controller.error(signal.reason);
+      watcher.onStop = (reason) => {
+        controller.error(reason);
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a hand-written iterator's return() may return nothing
         void iterator.return?.()?.catch(() => {});
         settle();
       };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      stop.on(watcher);
     },
     async pull(controller) {
       try {

@@ -37,6 +37,15 @@ type Member = [bare: unknown, params: Map<string, unknown>];
  */
 export type ResetMode = 'auto' | 'epoch-seconds' | 'delta-seconds';
 
+/**
+ * What reading rate-limit headers needs of a response's headers: WHATWG `Headers`, or the HTTP layer's
+ * view of undici's raw ones. Names are asked for in lower case, and `keys()` gives them in lower case.
+ */
+export interface HeaderReader {
+  get(name: string): string | null;
+  keys(): Iterable<string>;
+}
+
 export interface ServerLimits {
   /** Milliseconds the server asks to wait before the next request (Retry-After, retry-after-ms), >= 0. */
   retryAfterMs?: number;
@@ -72,7 +81,7 @@ export const EPOCH_SECONDS_THRESHOLD = 1e9;
  * All durations are whole milliseconds. Never throws.
  */
 export function readServerLimits(
-  headers: Headers,
+  headers: HeaderReader,
   nowMs: number,
   resetMode: ResetMode = 'auto',
   resource: string | null = 'core',
@@ -80,7 +89,7 @@ export function readServerLimits(
   const out: ServerLimits = { sources: [] };
   // Most responses carry none of these: one pass over the names they do carry is much cheaper than
   // ~20 lookups through Headers' WebIDL layer, and every lookup below would find nothing anyway.
-  if (!mentionsAny(headers)) return out;
+  if (!mentionsLimits(headers)) return out;
   const get = (name: LimitHeader): string | null => headers.get(name);
 
   // OpenAI and Azure: the delay in milliseconds, finer than Retry-After's seconds.
@@ -184,14 +193,17 @@ const LIMIT_HEADERS = [
 type LimitHeader = (typeof LIMIT_HEADERS)[number];
 const LIMIT_HEADER_SET: ReadonlySet<string> = new Set(LIMIT_HEADERS);
 
-/** Whether any header `readServerLimits` reads is present (Headers yields lower-case names). */
-function mentionsAny(headers: Headers): boolean {
+/**
+ * Whether any header `readServerLimits` reads is present: a pass over the few names a response has,
+ * so that the many responses that say nothing of limits cost nothing more.
+ */
+export function mentionsLimits(headers: HeaderReader): boolean {
   for (const name of headers.keys()) if (LIMIT_HEADER_SET.has(name)) return true;
   return false;
 }
 
 /** `x-should-retry` (OpenAI, Anthropic) or `stripe-should-retry` (Stripe): the server's own verdict. */
-export function serverSaysRetry(headers: Headers): boolean | undefined {
+export function serverSaysRetry(headers: HeaderReader): boolean | undefined {
   for (const name of ['x-should-retry', 'stripe-should-retry']) {
     const value = headers.get(name)?.trim().toLowerCase();
     if (value === 'true') return true;
