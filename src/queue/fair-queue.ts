@@ -1,6 +1,5 @@
-// The fair line: the priority queue's order, with keys taking turns within a priority (deficit round robin).
+// The priority queue: lower priority first; within a priority keys take turns (deficit round robin) or arrive in order.
 import { IndexedHeap } from './indexed-heap.js';
-import { PriorityQueue, type QueueEntry } from './priority-queue.js';
 
 /** How keys share a priority: `'fair'` takes turns among keys, `'fifo'` keeps plain arrival order. */
 export type Fairness = 'fair' | 'fifo';
@@ -23,12 +22,30 @@ export interface LaneGroup<T> {
   parked: boolean;
 }
 
-/** The links an item carries for its lane, beside the priority queue's. */
-export interface FairEntry<T> extends QueueEntry<T> {
+/**
+ * The links an item carries while it is queued. The queue owns these fields; an item can be in one
+ * queue at a time. Keeping them on the item (not in wrapper nodes) saves an allocation per task.
+ */
+export interface FairEntry<T> {
+  /** Lower runs first. */
+  readonly priority: number;
+  /** Submission order: lower was submitted first. Breaks ties between equal priorities. */
+  readonly seq: number;
   /** Undefined for items without a key: they share the queue's own group. */
   readonly tenant: LaneGroup<T> | undefined;
+  /** Its neighbours in its lane (its group's items of its priority, in seq order). */
   lanePrev: T | null;
   laneNext: T | null;
+  /** Its neighbours in the order items entered the queue. */
+  agePrev: T | null;
+  ageNext: T | null;
+  /** The queue that holds it, or null. */
+  queuedIn: object | null;
+}
+
+/** The queue's order: `a` runs before `b` (a lower `priority`, or the same and submitted first). */
+export function runsBefore<T extends FairEntry<T>>(a: T, b: T): boolean {
+  return a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
 }
 
 /** One group's items of one priority, first in first out, and its place among the turns. */
@@ -48,6 +65,9 @@ export class Lane<T> {
   deficit = 0;
   previous: Lane<T> | null = null;
   next: Lane<T> | null = null;
+  /** Its neighbours among its level's lanes, in the turns or not. */
+  levelPrev: Lane<T> | null = null;
+  levelNext: Lane<T> | null = null;
   /** Its place in its level's heap (`'fifo'`), -1 when not there. */
   position = -1;
 
@@ -70,7 +90,13 @@ export class FairLevel<T> {
   ready = 0;
   /** Lanes of this priority (with items, or holds): at 0 the level goes. */
   lanes = 0;
+  /** Its lanes, every one (in the turns or not): for `last()`. */
+  firstLane: Lane<T> | null = null;
+  /** Items queued in its lanes (not those held out for an answer). */
+  items = 0;
   position = -1;
+  /** Its place among the levels with items, worst first (for `last()`), -1 when not there. */
+  worstPosition = -1;
 
   constructor(priority: number, fairness: Fairness) {
     this.priority = priority;
@@ -87,10 +113,12 @@ export class FairLevel<T> {
 }
 
 /**
- * The line of the request queue: the same items and order as a PriorityQueue (lower priority first),
- * except who goes first within a priority. Each key's items of one priority form a lane; with `'fair'`
- * the lanes take turns, with `'fifo'` the lane whose head came first goes first. Items without a key
- * form one more lane.
+ * A priority queue: lower `priority` first. Within a priority, each key's items form a lane (first in
+ * first out); with `'fair'` the lanes take turns, with `'fifo'` the lane whose head came first goes
+ * first (with no keys, or `keyed: false`: first in first out among equals). Items without a key form one
+ * more lane. Push, take and remove cost O(1), plus O(log L) when a priority appears or empties (L:
+ * distinct priorities, usually a handful); `last()` costs O(lanes of the worst priority). A second
+ * list keeps every item in the order it entered, for `oldest()` (drop-oldest) and iteration.
  *
  * `'fair'` is deficit round robin: the lanes of a priority wait in a round; when a lane's turn comes its
  * share is added to its deficit, and it starts items while the deficit holds a whole start, then goes
@@ -106,9 +134,20 @@ export class FairLevel<T> {
  */
 export class FairQueue<T extends FairEntry<T>> {
   readonly fairness: Fairness;
-  /** Every item, in the priority queue's order: for `last()`, `oldest()`, iteration and `size`. */
-  readonly #all = new PriorityQueue<T>();
+  /** False: items are taken as keyless (one lane per priority), whatever their `tenant`. */
+  readonly #keyed: boolean;
+  #size = 0;
+  /** Every item, in the order it entered; `#oldest` entered first. */
+  #oldest: T | null = null;
+  #newest: T | null = null;
   readonly #levels = new Map<number, FairLevel<T>>();
+  /** Levels with items, the highest priority number on top: for `last()`. */
+  readonly #worstLevels = new IndexedHeap<FairLevel<T>>(
+    (a, b) => a.priority > b.priority,
+    (level, position) => {
+      level.worstPosition = position;
+    },
+  );
   /** Levels with a lane in the turns, best priority first. */
   readonly #readyLevels = new IndexedHeap<FairLevel<T>>(
     (a, b) => a.priority < b.priority,
@@ -119,12 +158,17 @@ export class FairQueue<T extends FairEntry<T>> {
   /** The group of items without a key. */
   readonly #shared: LaneGroup<T> = { lane: null, lanes: null, share: 1, parked: false };
 
-  constructor(fairness: Fairness) {
+  constructor(fairness: Fairness, keyed = true) {
     this.fairness = fairness;
+    this.#keyed = keyed;
   }
 
   get size(): number {
-    return this.#all.size;
+    return this.#size;
+  }
+
+  has(item: T): boolean {
+    return item.queuedIn === this;
   }
 
   /** The item whose turn it is, among groups not parked. */
@@ -145,16 +189,29 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** The item that would run last by priority: the highest `priority` number, the newest among equals. */
   last(): T | undefined {
-    return this.#all.last();
+    const level = this.#worstLevels.peek();
+    let last: T | undefined;
+    for (let lane = level?.firstLane ?? null; lane !== null; lane = lane.levelNext) {
+      const tail = lane.tail;
+      if (tail !== null && (last === undefined || tail.seq > last.seq)) last = tail;
+    }
+    return last;
   }
 
   oldest(): T | undefined {
-    return this.#all.oldest();
+    return this.#oldest ?? undefined;
+  }
+
+  /** Takes out and returns the item whose turn it is. */
+  shift(): T | undefined {
+    const item = this.peek();
+    if (item !== undefined) this.take(item);
+    return item;
   }
 
   push(item: T): void {
-    this.#all.push(item);
-    const group = item.tenant ?? this.#shared;
+    this.#enterAge(item);
+    const group = this.#groupOf(item);
     const lane = laneAt(group, item.priority) ?? this.#newLane(group, item.priority);
     const oldHead = lane.head;
     this.#link(lane, item);
@@ -165,14 +222,15 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** Takes `item` out (it leaves without starting: its lane's turn is not charged). False when not queued here. */
   remove(item: T): boolean {
-    if (!this.#all.remove(item)) return false;
+    if (item.queuedIn !== this) return false;
+    this.#leaveAge(item);
     this.#tidy(this.#unlink(item));
     return true;
   }
 
   /** `item` (queued, the first) starts: it leaves, and its lane's turn is charged. */
   take(item: T): void {
-    this.#all.remove(item);
+    this.#leaveAge(item);
     const lane = this.#unlink(item);
     this.#charge(lane);
     this.#tidy(lane);
@@ -184,7 +242,7 @@ export class FairQueue<T extends FairEntry<T>> {
    * remembered for it, then holds the line, instead of the next key's item asking at once).
    */
   hold(item: T): void {
-    this.#all.remove(item);
+    this.#leaveAge(item);
     const lane = this.#unlink(item);
     lane.holds++;
     lane.keepsTurn = true;
@@ -192,7 +250,7 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** The answer for a held `item` came: `started` charges its lane's turn; otherwise it may be pushed back. */
   unhold(item: T, started: boolean): void {
-    const lane = laneAt(item.tenant ?? this.#shared, item.priority);
+    const lane = laneAt(this.#groupOf(item), item.priority);
     if (lane === undefined || lane.holds === 0) return;
     lane.holds--;
     lane.keepsTurn = false;
@@ -236,13 +294,38 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** Removes and returns every item, in the order they entered (held items are not here: unhold them). */
   clear(): T[] {
-    const items = this.#all.clear();
-    for (const item of items) this.#tidy(this.#unlink(item));
+    const items = [...this];
+    for (const item of items) this.remove(item);
     return items;
   }
 
-  [Symbol.iterator](): IterableIterator<T> {
-    return this.#all[Symbol.iterator]();
+  /** Every item, in the order they entered. Do not change the queue while iterating. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let item = this.#oldest; item !== null; item = item.ageNext) yield item;
+  }
+
+  #groupOf(item: T): LaneGroup<T> {
+    return this.#keyed ? (item.tenant ?? this.#shared) : this.#shared;
+  }
+
+  #enterAge(item: T): void {
+    item.queuedIn = this;
+    item.ageNext = null;
+    item.agePrev = this.#newest;
+    if (this.#newest === null) this.#oldest = item;
+    else this.#newest.ageNext = item;
+    this.#newest = item;
+    this.#size++;
+  }
+
+  #leaveAge(item: T): void {
+    item.queuedIn = null;
+    if (item.agePrev === null) this.#oldest = item.ageNext;
+    else item.agePrev.ageNext = item.ageNext;
+    if (item.ageNext === null) this.#newest = item.agePrev;
+    else item.ageNext.agePrev = item.agePrev;
+    item.agePrev = item.ageNext = null;
+    this.#size--;
   }
 
   #newLane(group: LaneGroup<T>, priority: number): Lane<T> {
@@ -253,6 +336,9 @@ export class FairQueue<T extends FairEntry<T>> {
     }
     const lane = new Lane<T>(group, level);
     level.lanes++;
+    lane.levelNext = level.firstLane;
+    if (level.firstLane !== null) level.firstLane.levelPrev = lane;
+    level.firstLane = lane;
     if (group.lane === null) group.lane = lane;
     else (group.lanes ??= new Map()).set(priority, lane);
     return lane;
@@ -272,11 +358,12 @@ export class FairQueue<T extends FairEntry<T>> {
     if (after === null) lane.head = item;
     else after.laneNext = item;
     lane.size++;
+    if (lane.level.items++ === 0) this.#worstLevels.push(lane.level);
   }
 
   /** Takes `item` out of its lane; an emptied lane leaves the turns (the caller tidies it). */
   #unlink(item: T): Lane<T> {
-    const lane = laneAt(item.tenant ?? this.#shared, item.priority) as Lane<T>;
+    const lane = laneAt(this.#groupOf(item), item.priority) as Lane<T>;
     const wasHead = item.lanePrev === null;
     if (item.lanePrev === null) lane.head = item.laneNext;
     else item.lanePrev.laneNext = item.laneNext;
@@ -284,6 +371,7 @@ export class FairQueue<T extends FairEntry<T>> {
     else item.laneNext.lanePrev = item.lanePrev;
     item.lanePrev = item.laneNext = null;
     lane.size--;
+    if (--lane.level.items === 0) this.#worstLevels.removeAt(lane.level.worstPosition);
     if (lane.ready) {
       if (lane.size === 0) this.#leave(lane);
       else if (wasHead && lane.level.heap !== null) lane.level.heap.update(lane.position);
@@ -305,6 +393,9 @@ export class FairQueue<T extends FairEntry<T>> {
     const level = lane.level;
     if (group.lane === lane) group.lane = null;
     else group.lanes?.delete(level.priority);
+    if (lane.levelPrev === null) level.firstLane = lane.levelNext;
+    else lane.levelPrev.levelNext = lane.levelNext;
+    if (lane.levelNext !== null) lane.levelNext.levelPrev = lane.levelPrev;
     if (--level.lanes === 0) this.#levels.delete(level.priority);
   }
 

@@ -1,7 +1,6 @@
 // The request queue: the priority queue with its bound (maxSize), the blocked line and the overflow strategies.
 import type { OverflowStrategy } from '../core/options.js';
-import { type FairEntry, FairQueue, type Fairness, type LaneGroup } from './fair-queue.js';
-import { PriorityQueue, runsBefore } from './priority-queue.js';
+import { type FairEntry, FairQueue, type Fairness, type LaneGroup, runsBefore } from './fair-queue.js';
 
 /**
  * An item of the request queue. `state` says where it waits, and the queue keeps it: `'queued'` in
@@ -34,7 +33,7 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
   /** Items in state `'queued'`. */
   readonly #line: FairQueue<T>;
   /** Items in state `'blocked'`: non-empty only while the line is full, each worse than all in line. */
-  readonly #blocked = new PriorityQueue<T>();
+  readonly #blocked = new FairQueue<T>('fifo', false);
   /**
    * The item in state `'acquiring'` that still holds its place in line: set by `holdPlace`, cleared
    * by `releasePlace` or `remove`. At most one: one store answer is out at a time.
@@ -198,8 +197,8 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
 
   /**
    * A new item for a full line with `'block'` waits outside it, unless it runs before the line's worst:
-   * then it takes that one's place, and that one waits outside instead. O(1) apart from a level of a
-   * new priority (see PriorityQueue).
+   * then it takes that one's place, and that one waits outside instead. Finding the line's worst costs
+   * O(lanes of its worst priority) (see FairQueue#last).
    */
   #block(item: T): void {
     const worst = this.#line.last();

@@ -5,7 +5,6 @@ import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kAmendCost, kOnStop, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
 import type { FairEntry } from '../queue/fair-queue.js';
-import type { Level } from '../queue/priority-queue.js';
 import type { StoreSlot } from '../core/store.js';
 import type { Tenant } from './tenant.js';
 
@@ -97,13 +96,11 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   /** Its diagnostics message from enqueue to end, while a task channel has a subscriber (see Reported). */
   taskMessage: TaskMessage | undefined = undefined;
 
-  queuePrev: Job | null = null;
-  queueNext: Job | null = null;
-  agePrev: Job | null = null;
-  ageNext: Job | null = null;
-  queueLevel: Level<Job> | null = null;
   lanePrev: Job | null = null;
   laneNext: Job | null = null;
+  agePrev: Job | null = null;
+  ageNext: Job | null = null;
+  queuedIn: object | null = null;
   /** The key it runs for (its `key` option), or undefined. */
   readonly tenant: Tenant<Job> | undefined;
   /** Set by the store with a refusal: its key's own windows were full (see StoreSlot). */

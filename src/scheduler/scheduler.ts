@@ -15,7 +15,7 @@ import { Job, JobBounds, type Task } from './job.js';
 import { RetryWaits } from './retry-waits.js';
 import { SizeWaiters } from './size-waiters.js';
 import type { Tenant } from './tenant.js';
-import { runsBefore } from '../queue/priority-queue.js';
+import { runsBefore } from '../queue/fair-queue.js';
 
 /**
  * Takes work in and answers the client: a submission is checked (closed, too heavy, aborted, an

@@ -1,14 +1,18 @@
-import type { Level } from '../../../src/queue/priority-queue.js';
+import type { FairEntry, LaneGroup } from '../../../src/queue/fair-queue.js';
 
 /** A bare queue entry, as the scheduler's Job is one: `T` is the entry type itself. */
-export class QueueItem<T> {
-  queuePrev: T | null = null;
-  queueNext: T | null = null;
+export class QueueItem<T> implements FairEntry<T> {
+  lanePrev: T | null = null;
+  laneNext: T | null = null;
   agePrev: T | null = null;
   ageNext: T | null = null;
-  queueLevel: Level<T> | null = null;
+  queuedIn: object | null = null;
+  readonly tenant: LaneGroup<T> | undefined;
   constructor(
     readonly priority: number,
     readonly seq: number,
-  ) {}
+    tenant?: LaneGroup<T>,
+  ) {
+    this.tenant = tenant;
+  }
 }

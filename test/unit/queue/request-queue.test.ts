@@ -6,9 +6,6 @@ import { QueueItem } from './queue-item.js';
 
 class Item extends QueueItem<Item> implements RequestQueueEntry<Item> {
   state = 'queued';
-  readonly tenant = undefined;
-  lanePrev: Item | null = null;
-  laneNext: Item | null = null;
 }
 
 /** A queue and a factory of items with increasing seqs, as the scheduler makes them. */
