@@ -5,7 +5,7 @@
  * bench/results/window-chart.svg.
  *
  * `npm run bench -- window http` runs only the sections named (overhead, scaling, memory, window, http,
- * redis, context, tokens, servers, keys); the results file then holds only those.
+ * latency, redis, context, tokens, servers, keys); the results file then holds only those.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { OURS } from './contenders.js';
 import { contextBench } from './context.js';
 import { httpBench } from './http.js';
 import { keysBench } from './keys.js';
+import { latencyBench } from './latency.js';
 import { Results } from './lib/report.js';
 import { memoryBench } from './memory.js';
 import { overheadBench } from './overhead.js';
@@ -47,6 +48,7 @@ const SECTIONS: Record<string, (results: Results) => Promise<unknown>> = {
     console.log('\nchart: bench/results/window-chart.svg');
   },
   http: httpBench,
+  latency: latencyBench,
   redis: redisBench,
   context: contextBench,
   tokens: tokensBench,
