@@ -9,6 +9,8 @@ import { count, heading, ratio, table, verdict, type Results } from './lib/repor
 
 const CHILD = fileURLToPath(new URL('./support/memory-child.ts', import.meta.url));
 const TASKS = 1_000_000;
+/** Issue 16: heap bytes per queued task, ours, at TASKS queued. */
+const MAX_BYTES_PER_TASK = 250;
 /** p-limit is left out: it can not be paused, so its queue drains before it can be measured. */
 const LIBRARIES = [OURS, 'p-queue'];
 
@@ -32,7 +34,8 @@ function measure(library: string): Measured {
 export async function memoryBench(results: Results): Promise<void> {
   heading(
     `Memory: ${count(TASKS)} no-op tasks queued (paused), heap and RSS growth per task, each library in its own process`,
-    "Target: ours at most half of p-queue's heap per task. The caller's promise is counted: every library hands one back.",
+    `Targets: ours at most half of p-queue's heap per task, and at most ${MAX_BYTES_PER_TASK} bytes (issue 16).`,
+    "The caller's promise is counted: every library hands one back.",
   );
   const figures: Record<string, Measured> = {};
   for (const library of LIBRARIES) figures[library] = measure(library);
@@ -49,7 +52,9 @@ export async function memoryBench(results: Results): Promise<void> {
     ),
   );
   const ok = ours.heapBytes <= pQueue.heapBytes / 2;
+  const small = perTask(ours.heapBytes) <= MAX_BYTES_PER_TASK;
   console.log(`\ntarget: heap per task <= half of p-queue's: ${ratio(ours.heapBytes, pQueue.heapBytes)} → ${verdict(ok)}`);
+  console.log(`target: heap per task <= ${MAX_BYTES_PER_TASK} bytes: ${perTask(ours.heapBytes)} → ${verdict(small)}`);
   results.record('memory', {
     tasks: TASKS,
     perTask: Object.fromEntries(
@@ -60,5 +65,7 @@ export async function memoryBench(results: Results): Promise<void> {
     ),
     heapRatioToPQueue: ours.heapBytes / pQueue.heapBytes,
     verdict: verdict(ok),
+    maxBytesPerTask: MAX_BYTES_PER_TASK,
+    bytesVerdict: verdict(small),
   });
 }
