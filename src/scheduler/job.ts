@@ -46,8 +46,9 @@ export class JobBounds {
   readonly deadline: number;
   /** Position in the deadline heap, -1 when not there. */
   deadlinePosition = -1;
-  /** The running task's timeout timer. */
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** Clock time its running task times out (see RunTimeouts), and its place in their heap (-1: not there). */
+  timeoutDue = Infinity;
+  timeoutPosition = -1;
 
   constructor(signal: AbortSignal | undefined, timeoutMs: number, maxWaitMs: number, deadline: number) {
     this.signal = signal;

@@ -836,8 +836,9 @@ class Run {
     const abort = task.abortedRunningAt;
     const first = Math.min(natural, timeout, abort);
     const allowed: Array<'own' | 'timeout' | 'abort'> = [];
-    // At the same time as its own end, the timeout comes first: its timer was set before the task's.
-    if (natural === first && natural < timeout && natural < abort) allowed.push('own');
+    // At the same moment as its timeout, either may come first: running tasks' timeouts share one timer,
+    // set again as tasks end, so its order among the task's own timers for that moment is not fixed.
+    if (natural === first && natural <= timeout && natural < abort) allowed.push('own');
     if (timeout === first) allowed.push('timeout');
     if (abort === first || task.abortRace) allowed.push('abort');
     const { ok, value, at } = settlement;
