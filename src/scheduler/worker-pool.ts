@@ -46,12 +46,13 @@ export class Worker {
     // Even a task that threw synchronously has started, and counts.
     this.#hooks.started(job);
     // Settles on a later microtask even for a plain value: finishing inside the dispatch loop that
-    // started the task would re-enter it. A plain value needs no promise for that.
+    // started the task would re-enter it. A plain value waits on a promise resolved once for all
+    // (queueMicrotask would cost more: Node makes an AsyncResource and a bound function per call).
     if (isThenable(pending)) {
       Promise.resolve(pending).then(this.#fulfilled, this.#rejected);
     } else {
       this.#value = pending;
-      queueMicrotask(this.#fulfilledNow);
+      void RESOLVED.then(this.#fulfilledNow);
     }
   }
 
@@ -121,6 +122,9 @@ export class WorkerPool {
     if (this.#idle.length + this.#busy > size) this.#idle.length = Math.max(0, size - this.#busy);
   }
 }
+
+/** Resolved once, for every plain result to finish on a later microtask. */
+const RESOLVED = Promise.resolve();
 
 /**
  * A promise or any object with a `then` method: `Promise.resolve` would adopt it. An object whose
