@@ -28,7 +28,7 @@ import { OURS_UNDICI, type SequentialCase, sequentialCases } from './lib/sequent
 
 const REQUESTS = 400;
 const ROUNDS = 9;
-const PROBED_ROUNDS = 5;
+const PROBED_ROUNDS = 9;
 const WARM_UP = 1_000;
 const ALLOC_REQUESTS = 500;
 /** Added latency allowed on the 'undici' transport, µs. */
