@@ -1,7 +1,8 @@
 // `client.fetch`: a standard fetch whose every call goes through the client's queue and limits.
 import type { Cost } from '../core/cost.js';
 import type { ScheduleOptions } from '../core/options.js';
-import { type InternalTaskContext, kSettleSlot } from '../core/internal.js';
+import type { Dispatcher } from 'undici';
+import { type InternalTaskContext, kOnStop, kSettleSlot } from '../core/internal.js';
 import type { MeterRefusal, MeterRequest, UsageReader } from '../core/meter.js';
 import { refusesForRate } from '../retry/rate-limit-headers.js';
 import { bodyText, type Metering, tapChunk } from './metering.js';
@@ -9,6 +10,7 @@ import { describe, knownKeys, plainObject } from '../core/validate.js';
 import { BODY_PREVIEW_BYTES, PREVIEW_MAX_MS, type ScheduleRequest } from './http-layer.js';
 import { FORBIDDEN_IN_VALUE } from './prepare-request.js';
 import { displayUrlText } from './secrets.js';
+import { StoppableFetch } from './stoppable-fetch.js';
 
 interface Link {
   readonly controllers: Set<AbortController>;
@@ -145,9 +147,11 @@ export function createLimitedFetch(
       let unlink = (): void => {};
       let response: Response;
       if (callerSignal === undefined) {
-        fetchInit.signal = context.signal;
-        fetchInit.dispatcher ??= dispatcher();
-        response = await globalThis.fetch(input, fetchInit);
+        // Only the job's stop (its timeout, a close without drain) can end this request: no signal, as
+        // one costs fetch far more than the stop's own abort (see StoppableFetch).
+        const fetching = new StoppableFetch((fetchInit.dispatcher ?? dispatcher()) as Dispatcher);
+        context[kOnStop]((reason) => fetching.onStop(reason));
+        response = await fetching.fetch(input, fetchInit);
       } else {
         const controller = new AbortController();
         const onTimeout = () => controller.abort(context.signal.reason);
