@@ -10,7 +10,8 @@ import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './cor
 import { type InternalTaskContext, kMetering, kScheduleRequest } from './core/internal.js';
 import type { Metering } from './http/metering.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
-import { HttpLayer, normalizeHttpOptions, type ScheduleRequest } from './http/http-layer.js';
+import { HttpLayer } from './http/http-layer.js';
+import { normalizeHttpOptions, type ScheduleRequest } from './http/http-options.js';
 import type { MethodOptions, RequestOptions } from './http/options.js';
 import type { HttpResponse } from './http/response.js';
 import { Scheduler } from './scheduler/scheduler.js';

@@ -2,36 +2,27 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kSeq, kSettleSlot } from '../core/internal.js';
-import type { Meter, MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
-import type { RateWindow, ScheduleOptions } from '../core/options.js';
-import type { Refill } from '../limit/server-budget.js';
-import { boolean, describe, duration, knownKeys, oneOf, plainObject } from '../core/validate.js';
+import type { MeterRefusal, MeterRequest, MeterResponse, UsageReader } from '../core/meter.js';
+import type { ScheduleOptions } from '../core/options.js';
+import { boolean, knownKeys, plainObject } from '../core/validate.js';
 import { HttpError } from '../errors/http-error.js';
 import { NetworkError } from '../errors/network-error.js';
 import { FetchTransport } from './fetch-transport.js';
-import type { HttpClientOptions, RequestOptions } from './options.js';
-import { normalizeBaseUrl, normalizeHeaders, type PreparedRequest, prepareRequest, type RequestDefaults } from './prepare-request.js';
+import type { RequestOptions } from './options.js';
+import { type PreparedRequest, prepareRequest } from './prepare-request.js';
 import { HttpResponse } from './response.js';
-import { DEFAULT_SECRET_HEADERS, displayUrl, displayUrlText, redactHeaders } from './secrets.js';
+import { displayUrl, redactHeaders } from './secrets.js';
 import { MAX_REDIRECTS, Redirect, redirectTarget } from './redirect.js';
 import { readPrefix, type Transport, type TransportResponse, watchedStream } from './transport.js';
 import { UndiciTransport } from './undici-transport.js';
-import type { RateLimitedEvent, RetryEvent } from '../core/event-types.js';
-import {
-  type HeaderReader,
-  mentionsLimits,
-  readServerLimits,
-  refusesForRate,
-  type ResetMode,
-  usedUp,
-} from '../retry/rate-limit-headers.js';
+import { type HeaderReader, readServerLimits, refusesForRate, usedUp } from '../retry/rate-limit-headers.js';
 import { DEFAULT_RETRY, type NormalizedRetry, normalizeRetry } from '../retry/retry-options.js';
 import { retryDelay } from '../retry/retry-policy.js';
-import { applyServerLimits, type FeedbackTarget } from '../retry/server-feedback.js';
-import { bodyText, Metering, normalizeMeter, tapChunk } from './metering.js';
+import { bodyText, Metering, tapChunk } from './metering.js';
 import { AttemptStop } from './attempt-stop.js';
+import type { HttpHooks, NormalizedHttpOptions } from './http-options.js';
+import { ServerListener } from './server-listener.js';
 
-const TRANSPORTS = ['fetch', 'undici'] as const;
 /** How much of an error response's body an HttpError keeps. */
 export const BODY_PREVIEW_BYTES = 4096;
 /** How long an error response's body may take to give its preview before it is cut off. */
@@ -56,39 +47,6 @@ const REQUEST_KEYS = [
   'retry',
 ] as const;
 
-/**
- * Schedules a task whose window slot counts from its response (the client's internal entry point);
- * `seq` keeps a retry's place among equal priorities.
- */
-export type ScheduleRequest = <T>(task: (context: InternalTaskContext) => Promise<T>, options: ScheduleOptions, seq?: number) => Promise<T>;
-
-/**
- * What the HTTP layer needs of the client around it. Each method about the server's word takes the
- * request's `key`, if it had one: then what the server said holds for that key only.
- */
-export interface HttpHooks {
-  schedule: ScheduleRequest;
-  /** Waits out a retry's delay as work the client still owes, then submits it with `again`. */
-  retryAfter<T>(delayMs: number, signal: AbortSignal | undefined, again: () => Promise<T>): Promise<T>;
-  retrying(event: RetryEvent): void;
-  /** Keeps the client from counting as idle until the returned function is called (see Scheduler#hold). */
-  hold(): () => void;
-  /** Every response's status, for the diagnostics channels (see publishResponseStatus). */
-  heard(status: number): void;
-  /** Every currency some window counts, requests included. */
-  currencies(): ReadonlySet<string>;
-  /** A bare refusal (see Scheduler#learnFromRefusal): the cooldown it started, or undefined. */
-  learnFromRefusal(maxCooldownMs: number, key?: string): number | undefined;
-  /** A response that was not a refusal (see Scheduler#learnFromSuccess). */
-  learnFromSuccess(key?: string): void;
-  /** See FeedbackTarget, each for `key` (the client's own without one). */
-  coolDown(ms: number, currency?: string, key?: string): void;
-  setServerBudget(remaining: number, resetMs: number, carried: number, currency?: string, refill?: Refill, key?: string): void;
-  windows(key?: string): readonly RateWindow[];
-  setWindows(windows: RateWindow[], key?: string): void;
-  rateLimited(event: RateLimitedEvent): void;
-}
-
 interface AttemptOptions {
   readonly throwHttpErrors: boolean;
   readonly stream: boolean;
@@ -105,63 +63,6 @@ type Sent = TransportResponse & {
   reader: UsageReader | undefined;
 };
 
-export interface NormalizedHttpOptions extends RequestDefaults {
-  readonly timeoutMs: number;
-  readonly transport: 'fetch' | 'undici';
-  readonly dispatcher: Dispatcher | undefined;
-  readonly secretHeaders: ReadonlySet<string>;
-  readonly retry: NormalizedRetry | false;
-  /** How to read the server's rate-limit headers, or false to ignore them. */
-  readonly adaptive: { readonly resetMode: ResetMode; readonly resource: string } | false;
-  readonly meter: Meter | undefined;
-}
-
-function normalizeAdaptive(value: unknown): { resetMode: ResetMode; resource: string } | false {
-  if (value === undefined || value === true) return { resetMode: 'auto', resource: 'core' };
-  if (value === false) return false;
-  const options = plainObject('adaptive', value);
-  knownKeys('adaptive', options, ['resetMode', 'resource']);
-  const resetMode =
-    options.resetMode === undefined
-      ? 'auto'
-      : oneOf('adaptive.resetMode', options.resetMode, ['auto', 'epoch-seconds', 'delta-seconds'] as const);
-  const { resource } = options;
-  if (resource !== undefined && (typeof resource !== 'string' || resource.trim() === '')) {
-    throw new TypeError(`Expected \`adaptive.resource\` to be a non-empty string, got ${describe(resource)}`);
-  }
-  return { resetMode, resource: resource === undefined ? 'core' : resource.trim().toLowerCase() };
-}
-
-export function normalizeHttpOptions(options: HttpClientOptions): NormalizedHttpOptions {
-  const secretHeaders = new Set(DEFAULT_SECRET_HEADERS);
-  if (options.secretHeaders !== undefined) {
-    if (!Array.isArray(options.secretHeaders) || options.secretHeaders.some((name) => typeof name !== 'string')) {
-      throw new TypeError(`Expected \`secretHeaders\` to be an array of header names, got ${describe(options.secretHeaders)}`);
-    }
-    // Checked above; the cast undoes Array.isArray's narrowing of a readonly array to `any[]`.
-    for (const name of options.secretHeaders as readonly string[]) secretHeaders.add(name.toLowerCase());
-  }
-  const transport = options.transport === undefined ? 'fetch' : oneOf('transport', options.transport, TRANSPORTS);
-  const dispatcher = options.dispatcher;
-  if (dispatcher !== undefined && typeof (dispatcher as { dispatch?: unknown }).dispatch !== 'function') {
-    throw new TypeError(`Expected \`dispatcher\` to be an undici Dispatcher, got ${describe(dispatcher)}`);
-  }
-  const allowAbsoluteUrls = options.allowAbsoluteUrls === undefined ? false : boolean('allowAbsoluteUrls', options.allowAbsoluteUrls);
-  const timeoutMs = options.timeoutMs === undefined ? 30_000 : duration('timeoutMs', options.timeoutMs, false);
-  return {
-    baseUrl: normalizeBaseUrl(options.baseUrl),
-    headers: normalizeHeaders('headers', options.headers),
-    allowAbsoluteUrls,
-    timeoutMs,
-    transport,
-    dispatcher,
-    secretHeaders,
-    retry: normalizeRetry('retry', options.retry),
-    adaptive: normalizeAdaptive(options.adaptive),
-    meter: normalizeMeter(options.meter),
-  };
-}
-
 /**
  * HTTP requests through the client's scheduler. A request takes its slot when it is dispatched and
  * settles it when its response headers arrive; its body is read in full inside the same attempt (and
@@ -175,6 +76,8 @@ export class HttpLayer {
   #agent: Dispatcher | undefined = undefined;
   /** The client's meter, for every entry point (`client.fetch` and the interceptor use it too). */
   readonly metering: Metering;
+  /** Acts on what responses say of the server's limits. */
+  readonly #listener: ServerListener;
 
   constructor(options: NormalizedHttpOptions, hooks: HttpHooks) {
     this.#options = options;
@@ -185,6 +88,7 @@ export class HttpLayer {
         hooks.setServerBudget(remaining, resetMs, carried, currency, refill, key),
       maxWaitMs: (options.retry || DEFAULT_RETRY).maxRetryAfterMs,
     });
+    this.#listener = new ServerListener(options, hooks);
     const dispatcher = () => this.dispatcher;
     this.#transport = options.transport === 'undici' ? new UndiciTransport(dispatcher) : new FetchTransport(dispatcher);
   }
@@ -328,85 +232,9 @@ export class HttpLayer {
     this.metering.settle(watching, context);
   }
 
-  /**
-   * When adaptive, acts on what a response says about the server's limits. (A refused request's own
-   * retry wait is read apart, by `#ownWait`: it does not depend on `adaptive`.) `refusal`: what the
-   * meter read in a refusal's body; its cooldown holds only the currencies it names, or none. Returns
-   * true for a bare refusal (one that says nothing of the limits), which the client learns from.
-   */
+  /** See ServerListener#listen: what a response says of the server's limits, acted on. */
   listen(headers: HeaderReader, status: number, url: URL | string, weight: number, refusal?: MeterRefusal, key?: string): boolean {
-    this.#hooks.heard(status);
-    const adaptive = this.#options.adaptive;
-    if (!adaptive) return false;
-    // Any answer that is not a refusal is a success for what bare refusals taught (headers or not).
-    if (status < 400) this.#hooks.learnFromSuccess(key);
-    // Most responses say nothing about limits: then there is nothing to read or apply (and no URL to
-    // format), but a refusal that says nothing is news too (a server such as nginx), and a success after it.
-    const mentioned = mentionsLimits(headers);
-    const limits = mentioned ? readServerLimits(headers, Date.now(), adaptive.resetMode, adaptive.resource) : undefined;
-    if (limits === undefined || limits.sources.length === 0) {
-      // Bare: no header about any quota (one about another resource's, GitHub's search, is not news of ours).
-      const bare =
-        (status === 429 || status === 503) &&
-        refusal?.fatal === undefined &&
-        refusal?.counts === undefined &&
-        (!mentioned || readServerLimits(headers, Date.now(), adaptive.resetMode, null).sources.length === 0);
-      if (bare) {
-        this.#learnFromRefusal(status, url, key);
-        return true;
-      }
-      return false;
-    }
-    applyServerLimits(this.#targetFor(key, refusal), limits, {
-      status,
-      url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
-      weight,
-      maxWaitMs: (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs,
-    });
-    return false;
-  }
-
-  /** A bare refusal: every start (of `key`, with one) cools down, and the client paces itself at a rate it learns. */
-  #learnFromRefusal(status: number, url: URL | string, key: string | undefined): void {
-    const maxWaitMs = (this.#options.retry || DEFAULT_RETRY).maxRetryAfterMs;
-    const waitMs = this.#hooks.learnFromRefusal(maxWaitMs, key);
-    if (waitMs === undefined) return;
-    this.#hooks.rateLimited({
-      reason: 'refused',
-      waitMs,
-      status,
-      url: typeof url === 'string' ? displayUrlText(url) : displayUrl(url),
-      sources: [],
-      ...(key === undefined ? {} : { key }),
-    });
-  }
-
-  /**
-   * What a server's word acts on: the client, or with `key` that key. After a refusal whose body the
-   * meter read, its cooldown holds only what the refusal was for (nothing, when waiting can not help).
-   */
-  #targetFor(key: string | undefined, refusal: MeterRefusal | undefined): FeedbackTarget {
-    const hooks = this.#hooks;
-    let held: readonly string[] | undefined;
-    if (refusal !== undefined) {
-      const currencies = hooks.currencies();
-      const named = (refusal.counts ?? []).filter((currency) => currencies.has(currency));
-      held = named.length === 0 ? ['requests'] : named;
-    }
-    return {
-      coolDown: (ms, currency) => {
-        if (held === undefined) hooks.coolDown(ms, currency, key);
-        else if (refusal?.fatal === undefined) for (const one of held) hooks.coolDown(ms, one, key);
-      },
-      setServerBudget: (remaining, resetMs, carried, currency, refill) =>
-        hooks.setServerBudget(remaining, resetMs, carried, currency, refill, key),
-      windows: () => hooks.windows(key),
-      setWindows: (windows) => hooks.setWindows(windows, key),
-      // A fatal refusal starts no wait: an event announcing one would mislead.
-      rateLimited: (event) => {
-        if (refusal?.fatal === undefined || event.reason === 'policy') hooks.rateLimited(key === undefined ? event : { ...event, key });
-      },
-    };
+    return this.#listener.listen(headers, status, url, weight, refusal, key);
   }
 
   /**
