@@ -36,9 +36,6 @@ export interface FairEntry<T> {
   /** Its neighbours in its lane (its group's items of its priority, in seq order). */
   lanePrev: T | null;
   laneNext: T | null;
-  /** Its neighbours in the order items entered the queue. */
-  agePrev: T | null;
-  ageNext: T | null;
   /** The queue that holds it, or null. */
   queuedIn: object | null;
 }
@@ -117,8 +114,9 @@ export class FairLevel<T> {
  * first out); with `'fair'` the lanes take turns, with `'fifo'` the lane whose head came first goes
  * first (with no keys, or `keyed: false`: first in first out among equals). Items without a key form one
  * more lane. Push, take and remove cost O(1), plus O(log L) when a priority appears or empties (L:
- * distinct priorities, usually a handful); `last()` costs O(lanes of the worst priority). A second
- * list keeps every item in the order it entered, for `oldest()` (drop-oldest) and iteration.
+ * distinct priorities, usually a handful); `last()` costs O(lanes of the worst priority) and `oldest()`
+ * O(lanes): only a full queue's overflow asks them. No list keeps the order items entered (it cost two
+ * links per item and, with several priorities, two cache misses per start): `clear()` sorts instead.
  *
  * `'fair'` is deficit round robin: the lanes of a priority wait in a round; when a lane's turn comes its
  * share is added to its deficit, and it starts items while the deficit holds a whole start, then goes
@@ -137,9 +135,6 @@ export class FairQueue<T extends FairEntry<T>> {
   /** False: items are taken as keyless (one lane per priority), whatever their `tenant`. */
   readonly #keyed: boolean;
   #size = 0;
-  /** Every item, in the order it entered; `#oldest` entered first. */
-  #oldest: T | null = null;
-  #newest: T | null = null;
   readonly #levels = new Map<number, FairLevel<T>>();
   /** Levels with items, the highest priority number on top: for `last()`. */
   readonly #worstLevels = new IndexedHeap<FairLevel<T>>(
@@ -198,8 +193,16 @@ export class FairQueue<T extends FairEntry<T>> {
     return last;
   }
 
+  /** The item that has been in the queue longest (the lowest `seq`). */
   oldest(): T | undefined {
-    return this.#oldest ?? undefined;
+    let oldest: T | undefined;
+    for (const level of this.#levels.values()) {
+      for (let lane = level.firstLane; lane !== null; lane = lane.levelNext) {
+        const head = lane.head;
+        if (head !== null && (oldest === undefined || head.seq < oldest.seq)) oldest = head;
+      }
+    }
+    return oldest;
   }
 
   /** Takes out and returns the item whose turn it is. */
@@ -210,7 +213,7 @@ export class FairQueue<T extends FairEntry<T>> {
   }
 
   push(item: T): void {
-    this.#enterAge(item);
+    this.#enterItem(item);
     const group = this.#groupOf(item);
     const lane = laneAt(group, item.priority) ?? this.#newLane(group, item.priority);
     const oldHead = lane.head;
@@ -223,14 +226,14 @@ export class FairQueue<T extends FairEntry<T>> {
   /** Takes `item` out (it leaves without starting: its lane's turn is not charged). False when not queued here. */
   remove(item: T): boolean {
     if (item.queuedIn !== this) return false;
-    this.#leaveAge(item);
+    this.#leaveItem(item);
     this.#tidy(this.#unlink(item));
     return true;
   }
 
   /** `item` (queued, the first) starts: it leaves, and its lane's turn is charged. */
   take(item: T): void {
-    this.#leaveAge(item);
+    this.#leaveItem(item);
     const lane = this.#unlink(item);
     this.#charge(lane);
     this.#tidy(lane);
@@ -242,7 +245,7 @@ export class FairQueue<T extends FairEntry<T>> {
    * remembered for it, then holds the line, instead of the next key's item asking at once).
    */
   hold(item: T): void {
-    this.#leaveAge(item);
+    this.#leaveItem(item);
     const lane = this.#unlink(item);
     lane.holds++;
     lane.keepsTurn = true;
@@ -294,37 +297,31 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** Removes and returns every item, in the order they entered (held items are not here: unhold them). */
   clear(): T[] {
-    const items = [...this];
+    const items = [...this].sort((a, b) => a.seq - b.seq);
     for (const item of items) this.remove(item);
     return items;
   }
 
-  /** Every item, in the order they entered. Do not change the queue while iterating. */
+  /** Every item, by priority and lane (not in the order they entered). Do not change the queue while iterating. */
   *[Symbol.iterator](): IterableIterator<T> {
-    for (let item = this.#oldest; item !== null; item = item.ageNext) yield item;
+    for (const level of this.#levels.values()) {
+      for (let lane = level.firstLane; lane !== null; lane = lane.levelNext) {
+        for (let item = lane.head; item !== null; item = item.laneNext) yield item;
+      }
+    }
   }
 
   #groupOf(item: T): LaneGroup<T> {
     return this.#keyed ? (item.tenant ?? this.#shared) : this.#shared;
   }
 
-  #enterAge(item: T): void {
+  #enterItem(item: T): void {
     item.queuedIn = this;
-    item.ageNext = null;
-    item.agePrev = this.#newest;
-    if (this.#newest === null) this.#oldest = item;
-    else this.#newest.ageNext = item;
-    this.#newest = item;
     this.#size++;
   }
 
-  #leaveAge(item: T): void {
+  #leaveItem(item: T): void {
     item.queuedIn = null;
-    if (item.agePrev === null) this.#oldest = item.ageNext;
-    else item.agePrev.ageNext = item.ageNext;
-    if (item.ageNext === null) this.#newest = item.agePrev;
-    else item.ageNext.agePrev = item.agePrev;
-    item.agePrev = item.ageNext = null;
     this.#size--;
   }
 

@@ -99,8 +99,6 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
 
   lanePrev: Job | null = null;
   laneNext: Job | null = null;
-  agePrev: Job | null = null;
-  ageNext: Job | null = null;
   queuedIn: object | null = null;
   /** The key it runs for (its `key` option), or undefined. */
   readonly tenant: Tenant<Job> | undefined;

