@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { RateLimitedClient } from '../client.js';
 import { publishResponseStatus } from '../core/diagnostics.js';
 import type { Cost } from '../core/cost.js';
-import { type InternalTaskContext, kMetering, kScheduleRequest, kSettleSlot } from '../core/internal.js';
+import { type InternalTaskContext, kMetering, kOnStop, kScheduleRequest, kSettleSlot } from '../core/internal.js';
 import type { MeterRequest, UsageReader } from '../core/meter.js';
 import { bodyText, type Metering, tapChunk } from '../http/metering.js';
 import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
@@ -198,6 +198,8 @@ class LimitedRequest implements DispatchHandler {
   #cost: Cost | undefined = undefined;
   /** The request's key, if any: the meter's budgets are that key's. */
   #key: string | undefined = undefined;
+  /** Stops listening for the running job's stop (see kOnStop). */
+  #unlisten: () => void = noop;
   #weight = 1;
   /** The meter's reader of this response's body. */
   #reader: UsageReader | undefined = undefined;
@@ -249,20 +251,20 @@ class LimitedRequest implements DispatchHandler {
 
   #run(context: InternalTaskContext): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const signal = context.signal;
-      const onAbort = (): void => this.#controller.abort(signal.reason as Error);
       this.#context = context;
       this.#finish = (ok, error) => {
         this.#finish = null;
-        signal.removeEventListener('abort', onAbort);
+        this.#unlisten();
         if (ok) resolve();
         else reject(error);
       };
-      if (this.#controller.aborted || signal.aborted) {
-        this.#finish(false, this.#controller.reason ?? signal.reason);
+      // The job's stop (its timeout, the caller's abort, a close without drain) aborts the real request:
+      // told through kOnStop, with no AbortController made for the context's signal.
+      this.#unlisten = context[kOnStop]((reason) => this.#controller.abort(reason as Error));
+      if (this.#controller.aborted) {
+        this.#finish(false, this.#controller.reason);
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
       try {
         this.#dispatch(this.#opts, this);
       } catch (error) {
@@ -348,3 +350,5 @@ function toHeaders(headers: Headers): globalThis.Headers {
   }
   return result;
 }
+
+function noop(): void {}
