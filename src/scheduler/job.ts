@@ -6,6 +6,7 @@ import { type InternalTaskContext, kAmendCost, kOnStop, kSeq, kSettleSlot } from
 import type { TaskContext } from '../core/options.js';
 import type { FairEntry } from '../queue/fair-queue.js';
 import type { StoreSlot } from '../core/store.js';
+import type { JobOutcome } from './task-counts.js';
 import type { Tenant } from './tenant.js';
 
 export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
@@ -19,8 +20,7 @@ export type Task<T> = (context: TaskContext) => T | PromiseLike<T>;
  */
 export type JobState = 'blocked' | 'queued' | 'acquiring' | 'running' | 'done';
 
-/** How the caller's promise ended. Decided once; a task that runs on after a timeout can not change it. */
-export type JobOutcome = 'completed' | 'failed' | 'aborted' | 'dropped';
+export type { JobOutcome } from './task-counts.js';
 
 // One executor shared by every job, instead of a closure per job: the Promise constructor calls it
 // synchronously, so the captured functions are picked up before anything else can run.

@@ -1,7 +1,7 @@
 // The timeoutMs of running jobs: one heap and one timer for all of them; a task whose time is up is told to stop.
-import { type Clock, timerDelay } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { TimeoutError } from '../errors/timeout-error.js';
-import { IndexedHeap } from '../queue/indexed-heap.js';
+import { DueTimer } from './due-timer.js';
 import type { Job, JobBounds } from './job.js';
 
 /**
@@ -9,75 +9,40 @@ import type { Job, JobBounds } from './job.js';
  * promise rejects with a TimeoutError at once and the task is told to stop through its context
  * signal; the task still ends on its own, and only that end frees its worker and permits.
  *
- * One timer for the earliest due time, not one per task: every HTTP request has a timeout, and a
- * timer made and cleared per request (a Timeout object, a list insert and removal) cost more than this
- * heap's O(log n) in the tasks running. A task that ends leaves the timer as it is: when it fires
- * early for a task already gone, it is set again for the next one.
+ * One timer for the earliest due time, not one per task (see DueTimer): every HTTP request has a
+ * timeout, and a timer made and cleared per request (a Timeout object, a list insert and removal) cost
+ * more than a heap's O(log n) in the tasks running.
  */
 export class RunTimeouts {
-  readonly #heap = new IndexedHeap<Job>(
-    (a, b) => dueOf(a) < dueOf(b),
-    (job, position) => {
-      (job.bounds as JobBounds).timeoutPosition = position;
-    },
-  );
-  readonly #clock: Clock;
-  #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** The due time the timer is set for; Infinity when no timer is set. */
-  #timerDue = Infinity;
+  readonly #due: DueTimer<Job>;
 
   constructor(clock: Clock) {
-    this.#clock = clock;
+    this.#due = new DueTimer<Job>(
+      clock,
+      (job) => (job.bounds as JobBounds).timeoutDue,
+      (job, position) => {
+        (job.bounds as JobBounds).timeoutPosition = position;
+      },
+      timedOut,
+      // Due within its last millisecond: Node timers fire up to ~1 ms early.
+      1,
+    );
   }
 
   /** `job`, with a finite `timeoutMs`, started at `now`. */
   started(job: Job, now: number): void {
-    const bounds = job.bounds as JobBounds;
-    bounds.timeoutDue = now + job.timeoutMs;
-    this.#heap.push(job);
-    if (bounds.timeoutDue < this.#timerDue) this.#arm(bounds.timeoutDue, now);
+    (job.bounds as JobBounds).timeoutDue = now + job.timeoutMs;
+    this.#due.add(job, now);
   }
 
   /** `job` ended: it is not timed any more. */
   ended(job: Job): void {
-    const position = job.bounds?.timeoutPosition ?? -1;
-    if (position < 0) return;
-    this.#heap.removeAt(position);
-    if (this.#heap.size === 0) this.clear();
+    this.#due.delete(job.bounds?.timeoutPosition ?? -1);
   }
-
-  /** Stops the timer (the client closed); tasks still timed stay, without a timer, until they end. */
-  clear(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerDue = Infinity;
-  }
-
-  #arm(due: number, now: number): void {
-    this.clear();
-    this.#timerDue = due;
-    this.#timer = setTimeout(this.#fire, timerDelay(due - now));
-  }
-
-  readonly #fire = (): void => {
-    this.#timer = undefined;
-    this.#timerDue = Infinity;
-    const now = this.#clock.now();
-    // Timers can fire a little early (and, past Node's longest timer, far too early): anything not
-    // yet due gets a new timer instead.
-    for (let job = this.#heap.peek(); job !== undefined; job = this.#heap.peek()) {
-      if (dueOf(job) - now >= 1) {
-        this.#arm(dueOf(job), now);
-        return;
-      }
-      this.#heap.pop();
-      const error = new TimeoutError(`Task timed out after ${job.timeoutMs} ms`, 'run', job.timeoutMs);
-      job.stop(error);
-      job.fail(error, 'failed');
-    }
-  };
 }
 
-function dueOf(job: Job): number {
-  return (job.bounds as JobBounds).timeoutDue;
+function timedOut(job: Job): void {
+  const error = new TimeoutError(`Task timed out after ${job.timeoutMs} ms`, 'run', job.timeoutMs);
+  job.stop(error);
+  job.fail(error, 'failed');
 }

@@ -1,5 +1,7 @@
 // The task counters behind stats(): each accepted job counted once, and once more by how it ended.
-import type { JobOutcome } from './job.js';
+
+/** How a job's caller's promise ended. Decided once; a task that runs on after a timeout can not change it. */
+export type JobOutcome = 'completed' | 'failed' | 'aborted' | 'dropped';
 
 /**
  * The counters of `stats()`. Every job accepted counts once in `submitted` and, when it ends, once by

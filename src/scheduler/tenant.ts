@@ -4,6 +4,7 @@ import type { LearnedRate } from '../core/options.js';
 import type { Lane, LaneGroup } from '../queue/fair-queue.js';
 import { RefusalLearning } from '../retry/learned-rate.js';
 import { ServerWord } from './server-word.js';
+import { TaskCounts } from './task-counts.js';
 import { WeightLimits } from './weight-limits.js';
 
 /**
@@ -11,10 +12,10 @@ import { WeightLimits } from './weight-limits.js';
  * is active: a key owns limits as the client does. Its windows live in the store (`setKeyLimits`); the
  * rest lives here: its concurrency, its queue bound, its turns among keys (its lanes in the queue), the
  * server's word on its requests (a cooldown, a budget, a learned rate: made only when the server says
- * something) and its counters for `stats({ key })`. An idle key is let go (see Tenants). `J` is the
+ * something) and its counters for `stats({ key })` (a TaskCounts, as the client's). An idle key is let go (see Tenants). `J` is the
  * scheduler's Job, the item of its lanes (a parameter, so that this file needs nothing of job.ts).
  */
-export class Tenant<J = unknown> implements LaneGroup<J> {
+export class Tenant<J = unknown> extends TaskCounts implements LaneGroup<J> {
   readonly key: string;
   lane: Lane<J> | null = null;
   lanes: Map<number, Lane<J>> | null = null;
@@ -36,12 +37,6 @@ export class Tenant<J = unknown> implements LaneGroup<J> {
   queued = 0;
   /** Clock time it last had nothing queued or in flight; NaN while it has. */
   quietSince = NaN;
-  submitted = 0;
-  completed = 0;
-  failed = 0;
-  dropped = 0;
-  aborted = 0;
-  rejected = 0;
   #server: ServerWord | null = null;
   #learning: RefusalLearning | null = null;
 
@@ -53,6 +48,7 @@ export class Tenant<J = unknown> implements LaneGroup<J> {
   readonly #storeKeepsKeys: boolean;
 
   constructor(key: string, limits: NormalizedKeyLimits, storeKeepsKeys: boolean) {
+    super();
     this.key = key;
     this.#storeKeepsKeys = storeKeepsKeys;
     this.storeKey = storeKeepsKeys && limits.windows.length > 0 ? key : undefined;
@@ -100,14 +96,6 @@ export class Tenant<J = unknown> implements LaneGroup<J> {
   /** Its concurrency has room for `weight` more. */
   hasRoomFor(weight: number): boolean {
     return this.held + weight <= this.limits.concurrency;
-  }
-
-  /** One of its tasks ended with `outcome` (see JobOutcome). */
-  ended(outcome: 'completed' | 'failed' | 'aborted' | 'dropped' | null): void {
-    if (outcome === 'completed') this.completed++;
-    else if (outcome === 'failed') this.failed++;
-    else if (outcome === 'aborted') this.aborted++;
-    else if (outcome === 'dropped') this.dropped++;
   }
 
   /** Nothing of it queued or in flight. */
