@@ -7,12 +7,9 @@
  * workers of test/support run one client without costs). Times are epoch ms that processes on one
  * machine share (`performance.timeOrigin + performance.now()`).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { spawnScriptWorker } from '../support/script-worker.js';
 
 /** One task as its worker saw it. */
 interface TaskRecord {
@@ -97,31 +94,6 @@ redis.disconnect();
 console.log(JSON.stringify({ tasks, errors, failures, acquires: stats.acquires, grants: stats.grants, syncRefusals: stats.syncRefusals }));
 `;
 
-function spawnWorker(settings: Settings) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WORKER], {
-    cwd: ROOT,
-    env: { ...process.env, RLC_SETTINGS: JSON.stringify(settings) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.startsWith('ready\n')) markReady();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const report = new Promise<WorkerReport>((resolve, reject) => {
-    child.on('exit', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      if (code !== 0 || !last.startsWith('{')) reject(new Error(`worker exited with ${code}: ${stderr}`));
-      else resolve(JSON.parse(last) as WorkerReport);
-    });
-  });
-  return { ready, go: () => child.stdin.write('go\n'), report, kill: () => child.kill('SIGKILL') };
-}
-
 describeWithRedis('RedisStore across processes, with costs in tokens', () => {
   let server: RedisServer;
 
@@ -135,7 +107,16 @@ describeWithRedis('RedisStore across processes, with costs in tokens', () => {
   it('3 processes share 6 000 tokens per 2 s exactly, with random estimates and real costs settled below and above them', async () => {
     const limit = 6_000;
     const windowMs = 2_000;
-    const workers = [1, 2, 3].map((seed) => spawnWorker({ url: server.url, key: 'tokens-shared', tasks: 14, limit, windowMs, seed }));
+    const workers = [1, 2, 3].map((seed) =>
+      spawnScriptWorker<WorkerReport>(WORKER, {
+        url: server.url,
+        key: 'tokens-shared',
+        tasks: 14,
+        limit,
+        windowMs,
+        seed,
+      } satisfies Settings),
+    );
     try {
       await Promise.all(workers.map((worker) => worker.ready));
       for (const worker of workers) worker.go();

@@ -8,15 +8,12 @@
  * out its wait while other keys go on), without depending on the client's keyed scheduling. Times are
  * epoch ms that processes on one machine share (`performance.timeOrigin + performance.now()`).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { maxInAnyWindow } from '../../examples/support/window-count.js';
 import { RedisScripts } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { spawnScriptWorker } from '../support/script-worker.js';
 
 interface Settings {
   url: string;
@@ -147,31 +144,6 @@ redis.disconnect();
 console.log(JSON.stringify({ starts, errors, grants: starts.length, refusals: store.stats().refusals, byKey: 0 }));
 `;
 
-function spawnWorker(settings: Settings, script = WORKER) {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-    cwd: ROOT,
-    env: { ...process.env, RLC_SETTINGS: JSON.stringify(settings) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.startsWith('ready\n')) markReady();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const report = new Promise<WorkerReport>((resolve, reject) => {
-    child.on('exit', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      if (code !== 0 || !last.startsWith('{')) reject(new Error(`worker exited with ${code}: ${stderr}`));
-      else resolve(JSON.parse(last) as WorkerReport);
-    });
-  });
-  return { ready, go: () => child.stdin.write('go\n'), report, kill: () => child.kill('SIGKILL') };
-}
-
 describeWithRedis('RedisStore across processes, with tenant keys', () => {
   let server: RedisServer;
 
@@ -185,7 +157,7 @@ describeWithRedis('RedisStore across processes, with tenant keys', () => {
   /** Runs 3 workers of `script` over 100 keys and checks every key's window, the client's, and idle expiry. */
   async function fleet(label: string, key: string, script: string): Promise<void> {
     const settings: Settings = { url: server.url, key, keys: 100, tasksPerKey: 2, keyLimit: 3, clientLimit: 150, windowMs: 400 };
-    const workers = [1, 2, 3].map(() => spawnWorker(settings, script));
+    const workers = [1, 2, 3].map(() => spawnScriptWorker<WorkerReport>(script, settings));
     const admin = new Redis(server.url);
     try {
       await Promise.all(workers.map((worker) => worker.ready));
