@@ -414,7 +414,7 @@ export class Scheduler {
       key,
       active: true,
       queued: tenant.queued,
-      inFlight: tenant.held === 0 ? 0 : this.#inFlightOf(tenant),
+      inFlight: this.#inFlightOf(tenant),
       submitted: tenant.submitted,
       completed: tenant.completed,
       failed: tenant.failed,
@@ -429,7 +429,7 @@ export class Scheduler {
     };
   }
 
-  /** The key's tasks running: its in-flight count (held counts weight, and the job awaiting its store answer). */
+  /** The key's tasks running: every one accepted that is neither waiting nor ended (`held` counts weight instead). */
   #inFlightOf(tenant: Tenant<Job>): number {
     return tenant.submitted - tenant.queued - tenant.completed - tenant.failed - tenant.dropped - tenant.aborted;
   }
