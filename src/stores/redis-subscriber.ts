@@ -8,26 +8,29 @@ import type { RedisLike } from './redis-like.js';
  */
 export type FreedKind = 'settle' | 'release' | 'amend' | 'unknown';
 
+/** What the scripts announce on the channel: a freed kind, or news the store reads itself (`announced`). */
+export type Announcement = string;
+
 /**
  * The pub/sub half of a `RedisStore`: one connection (`redis.duplicate()`), made the first time a
- * refusal can be ended by a release, kept until `close()`. It calls `onFreed` whenever room may have
- * freed without the store seeing it: an announcement on the channel, and every time a subscription
- * takes effect (anything announced before it was missed).
+ * refusal can be ended by a release, kept until `close()`. It calls `onMessage` with every announcement
+ * on the channel, and with `'unknown'` every time a subscription takes effect (anything announced
+ * before it was missed).
  */
 export class FreedSubscriber {
   readonly #redis: RedisLike;
   readonly #channel: string;
-  readonly #onFreed: (kind: FreedKind) => void;
+  readonly #onMessage: (message: Announcement) => void;
   /** Created by the first `ensure()`; never replaced (ioredis reconnects and resubscribes it). */
   #subscriber: RedisLike | undefined = undefined;
   /** True once a SUBSCRIBE succeeded: later `'ready'` events are ioredis's own resubscriptions. */
   #subscribed = false;
   #subscribing = false;
 
-  constructor(redis: RedisLike, channel: string, onFreed: (kind: FreedKind) => void) {
+  constructor(redis: RedisLike, channel: string, onMessage: (message: Announcement) => void) {
     this.#redis = redis;
     this.#channel = channel;
-    this.#onFreed = onFreed;
+    this.#onMessage = onMessage;
   }
 
   /** Makes sure the subscription exists or is on its way. */
@@ -35,7 +38,7 @@ export class FreedSubscriber {
     if (this.#subscriber === undefined) {
       const subscriber = this.#redis.duplicate();
       this.#subscriber = subscriber;
-      subscriber.on('message', this.#onMessage);
+      subscriber.on('message', this.#onChannel);
       subscriber.on('ready', this.#onReady);
       // Its connection errors need a listener (ioredis logs unhandled ones); the store's own client
       // reports outages.
@@ -50,7 +53,7 @@ export class FreedSubscriber {
     const subscriber = this.#subscriber;
     if (subscriber === undefined) return;
     this.#subscriber = undefined;
-    subscriber.off('message', this.#onMessage);
+    subscriber.off('message', this.#onChannel);
     subscriber.off('ready', this.#onReady);
     if (this.#subscribed && subscriber.status === 'ready') {
       await send(() => subscriber.unsubscribe(this.#channel)).catch(ignore);
@@ -68,7 +71,7 @@ export class FreedSubscriber {
         this.#subscribing = false;
         if (this.#subscriber !== subscriber) return;
         this.#subscribed = true;
-        this.#onFreed('unknown');
+        this.#onMessage('unknown');
       },
       () => {
         // Tried again at its next 'ready' or the next `ensure()`; meanwhile waits end at lease expiry.
@@ -78,14 +81,13 @@ export class FreedSubscriber {
   }
 
   readonly #onReady = (): void => {
-    if (this.#subscribed) this.#onFreed('unknown');
+    if (this.#subscribed) this.#onMessage('unknown');
     else this.#subscribe();
   };
 
-  /** The scripts announce `'settle'`, `'release'` or `'amend'`; anything else is taken as any. */
-  readonly #onMessage = (channel: string, message: string): void => {
-    if (channel !== this.#channel) return;
-    this.#onFreed(message === 'settle' || message === 'release' || message === 'amend' ? message : 'unknown');
+  /** Passes on what the scripts announce; the store reads it (`'unknown'` when room may have freed unseen). */
+  readonly #onChannel = (channel: string, message: string): void => {
+    if (channel === this.#channel) this.#onMessage(message);
   };
 }
 

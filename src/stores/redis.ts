@@ -14,7 +14,7 @@ import { LeaseWriter } from './redis-lease-writer.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
 import { RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
 import { type AcquireReply, RedisScripts } from './redis-scripts.js';
-import { type FreedKind, FreedSubscriber } from './redis-subscriber.js';
+import { type Announcement, type FreedKind, FreedSubscriber } from './redis-subscriber.js';
 import { LastUsed, longestSpan, usageOf } from './redis-usage.js';
 
 /** What this process knows of a tenant key (from its `setKeyLimits` until its `dropKey`). */
@@ -121,7 +121,7 @@ export class RedisStore implements LimiterStore {
       { clientId: this.#clientId, leaseTtlMs: resolved.leaseTtlMs, marginMs: this.#marginMs, clientTtlMs: resolved.clientTtlMs },
       now,
     );
-    this.#subscriber = new FreedSubscriber(resolved.redis, this.#scripts.channel, (kind) => this.#freed(kind));
+    this.#subscriber = new FreedSubscriber(resolved.redis, this.#scripts.channel, (message) => this.#heard(message));
   }
 
   /** Counters for monitoring and benchmarks: round trips per grant is `roundTrips / grants`. */
@@ -397,6 +397,11 @@ export class RedisStore implements LimiterStore {
     this.#fallback.recordInBackground();
     this.#writer.flush();
     this.#wake();
+  }
+
+  /** An announcement on the channel: `'settle'`, `'release'` or `'amend'`; anything else is taken as any. */
+  #heard(message: Announcement): void {
+    this.#freed(message === 'settle' || message === 'release' || message === 'amend' ? message : 'unknown');
   }
 
   /**
