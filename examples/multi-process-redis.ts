@@ -25,16 +25,16 @@
  *   goes on with its share of the quota), `'closed'` (nothing starts until Redis is back) or `'open'`
  *   (no shared limit at all). Listen to the client's `error` event to hear about outages.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RateLimitedClient } from 'rate-limited-client';
 import { RedisStore } from 'rate-limited-client/redis';
+import { openExampleRedis } from './support/local-redis.js';
 import { startMockApi } from './support/mock-api.js';
+import { type WorkerMessage, watchWorker } from './support/worker-process.js';
 
 const LIMIT = 20;
 const WINDOW_MS = 1_000;
@@ -49,19 +49,16 @@ interface WorkerSettings {
   key: string;
 }
 
-/** What a worker sends back over the IPC channel. */
-type WorkerMessage =
-  | { type: 'ready' }
-  | {
-      type: 'done';
-      statuses: number[];
-      failures: string[];
-      storeErrors: string[];
-      elapsedMs: number;
-      grants: number;
-      fallbackGrants: number;
-      roundTrips: number;
-    };
+/** What a worker reports over the IPC channel once its requests have all settled. */
+interface WorkerReport {
+  statuses: number[];
+  failures: string[];
+  storeErrors: string[];
+  elapsedMs: number;
+  grants: number;
+  fallbackGrants: number;
+  roundTrips: number;
+}
 
 if (process.argv[2] === 'worker') await worker(JSON.parse(process.argv[3] as string) as WorkerSettings);
 else await parent();
@@ -69,7 +66,7 @@ else await parent();
 // --- A worker: what each replica of a real service would run.
 
 async function worker({ index, apiUrl, redisUrl, key }: WorkerSettings): Promise<void> {
-  const send = (message: WorkerMessage): void => void process.send?.(message);
+  const send = (message: WorkerMessage<WorkerReport>): void => void process.send?.(message);
 
   // Fail fast while Redis is down instead of queueing commands in ioredis (see RedisStore's docs).
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
@@ -118,19 +115,12 @@ async function worker({ index, apiUrl, redisUrl, key }: WorkerSettings): Promise
 
 async function parent(): Promise<void> {
   const t0 = performance.now();
-  const redisServer = process.env.REDIS_URL ? undefined : await startRedisServer();
+  const redisServer = await openExampleRedis();
   if (redisServer === null) {
     process.exitCode = 1;
     return;
   }
-  const redisUrl = process.env.REDIS_URL ?? `redis://127.0.0.1:${redisServer?.port}`;
-  if (!(await redisAnswers(redisUrl))) {
-    const hint = redisServer ? '' : ' Start it, or unset REDIS_URL to let this example start redis-server.';
-    console.error(`Redis at ${redisUrl} does not answer.${hint}`);
-    await redisServer?.stop();
-    process.exitCode = 1;
-    return;
-  }
+  const redisUrl = redisServer.url;
   const api = await startMockApi({ limit: LIMIT, windowMs: WINDOW_MS });
   const children: ChildProcess[] = [];
   try {
@@ -138,7 +128,7 @@ async function parent(): Promise<void> {
     // shared REDIS_URL holding an earlier run's starts does not slow this one down.
     const key = `example-mock-api-${process.pid}-${Date.now()}`;
     console.log(`Mock API at ${api.url}: ${LIMIT} requests per ${WINDOW_MS} ms, counted on arrival; 429 beyond that.`);
-    console.log(`Redis at ${redisUrl}${redisServer ? ' (started by this example)' : ' (REDIS_URL)'}, key '${key}'.`);
+    console.log(`Redis at ${redisUrl} ${redisServer.origin}, key '${key}'.`);
     console.log(
       `${PROCESSES} processes, each with rateLimit ${LIMIT} per ${WINDOW_MS} ms on a RedisStore, each sending ${REQUESTS_PER_PROCESS} requests at once.\n`,
     );
@@ -150,7 +140,7 @@ async function parent(): Promise<void> {
       const settings: WorkerSettings = { index, apiUrl: api.url, redisUrl, key };
       const child = fork(workerFile, ['worker', JSON.stringify(settings)]);
       children.push(child);
-      return watchWorker(child);
+      return watchWorker<WorkerMessage<WorkerReport>>(child);
     });
     // Go only once every worker is connected, so they all compete for the quota from the same moment.
     await Promise.all(workers.map((worker) => worker.ready));
@@ -206,99 +196,6 @@ async function parent(): Promise<void> {
     // Workers still running only after an error above; they must not outlive the example.
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill();
     await api.close();
-    await redisServer?.stop();
+    await redisServer.stop();
   }
-}
-
-type WorkerReport = Extract<WorkerMessage, { type: 'done' }>;
-
-/** Follows one worker: `ready` once it is connected to Redis, `report` once it has reported and exited. */
-function watchWorker(child: ChildProcess): { ready: Promise<void>; report: Promise<WorkerReport> } {
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const report = new Promise<WorkerReport>((resolve, reject) => {
-    let result: WorkerReport | undefined;
-    child.on('message', (message: WorkerMessage) => {
-      if (message.type === 'ready') return markReady();
-      result = message;
-      // Closing the IPC channel is what lets the worker's event loop empty and the process exit.
-      child.disconnect();
-    });
-    child.once('exit', (code, signal) => {
-      if (result !== undefined && code === 0) resolve(result);
-      else reject(new Error(`worker pid ${child.pid} exited with code ${code}, signal ${signal}, before reporting`));
-    });
-  });
-  // A worker that dies before `ready` must not leave the parent waiting for it.
-  return { ready: Promise.race([ready, report.then(() => {})]), report };
-}
-
-/** PING through a fresh connection that gives up at once rather than retrying forever. */
-async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
-  redis.on('error', () => {}); // the rejected connect() below says it
-  try {
-    await redis.connect();
-    await redis.ping(); // answers PONG or rejects
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
-
-interface LocalRedis {
-  port: number;
-  stop(): Promise<void>;
-}
-
-/** Starts redis-server on a free port; null (after saying why) when it can not be started. */
-async function startRedisServer(): Promise<LocalRedis | null> {
-  const port = await freePort();
-  // No config file and no persistence: nothing is written to disk (cwd is the temp dir all the same).
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    cwd: tmpdir(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  // redis-server says when it is ready, so there is nothing to poll for.
-  const ready = new Promise<string | null>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve(null);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      resolve(error.code === 'ENOENT' ? 'redis-server was not found on PATH' : `redis-server could not be started: ${error.message}`),
-    );
-    child.once('exit', (code) => resolve(`redis-server exited with code ${code} before it was ready:\n${output.trim()}`));
-  });
-  const problem = await ready;
-  if (problem !== null) {
-    console.error(
-      `${problem}.\nThis example needs Redis: install redis-server (e.g. apt-get install redis-server, brew install redis), or set REDIS_URL=redis://host:port to use a running one.`,
-    );
-    return null;
-  }
-  return {
-    port,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** A port the OS reports free right now (it could be taken before redis-server binds it: rare enough here). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
