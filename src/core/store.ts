@@ -32,6 +32,11 @@ export interface StoreContext {
   wake(): void;
   /** A problem with no caller to reject (a lease lost, the shared state unreachable): an `error` event. */
   report(error: StoreError): void;
+  /**
+   * How many tasks wait in the client's queue, the one `acquire` is asked for included: a shared store
+   * tells the others whether this process will ask again (see `StoreSlot.priority`).
+   */
+  waiting?(): number;
 }
 
 /**
@@ -54,6 +59,11 @@ export interface StoreSlot {
   readonly settleAtStart: boolean;
   /** The store's own, per grant (undefined until the store sets it); the scheduler never reads or writes it. */
   storeData: unknown;
+  /**
+   * The task's priority (lower first). A shared store may hold a start back while another process
+   * waits with a better one (priorities across processes); a store of one process ignores it.
+   */
+  readonly priority?: number;
   /**
    * The tenant key the task runs under (its `key` option), or undefined. A keyed slot must fit its
    * key's own windows (given by `setKeyLimits`) and the client's, both at once: a grant takes room in
@@ -128,6 +138,17 @@ export interface LimiterStore {
   dropKey?(key: string): void;
   /** How much of `key`'s own windows is used, as far as this process knows. */
   keyUsage?(key: string, now: number): WindowUsage[];
+  /**
+   * The server's word heard by this client, which holds it already (its own cooldown and budget): a
+   * shared store holds every other process on its state to it too. A cooldown of `currency` (every
+   * start, for `'requests'`) for `ms` from now. Fire and forget: it must not throw.
+   */
+  shareCooldown?(currency: string, ms: number, now: number): void;
+  /**
+   * As `shareCooldown`: `remaining` units of `currency` may start until `resetMs` from now (what this
+   * process has in flight already taken off), for every process on the shared state.
+   */
+  shareBudget?(currency: string, remaining: number, resetMs: number, now: number): void;
   /** Called by the client's `close()` once its work has ended: stop timers, drop subscriptions. */
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@ const kStoreError = Symbol.for('rate-limited-client.error.StoreError');
  * The step of a shared store that failed: `'acquire'`, `'settle'`, `'release'`, `'renew'` (a lease was
  * lost or could not be renewed) or `'connection'`.
  */
-export type StoreOperation = 'acquire' | 'settle' | 'release' | 'renew' | 'connection';
+export type StoreOperation = 'acquire' | 'settle' | 'release' | 'renew' | 'feedback' | 'connection';
 
 /**
  * What a shared store could not do, with the store's own error (a Redis connection error, say) as

@@ -118,6 +118,7 @@ export class DispatchLoop {
         this.dispatch();
       },
       report: (error: StoreError) => this.#events.emit('error', error),
+      waiting: () => this.queue.queued,
     });
   }
 

@@ -1,5 +1,6 @@
 // The scheduler: what the client asks of its queue and limits (submit, pause, limits, close, stats),
 // around the dispatch loop (dispatch-loop.ts) that starts the tasks.
+import { REQUESTS } from '../core/cost.js';
 import type { Emitter } from '../core/events.js';
 import type { NormalizedClientOptions, NormalizedScheduleOptions } from '../core/normalize-options.js';
 import type { ClientStats, KeyStats, LearnedRate, RateWindow } from '../core/options.js';
@@ -202,6 +203,8 @@ export class Scheduler {
       return;
     }
     if (!loop.server.coolDown(until, currency)) return;
+    // Every process sharing the store holds too (a RedisStore); this one already does.
+    loop.store.shareCooldown?.(currency ?? REQUESTS, delayMs, loop.clock.now());
     loop.wake.cancel();
     loop.dispatch();
   }
@@ -225,6 +228,8 @@ export class Scheduler {
     } else {
       const inFlight = requests ? Math.max(0, loop.semaphore.held - carrierCost) : 0;
       loop.server.setBudget(remaining, now + resetMs, inFlight, now, currency, refill);
+      // A budget that refills as it goes (`refill`) stays this process's: the shared one holds until its reset.
+      if (refill === undefined) loop.store.shareBudget?.(currency ?? REQUESTS, Math.max(0, remaining - inFlight), resetMs, now);
     }
     loop.wake.cancel();
     loop.dispatch();

@@ -14,6 +14,8 @@ export interface AcquireSettings {
   readonly leaseTtlMs: number;
   readonly marginMs: number;
   readonly clientTtlMs: number;
+  /** How long a waiting process's word on its priority outlives its refusal's wait (see FLEET_CHECKS). */
+  readonly priorityHoldMs: number;
 }
 
 /**
@@ -43,8 +45,8 @@ export class AcquireSender {
   }
 
   /**
-   * Asks Redis for `grant` under `limits` (and `key`'s windows, for a keyed start); `answered` makes the
-   * acquire's answer of Redis's reply. If Redis fails or does not answer within `commandTimeoutMs`, it
+   * Asks Redis for `grant` under `limits` (and `key`'s windows, for a keyed start), `more` saying whether
+   * this process has other tasks waiting; `answered` makes the acquire's answer of Redis's reply. If Redis fails or does not answer within `commandTimeoutMs`, it
    * counts as down and the failure mode answers instead: a grant it makes takes the same id.
    */
   send(
@@ -52,6 +54,7 @@ export class AcquireSender {
     grant: Grant,
     limits: StoreLimits,
     key: AcquireRequest['key'],
+    more: boolean,
     answered: (reply: AcquireReply) => number,
   ): Promise<number> {
     const connection = this.#connection;
@@ -65,6 +68,9 @@ export class AcquireSender {
       leaseTtlMs: this.#settings.leaseTtlMs,
       marginMs: this.#settings.marginMs,
       clientTtlMs: this.#settings.clientTtlMs,
+      priority: slot.priority ?? 0,
+      more,
+      holdMs: this.#settings.priorityHoldMs,
       windows: limits.windows,
       key,
     };

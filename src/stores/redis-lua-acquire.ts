@@ -1,11 +1,14 @@
 // The Lua of an acquire: the one script that decides a grant, against every window and bucket of every
 // currency, the tenant key's as well as the client's, and the shared concurrency at once, on Redis's clock.
 import { CHECKS } from './redis-lua-checks.js';
+import { FLEET_CHECKS } from './redis-lua-fleet.js';
 import { CLIENT_KEY_COUNT, PRELUDE } from './redis-lua-prelude.js';
 
 /**
  * ARGV: id, clientId, weight, settle (0|1), concurrency (-1 = none), leaseTtlMs, marginMs, clientTtlMs,
- * cost ("tokens=1800,points=3", '' for none), the number of the client's windows, then limit, windowMs,
+ * cost ("tokens=1800,points=3", '' for none), priority, more (1: the process has more tasks waiting
+ * after this one), hold (ms: see FLEET_CHECKS), channel (for 'priority' announcements), the number of
+ * the client's windows, then limit, windowMs,
  * counts ('requests' or a currency), burst (0: a sliding window) for each of the client's windows, then
  * for each of the tenant key's (when KEYS has its group). Returns {granted, waitMs (string), blockedBy
  * ('' = none), clients, used...} (a bucket's used is burst - level); for a keyed acquire {granted,
@@ -13,7 +16,10 @@ import { CLIENT_KEY_COUNT, PRELUDE } from './redis-lua-prelude.js';
  * windows then the key's, or only the key's when the key refused (the client's are then not checked).
  *
  * A keyed start must fit its key's windows and the client's at once: the key's are checked first, and
- * a grant takes room in both. Concurrency and leases stay the client's: a key's concurrency is kept in
+ * a grant takes room in both. Then the server's word shared by the fleet (a cooldown or a spent budget:
+ * blockedBy 'cooldown' or 'budget'), the client's windows and concurrency, and last the priorities other
+ * processes wait with ('priority'). Every refusal by the client's limits leaves this process's word
+ * that it waits with this priority (see FLEET_CHECKS). Concurrency and leases stay the client's: a key's concurrency is kept in
  * each process by its scheduler, not in Redis.
  *
  * A bucket is checked as TokenBucket checks it, pending amounts included: a cost fits when
@@ -32,9 +38,11 @@ local concurrency = tonumber(ARGV[5])
 local leaseTtl, margin, clientTtl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local costText = ARGV[9]
 local cost = decodeCost(costText)
-local FIRST = 11
-local LAST = FIRST + 4 * tonumber(ARGV[10]) - 1
+local priority, more, hold, channel = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13]
+local FIRST = 15
+local LAST = FIRST + 4 * tonumber(ARGV[14]) - 1
 ${CHECKS}
+${FLEET_CHECKS}
 reap()
 
 local span, longestBucket = spans(FIRST, LAST)
@@ -80,10 +88,27 @@ local function reply(granted, wait, blockedBy, used)
   return out
 end
 
+local amounts = amountsOf(weight, costText)
+local wordWait, heldBy = heldByWord(amounts)
+if heldBy then
+  waitWith(wordWait)
+  touch(ttl)
+  return reply(0, string.format('%.17g', wordWait), heldBy, r.used)
+end
+
 if byConcurrency or r.byPending or r.byWindow then
   local wait, blockedBy = refusal(r.byPending, r.byWindow, r.wait)
+  waitWith(wait)
   touch(ttl)
   return reply(0, string.format('%.17g', wait), blockedBy, r.used)
+end
+
+local betterUntil = betterWaiting()
+if betterUntil then
+  local wait = math.max(betterUntil - now, 1)
+  waitWith(wait)
+  touch(ttl)
+  return reply(0, string.format('%.17g', wait), 'priority', r.used)
 end
 
 local holds = concurrency >= 0
@@ -110,6 +135,8 @@ if holds or not settleNow then
   redis.call('HSET', infoKey, id, infoValue(weight, holds, not settleNow, settleNow and '' or costText))
   if holds then redis.call('HINCRBY', stateKey, 'held', weight) end
 end
+spendWord(amounts)
+leaveWord(more, channel)
 local used = usedAfter(r, settleNow)
 if keyed then usedAfter(keyed, settleNow) end
 touch(ttl)

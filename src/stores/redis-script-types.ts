@@ -36,6 +36,12 @@ export interface AcquireRequest {
   marginMs: number;
   /** How long this client counts as live after its last acquire. */
   clientTtlMs: number;
+  /** The task's priority (lower first; 0 when not set): a refusal leaves word that this process waits with it. */
+  priority?: number | undefined;
+  /** Whether the process has more tasks waiting after this one: a grant then keeps its word (false when not set). */
+  more?: boolean | undefined;
+  /** How long a waiting process's word outlives its refusal's wait: the time it needs to ask again (250 when not set). */
+  holdMs?: number | undefined;
   /**
    * May be empty. `counts`: the currency a window counts (`'requests'` when not set); `burst`: a bucket
    * (see ACQUIRE), a sliding window when not set.
@@ -92,8 +98,15 @@ export function encodeCost(cost: Cost | null): string {
   return parts.join(',');
 }
 
-/** What held the room of a refused acquire, as the acquire script names it. */
-export type BlockedBy = 'window' | 'concurrency' | 'pending';
+/**
+ * What held the room of a refused acquire, as the acquire script names it: the windows, the shared
+ * concurrency or pending starts; or the fleet: a cooldown or a spent budget the server gave some process
+ * (`'cooldown'`, `'budget'`), or another process waiting with a better priority (`'priority'`).
+ */
+export type BlockedBy = 'window' | 'concurrency' | 'pending' | 'cooldown' | 'budget' | 'priority';
+
+/** Every `BlockedBy`, for checking replies. */
+export const BLOCKED_BY: ReadonlySet<string> = new Set<BlockedBy>(['window', 'concurrency', 'pending', 'cooldown', 'budget', 'priority']);
 
 /** What the acquire script answers, checked. */
 export interface AcquireReply {

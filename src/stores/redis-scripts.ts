@@ -7,12 +7,15 @@ import {
   type AcquireReply,
   type AcquireRequest,
   type Amendment,
+  BLOCKED_BY,
+  type BlockedBy,
   encodeCost,
   type GrantRef,
   type RecordedStart,
   type ScriptWindow,
 } from './redis-script-types.js';
 import { ACQUIRE } from './redis-lua-acquire.js';
+import { FEEDBACK } from './redis-lua-fleet.js';
 import { AMEND, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
 import { PROBE, RECORD } from './redis-lua-outage.js';
 import type { RedisLike } from './redis-like.js';
@@ -27,6 +30,11 @@ export {
   type RecordedStart,
   type ScriptWindow,
 } from './redis-script-types.js';
+
+/** What the server said, for `feedback()`. */
+export type ServerWordNews =
+  | { readonly kind: 'cooldown'; readonly currency: string; readonly ms: number }
+  | { readonly kind: 'budget'; readonly currency: string; readonly remaining: number; readonly resetMs: number };
 
 interface Script {
   readonly source: string;
@@ -46,6 +54,7 @@ const scripts = {
   renew: script(RENEW),
   record: script(RECORD),
   probe: script(PROBE),
+  feedback: script(FEEDBACK),
 };
 
 function isNoScript(error: unknown): boolean {
@@ -71,14 +80,20 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     (granted !== 0 && granted !== 1) ||
     typeof waitMs !== 'string' ||
     !Number.isFinite(wait) ||
-    (blockedBy !== '' && blockedBy !== 'window' && blockedBy !== 'concurrency' && blockedBy !== 'pending') ||
+    (blockedBy !== '' && !(typeof blockedBy === 'string' && BLOCKED_BY.has(blockedBy))) ||
     typeof clients !== 'number' ||
     (byKey !== undefined && byKey !== 0 && byKey !== 1) ||
     !used.every((units) => typeof units === 'number')
   ) {
     throw malformed('acquire', reply);
   }
-  const answer: AcquireReply = { granted: granted === 1, waitMs: wait, blockedBy: blockedBy === '' ? null : blockedBy, used, clients };
+  const answer: AcquireReply = {
+    granted: granted === 1,
+    waitMs: wait,
+    blockedBy: blockedBy === '' ? null : (blockedBy as BlockedBy),
+    used,
+    clients,
+  };
   if (byKey === undefined) return answer;
   // Refused by its key: only the key's windows were asked. Otherwise the client's come first.
   const split = byKey === 1 ? 0 : request.windows.length;
@@ -178,6 +193,10 @@ export class RedisScripts {
       request.marginMs,
       request.clientTtlMs,
       encodeCost(request.cost),
+      request.priority ?? 0,
+      request.more === true ? 1 : 0,
+      request.holdMs ?? 250,
+      this.channel,
       request.windows.length,
       ...windowArgs(request.windows),
       ...windowArgs(request.key?.windows ?? []),
@@ -251,6 +270,16 @@ export class RedisScripts {
         start.key?.spanMs ?? 0,
       ]),
     ]);
+  }
+
+  /**
+   * The server's word heard by this process, for every process on the key: a cooldown of `currency`
+   * for `ms` from Redis's now, or a budget of `remaining` units until `resetMs` from now (see FEEDBACK).
+   */
+  async feedback(word: ServerWordNews): Promise<void> {
+    const args: Array<string | number> =
+      word.kind === 'cooldown' ? ['cooldown', word.currency, word.ms] : ['budget', word.currency, word.remaining, word.resetMs];
+    await this.#run(scripts.feedback, new TenantGroups(this.#layout), args);
   }
 
   /** Resolves if Redis takes writes for this store again (after an outage). */

@@ -12,9 +12,9 @@ import { FallbackGrants } from './redis-fallback-grants.js';
 import { type Grant, newGrant } from './redis-grant.js';
 import { LeaseWriter } from './redis-lease-writer.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
-import { RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
-import { type AcquireReply, RedisScripts } from './redis-scripts.js';
-import { type Announcement, type FreedKind, FreedSubscriber } from './redis-subscriber.js';
+import { type Announced, RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
+import { type AcquireReply, RedisScripts, type ServerWordNews } from './redis-scripts.js';
+import { type Announcement, FreedSubscriber } from './redis-subscriber.js';
 import { LastUsed, longestSpan, usageOf } from './redis-usage.js';
 
 /** What this process knows of a tenant key (from its `setKeyLimits` until its `dropKey`). */
@@ -23,6 +23,15 @@ interface KnownKey {
   /** Redis's last figures for the key's windows. */
   readonly last: LastUsed;
 }
+
+/**
+ * How long a process's word that it waits with a priority outlives the wait of its refusal: the time it
+ * needs to ask again once that wait is over (its timer, its event loop, a round trip), with room for a
+ * loaded machine. A process that died waiting holds the others back no longer than this past its wait.
+ */
+const PRIORITY_HOLD_MS = 250;
+
+function ignore(): void {}
 
 /** Whether some window counts a currency other than requests. */
 function countsCurrencies(windows: readonly RateWindow[]): boolean {
@@ -118,7 +127,13 @@ export class RedisStore implements LimiterStore {
       this.#connection,
       this.#scripts,
       this.#fallback,
-      { clientId: this.#clientId, leaseTtlMs: resolved.leaseTtlMs, marginMs: this.#marginMs, clientTtlMs: resolved.clientTtlMs },
+      {
+        clientId: this.#clientId,
+        leaseTtlMs: resolved.leaseTtlMs,
+        marginMs: this.#marginMs,
+        clientTtlMs: resolved.clientTtlMs,
+        priorityHoldMs: PRIORITY_HOLD_MS,
+      },
       now,
     );
     this.#subscriber = new FreedSubscriber(resolved.redis, this.#scripts.channel, (message) => this.#heard(message));
@@ -197,7 +212,7 @@ export class RedisStore implements LimiterStore {
     const connection = this.#connection;
     if (connection.down && !connection.mayProbe(now)) return this.#fallback.answer(slot, now);
     if (!connection.down) {
-      const remembered = this.#refusals.remembered(slot.weight, slot.cost ?? null, now);
+      const remembered = this.#refusals.remembered(slot.weight, slot.cost ?? null, slot.priority ?? 0, now);
       if (remembered > 0) {
         // Only the client's windows are remembered: a key's refusal is the scheduler's to wait out.
         if (slot.key !== undefined) slot.refusedByKey = false;
@@ -221,7 +236,7 @@ export class RedisStore implements LimiterStore {
   earliestWait(slot: StoreSlot, now: number): number {
     // `?? null`: a slot made by hand (JavaScript) may leave out its cost.
     const cost = slot.cost ?? null;
-    if (!this.#connection.down) return this.#refusals.earliestWait(slot.weight, cost, now);
+    if (!this.#connection.down) return this.#refusals.earliestWait(slot.weight, cost, slot.priority ?? 0, now);
     if (this.#failureMode !== 'local') return 0;
     const wait = this.#share.earliestWait(slot.weight, cost, now);
     return slot.key === undefined ? wait : Math.max(wait, this.#share.keyEarliestWait(slot.key, slot.weight, cost, now));
@@ -295,6 +310,31 @@ export class RedisStore implements LimiterStore {
   }
 
   /**
+   * A cooldown this process heard (a Retry-After, a bare refusal): written to Redis, where every
+   * process's next acquire is refused until it ends (on Redis's clock, from its arrival there). Dropped
+   * while Redis is down: each process then holds to what it heard itself.
+   */
+  shareCooldown(currency: string, ms: number): void {
+    this.#shareWord({ kind: 'cooldown', currency, ms: Math.max(0, Math.ceil(ms)) });
+  }
+
+  /**
+   * A remaining budget this process heard, until its reset: written to Redis, where every process's
+   * grants come off it (see FEEDBACK). Dropped while Redis is down, as `shareCooldown`.
+   */
+  shareBudget(currency: string, remaining: number, resetMs: number): void {
+    this.#shareWord({ kind: 'budget', currency, remaining: Math.max(0, Math.floor(remaining)), resetMs: Math.max(0, Math.ceil(resetMs)) });
+  }
+
+  #shareWord(word: ServerWordNews): void {
+    const connection = this.#connection;
+    if (this.#closed || this.#context === undefined || connection.down || !connection.ready) return;
+    connection.track(
+      connection.send(() => this.#scripts.feedback(word)).then(ignore, (error: unknown) => connection.failed(error, 'feedback')),
+    );
+  }
+
+  /**
    * Redis's last reported usage of each window (before its first answer, this process's own starts).
    * While Redis is down with `failureMode: 'local'`, this process's own starts against its share: each
    * window's `limit` is then the share.
@@ -362,7 +402,8 @@ export class RedisStore implements LimiterStore {
     this.#writer.flush();
     const epoch = this.#refusals.epoch;
     const keyed = key === undefined || keyWindows === undefined ? undefined : { name: key, windows: keyWindows };
-    return this.#sender.send(slot, grant, this.#limits, keyed, (reply) => this.#answered(slot, grant, reply, epoch));
+    const more = (this.#ctx.waiting?.() ?? 0) > 1;
+    return this.#sender.send(slot, grant, this.#limits, keyed, more, (reply) => this.#answered(slot, grant, reply, epoch));
   }
 
   #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch): number {
@@ -384,10 +425,12 @@ export class RedisStore implements LimiterStore {
     this.#stats.refusals++;
     const blockedBy = reply.blockedBy ?? 'window';
     // Only the client's refusals are remembered: one of a key holds no other key's work back.
-    if (reply.byKey !== true) this.#refusals.remember(grant.weight, grant.estimate, reply.waitMs, blockedBy, now, epoch);
+    if (reply.byKey !== true)
+      this.#refusals.remember(grant.weight, grant.estimate, slot.priority ?? 0, reply.waitMs, blockedBy, now, epoch);
     // A window of another currency can be freed early by a refund, announced on the channel too.
     const currencies = countsCurrencies(this.#limits.windows) || (known !== undefined && countsCurrencies(known.windows));
-    if ((blockedBy !== 'window' || currencies) && !this.#closed) this.#subscriber.ensure();
+    const announced = blockedBy === 'concurrency' || blockedBy === 'pending' || blockedBy === 'priority';
+    if ((announced || currencies) && !this.#closed) this.#subscriber.ensure();
     return reply.waitMs;
   }
 
@@ -399,16 +442,17 @@ export class RedisStore implements LimiterStore {
     this.#wake();
   }
 
-  /** An announcement on the channel: `'settle'`, `'release'` or `'amend'`; anything else is taken as any. */
+  /** An announcement on the channel: `'settle'`, `'release'`, `'amend'` or `'priority'`; anything else is taken as any. */
   #heard(message: Announcement): void {
-    this.#freed(message === 'settle' || message === 'release' || message === 'amend' ? message : 'unknown');
+    const kinds: readonly string[] = ['settle', 'release', 'amend', 'priority'];
+    this.#freed(kinds.includes(message) ? (message as Announced) : 'unknown');
   }
 
   /**
    * Another process released or settled (or a subscription began): a refusal by concurrency or pending
    * starts may be over. A settle frees no concurrency, so it does not wake a process waiting for that.
    */
-  #freed(kind: FreedKind): void {
+  #freed(kind: Announced): void {
     if (this.#closed) return;
     if (!this.#refusals.announced(kind)) return;
     if (!this.#connection.down) this.#wake();
