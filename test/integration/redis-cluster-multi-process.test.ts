@@ -9,7 +9,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { maxInAnyWindow } from '../../examples/support/window-count.js';
-import { command, describeWithTopology, type RedisClusterTopology, startCluster } from '../support/redis-topology.js';
+import { describeWithTopology } from '../support/describe-with-topology.js';
+import { command, type RedisClusterTopology, startCluster } from '../support/redis-topology.js';
 import { spawnTopologyWorker, type TopologyConnection, type TopologyReport } from '../support/topology-workers.js';
 
 const LIMIT = 30;

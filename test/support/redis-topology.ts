@@ -6,7 +6,8 @@
  *
  * No persistence (`--save ''`, no AOF). A cluster node must keep its `nodes.conf`, and a sentinel
  * rewrites its own config file, so each topology has a temp dir of its own, removed when it stops or
- * when this process exits; every server is killed then too, even when a test fails.
+ * when this process exits; every server is killed then too, even when a test fails. No vitest here, so
+ * the benchmark and the examples can use it too (`describeWithTopology` is in describe-with-topology.ts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +15,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { describe, it } from 'vitest';
 import { freePort } from './free-port.js';
 
 const READY_TIMEOUT_MS = 10_000;
@@ -45,25 +45,6 @@ export function topologyToolsAvailable(): ToolsAvailability {
   }
   availability = missing.length === 0 ? { ok: true } : { ok: false, reason: missing.join('; ') };
   return availability;
-}
-
-/**
- * `describe` for suites that start a topology. Without redis-server or redis-cli the suite is skipped,
- * and the skip names the reason; in CI (`CI=true`) it fails instead, so a green run means it ran.
- */
-export function describeWithTopology(name: string, fn: () => void): void {
-  const found = topologyToolsAvailable();
-  if (found.ok) {
-    describe(name, fn);
-  } else if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('needs redis-server and redis-cli', () => {
-        throw new Error(`redis-server and redis-cli are required in CI; .ci/run installs them. ${found.reason}`);
-      });
-    });
-  } else {
-    describe.skip(`${name} (skipped: ${found.reason})`, fn);
-  }
 }
 
 /** Every server started and not yet exited, and every temp dir: killed and removed when this process exits. */
@@ -383,7 +364,8 @@ export async function startSentinels(options: SentinelOptions = {}): Promise<Sen
     removeDir(dir);
   };
   try {
-    const primary = await startNode(dir, (port) => dataArgs(port));
+    // A replica's first sync is diskless and waits 5 s by default for more replicas to share it: not here.
+    const primary = await startNode(dir, (port) => [...dataArgs(port), '--repl-diskless-sync-delay', '0']);
     all.push(primary);
     const replica = await startNode(dir, (port) => [...dataArgs(port), '--replicaof', HOST, String(primary.port)]);
     all.push(replica);

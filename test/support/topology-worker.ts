@@ -1,9 +1,9 @@
 /**
  * A child process for the Redis topology tests: one RateLimitedClient on a RedisStore whose client
- * reaches a Cluster or a Sentinel-watched primary. Started by `spawnTopologyWorker()`
- * (test/support/topology-workers.ts), with
- * `spawnScriptWorker`'s protocol: settings in RLC_SETTINGS, prints `ready` once its client is
- * connected, waits for a line on stdin, schedules its tasks, and prints its report (JSON) last.
+ * reaches a Cluster or a Sentinel-watched primary, started by `spawnTopologyWorker()`
+ * (test/support/topology-workers.ts): settings in RLC_SETTINGS; prints `ready` once its client is
+ * connected, waits for a line on stdin, schedules its tasks, prints `start` as each begins (so the
+ * test can kill a server mid-run), and prints its report (JSON) last.
  *
  * Start times are `performance.timeOrigin + performance.now()`: epoch milliseconds with a fraction,
  * which processes on one machine share. The worker exits when its stdin closes, so a test process
@@ -33,7 +33,11 @@ async function main(): Promise<void> {
   const epochNow = (): number => performance.timeOrigin + performance.now();
   const redis = connect(settings.connection);
   redis.on('error', () => {}); // connection errors reach the client as StoreError events
-  const store = new RedisStore({ redis, key: settings.key });
+  const store = new RedisStore({
+    redis,
+    key: settings.key,
+    ...(settings.failureMode === undefined ? {} : { failureMode: settings.failureMode }),
+  });
   const client = new RateLimitedClient({
     store,
     concurrency: settings.concurrency,
@@ -62,6 +66,7 @@ async function main(): Promise<void> {
         const { down, fallbackGrants: now } = store.stats();
         starts.push({ at: epochNow(), down, fallback: now > fallbackGrants });
         fallbackGrants = now;
+        process.stdout.write('start\n');
         await new Promise((resolve) => setTimeout(resolve, settings.taskMs));
       })
       .then(
