@@ -115,11 +115,15 @@ describeWithTopology('RedisStore behind Redis Sentinel: the primary killed mid-r
     const before = maxInAnyWindow(times(all.filter((start) => start.at < killedAt)), WINDOW_MS);
     const after = maxInAnyWindow(times(all.filter((start) => start.at > Math.max(killedAt, lastFallback + FALLBACK_SLACK_MS))), WINDOW_MS);
     const anyWindow = maxInAnyWindow(times(all), WINDOW_MS);
-    const back = reports.map((report) => {
-      const own = report.starts.filter((start) => start.down || start.fallback).map((start) => start.at);
-      const from = Math.max(killedAt, ...own);
-      return Math.min(...report.starts.filter((start) => start.at > from && !start.down).map((start) => start.at)) - killedAt;
-    });
+    // The first start each process was granted by the new primary: by Redis, after it reported the outage.
+    const back = reports.map(
+      (report) =>
+        Math.min(
+          ...report.starts
+            .filter((start) => start.at > killedAt && start.errorsBefore > 0 && !start.down && !start.fallback)
+            .map((start) => start.at),
+        ) - killedAt,
+    );
     const outage = fallback.map((start) => start.at - killedAt);
     console.info(
       `Sentinel failover, failureMode '${failureMode}': the sentinels named the new primary ${(failoverMs / 1_000).toFixed(2)} s after the kill; ` +

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     client
       .schedule(async () => {
         const { down, fallbackGrants: now } = store.stats();
-        starts.push({ at: epochNow(), down, fallback: now > fallbackGrants });
+        starts.push({ at: epochNow(), down, fallback: now > fallbackGrants, errorsBefore: errors.length });
         fallbackGrants = now;
         process.stdout.write('start\n');
         await new Promise((resolve) => setTimeout(resolve, settings.taskMs));

@@ -35,6 +35,8 @@ export interface TopologyStart {
   down: boolean;
   /** The store's fallback grants had grown since the previous start: this start (or one beside it) was granted without Redis. */
   fallback: boolean;
+  /** The client's `error` events before this start: a start with some, neither `down` nor `fallback`, was granted by Redis after an outage. */
+  errorsBefore: number;
 }
 
 export interface TopologyReport {
