@@ -11,9 +11,31 @@ const MODE_TEXT: Record<RedisFailureMode, string> = {
   open: 'letting work through without shared limits until it is back',
 };
 
-/** A Redis reply error (the server answered, with an error) rather than a connection problem. */
-function isReplyError(error: unknown): boolean {
-  return error instanceof Error && error.name === 'ReplyError';
+/**
+ * A Redis reply error (the server answered, with an error) rather than a connection problem: ioredis's
+ * and iovalkey's are named `ReplyError`; node-redis's are of its class `ErrorReply` (or a subclass,
+ * `SimpleError`, `BlobError`), which keep the name `Error`.
+ */
+export function isReplyError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return true;
+  for (
+    let proto: unknown = Object.getPrototypeOf(error);
+    proto !== null && proto !== Error.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
+    if ((proto as { constructor?: { name?: unknown } }).constructor?.name === 'ErrorReply') return true;
+  }
+  return false;
+}
+
+/** Why the store sends nothing on the client now, for the outage's report. */
+function notReady(status: string): string {
+  // 'wait': an ioredis client made with `lazyConnect`, or a node-redis client not connected (or closed).
+  if (status === 'wait') {
+    return 'The Redis client is not connected (status `wait`): connect it before the store is used (node-redis: `await client.connect()`; ioredis with `lazyConnect`: `await redis.connect()`)';
+  }
+  return `The Redis client is not ready (status \`${status}\`)`;
 }
 
 /** What the connection needs from its store: the clock, where to report, and what to do on a change. */
@@ -131,7 +153,7 @@ export class RedisConnection {
 
   /** `operation` found the client not ready: that is an outage from here. */
   failNotReady(operation: StoreOperation): void {
-    this.failed(new Error(`The Redis client is not ready (status \`${this.#redis.status}\`)`), operation);
+    this.failed(new Error(notReady(this.#redis.status)), operation);
   }
 
   /**

@@ -1,7 +1,10 @@
-// The shape of the Redis client a RedisStore is given: the few ioredis members it uses, and nothing else.
+// The shapes of the Redis clients a RedisStore is given: the few members of each it uses, and nothing
+// else, so that no client library's types (all optional peers) are needed to use the store.
 
 /**
- * The part of an ioredis client (v5) the store uses; an ioredis `Redis` or `Cluster` instance fits.
+ * The part of an ioredis client the store uses: an ioredis 5 or 6 `Redis` or `Cluster`, or an iovalkey
+ * `Redis` or `Cluster` (ioredis's fork, same API), fits as it is. It is also what the store speaks
+ * inside: a node-redis client is adapted to it (see `NodeRedisLike`).
  * The store checks for `evalsha`, `eval`, `duplicate`, `on` and `off` when it is created.
  */
 export interface RedisLike {
@@ -37,3 +40,53 @@ export interface RedisLike {
   /** Closes the connection at once: called on the store's own subscriber only, never on the client it was given. */
   disconnect(): void;
 }
+
+/** The keys and arguments of a script, as node-redis takes them. */
+export interface NodeRedisScriptOptions {
+  keys: string[];
+  arguments: string[];
+}
+
+/**
+ * The part of a node-redis client (`redis` on npm, 5 and newer) the store uses: what `createClient()`
+ * and `createCluster()` return fits as it is. The store turns it into a `RedisLike` (see
+ * `redis-node-adapter.ts`); it checks for `evalSha`, `eval`, `duplicate` and a boolean `isOpen` when it
+ * is created.
+ */
+export interface NodeRedisLike {
+  /** Whether the client has been connected (`connect()`) and not closed since: false until then. */
+  readonly isOpen: boolean;
+  /** Whether the connection is up now (for a cluster: whether its slots are known). */
+  readonly isReady: boolean;
+  /** `EVALSHA`: rejects with an `ErrorReply` whose message starts with `NOSCRIPT` when Redis lost the script. */
+  evalSha(sha: string, options: NodeRedisScriptOptions): Promise<unknown>;
+  /** `EVAL`: sent when `evalSha` was answered `NOSCRIPT`. */
+  eval(script: string, options: NodeRedisScriptOptions): Promise<unknown>;
+  /** A new client with the same options, not connected: the store connects it for its subscriber. */
+  duplicate(): NodeRedisLike;
+  /** Connects a client made by `duplicate()` (the store never connects the client it was given). */
+  connect(): Promise<unknown>;
+  // `any` in the listeners: node-redis types them generic over `string | Buffer` (by a `bufferMode`
+  // argument the store does not pass), which a listener of strings would not fit.
+  /** Subscribes with a listener, given `(message, channel)`: called on the store's own duplicate only. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  subscribe(channels: string[], listener: (message: any, channel: any) => unknown): Promise<unknown>;
+  /** Removes that listener: called on the store's own duplicate only, when the store closes. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+  unsubscribe(channels: string[], listener: (message: any, channel: any) => unknown): Promise<unknown>;
+  /** Closes the connection at once: called on the store's own duplicate only. */
+  destroy(): unknown;
+  /** Adds an event listener: `'ready'` and `'error'` (a cluster's `'connect'`, `'node-ready'` and `'error'`). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as RedisLike's `on`
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  /** Removes a listener added by `on`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as RedisLike's `on`
+  off(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+/**
+ * A Redis client `RedisStore` accepts, told apart by its members when the store is created:
+ * - ioredis 5 or 6, or iovalkey: a `Redis` or a `Cluster` (`RedisLike`);
+ * - node-redis 5 or newer: a `createClient()` or a `createCluster()` client (`NodeRedisLike`).
+ */
+export type RedisClient = RedisLike | NodeRedisLike;

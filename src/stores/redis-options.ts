@@ -1,6 +1,7 @@
 // The options of `new RedisStore(...)`, its failure modes and its stats: their types, defaults and checks.
 import { describe, integerAtLeast, knownKeys, oneOf, plainObject, positiveFinite } from '../core/validate.js';
-import type { RedisLike } from './redis-like.js';
+import { redisClientOf } from './redis-clients.js';
+import type { RedisClient, RedisLike } from './redis-like.js';
 
 /**
  * What a `RedisStore` does while Redis can not be reached (or answers errors):
@@ -11,21 +12,29 @@ import type { RedisLike } from './redis-like.js';
 export type RedisFailureMode = 'local' | 'closed' | 'open';
 
 /**
- * The options of `new RedisStore(...)`: an ioredis client and the `key` that names the shared state are
+ * The options of `new RedisStore(...)`: a Redis client and the `key` that names the shared state are
  * required; the rest have defaults. Every store given the same `key` on the same Redis shares its limits.
  * @example new RedisStore({ redis: new Redis(url, { maxRetriesPerRequest: 1 }), key: 'github-api' })
+ * @example new RedisStore({ redis: await createClient({ url }).connect(), key: 'github-api' })
  */
 export interface RedisStoreOptions {
   /**
-   * A connected ioredis client (`Redis` or `Cluster`). The store sends its scripts on it and calls
-   * `duplicate()` once for a pub/sub subscriber. The client stays yours: `close()` never quits it.
+   * A connected Redis client, told apart by its members: an ioredis 5 or 6 `Redis` or `Cluster`, an
+   * iovalkey `Redis` or `Cluster`, or a node-redis (5 or newer) `createClient()` or `createCluster()`
+   * client. The store sends its scripts on it and makes one second connection from it (`duplicate()`)
+   * for a pub/sub subscriber. The client stays yours: the store never connects, quits or closes it.
    *
-   * Failures are only noticed fast when the client fails fast: the store never sends while
-   * `redis.status` is not `'ready'` (no offline queue), but a command already sent waits for the
-   * client's own retries up to `commandTimeoutMs`. A `lazyConnect` client must be connected first.
+   * Connect it before the store's first task (node-redis: `await client.connect()`; ioredis with
+   * `lazyConnect`: `await redis.connect()`): a client not connected then counts as a Redis outage,
+   * reported once, and `failureMode` answers until its connection is ready.
+   *
+   * Failures are only noticed fast when the client fails fast: the store never sends while the client
+   * is not ready (no offline queue), but a command already sent waits for the client's own retries up
+   * to `commandTimeoutMs`.
    * @example new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false })
+   * @example await createClient({ url, disableOfflineQueue: true }).connect()
    */
-  redis: RedisLike;
+  redis: RedisClient;
   /**
    * Names the shared state: every store with the same `key` (on the same Redis) shares the same windows
    * and concurrency budget. Keys are `rlc:{<key>}:*`, one Redis Cluster hash slot, so `{` and `}` are
@@ -92,25 +101,19 @@ export interface RedisStoreStats {
   down: boolean;
 }
 
-/** Options with every default applied, checked. */
-export type ResolvedRedisStoreOptions = Required<{ [K in keyof RedisStoreOptions]: Exclude<RedisStoreOptions[K], undefined> }>;
+/** Options with every default applied, checked; `redis` as the store speaks to it (a node-redis client adapted). */
+export type ResolvedRedisStoreOptions = Required<{
+  [K in Exclude<keyof RedisStoreOptions, 'redis'>]: Exclude<RedisStoreOptions[K], undefined>;
+}> & { redis: RedisLike };
 
 const OPTIONS = ['redis', 'key', 'failureMode', 'safetyMarginMs', 'leaseTtlMs', 'commandTimeoutMs', 'clientTtlMs'] as const;
 const FAILURE_MODES: readonly RedisFailureMode[] = ['local', 'closed', 'open'];
 
-function isRedisLike(value: unknown): value is RedisLike {
-  const redis = value as Record<string, unknown> | null;
-  return (
-    typeof redis === 'object' &&
-    redis !== null &&
-    ['evalsha', 'eval', 'duplicate', 'on', 'off'].every((method) => typeof redis[method] === 'function')
-  );
-}
-
+/** A TypeError either way: braces are no value out of range but text the key's format can not hold. */
 function checkKey(value: unknown): string {
   const expected = 'a non-empty string without `{` or `}` (they would break the Redis Cluster hash tag)';
-  if (typeof value !== 'string') throw new TypeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
-  if (value === '' || /[{}]/.test(value)) throw new RangeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
+  if (typeof value !== 'string' || /[{}]/.test(value)) throw new TypeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
+  if (value === '') throw new RangeError(`Expected \`key\` to be ${expected}, got ${describe(value)}`);
   return value;
 }
 
@@ -125,16 +128,14 @@ function finiteAtLeastZero(name: string, value: unknown): number {
 export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRedisStoreOptions {
   const given = plainObject('options', options);
   knownKeys('', given, OPTIONS);
-  if (!isRedisLike(given.redis)) {
-    throw new TypeError(
-      `Expected \`redis\` to be an ioredis client (with evalsha, eval, duplicate, on and off methods), got ${describe(given.redis)}`,
-    );
-  }
+  const client = redisClientOf(given.redis);
+  const key = checkKey(given.key);
+  client.checkKey(key);
   const or = <T>(name: keyof RedisStoreOptions, fallback: T, check: (name: string, value: unknown) => T): T =>
     given[name] === undefined ? fallback : check(name, given[name]);
   return {
-    redis: given.redis,
-    key: checkKey(given.key),
+    redis: client.redis,
+    key,
     failureMode: or('failureMode', 'local', (name, value) => oneOf(name, value, FAILURE_MODES)),
     safetyMarginMs: or('safetyMarginMs', 20, finiteAtLeastZero),
     leaseTtlMs: or('leaseTtlMs', 10_000, (name, value) => integerAtLeast(name, value, 1)),

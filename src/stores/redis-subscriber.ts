@@ -21,9 +21,9 @@ export class FreedSubscriber {
   readonly #redis: RedisLike;
   readonly #channel: string;
   readonly #onMessage: (message: Announcement) => void;
-  /** Created by the first `ensure()`; never replaced (ioredis reconnects and resubscribes it). */
+  /** Created by the first `ensure()`; never replaced (ioredis and node-redis both reconnect and resubscribe it). */
   #subscriber: RedisLike | undefined = undefined;
-  /** True once a SUBSCRIBE succeeded: later `'ready'` events are ioredis's own resubscriptions. */
+  /** True once a SUBSCRIBE succeeded: later `'ready'` events are the client's own resubscriptions. */
   #subscribed = false;
   #subscribing = false;
 
@@ -40,8 +40,8 @@ export class FreedSubscriber {
       this.#subscriber = subscriber;
       subscriber.on('message', this.#onChannel);
       subscriber.on('ready', this.#onReady);
-      // Its connection errors need a listener (ioredis logs unhandled ones); the store's own client
-      // reports outages.
+      // Its connection errors need a listener (ioredis logs unhandled ones, node-redis throws them); the
+      // store's own client reports outages.
       subscriber.on('error', ignore);
     }
     // Not ready yet: its 'ready' subscribes (a client without an offline queue refuses commands before).

@@ -6,6 +6,9 @@ import { StoreError } from '../../src/errors/store-error.js';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
 import type { StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
+import { isReplyError } from '../../src/stores/redis-connection.js';
+import type { RedisClient } from '../../src/stores/redis-like.js';
+import { CLIENT_LIBRARIES, type ClientLibrary, connectWith, type TestClient } from '../support/redis-clients.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 import { watchStalls } from '../support/stalls.js';
 
@@ -51,36 +54,31 @@ const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let server: RedisServer;
 /** Clients and stores of the running test, closed after it. */
-const clients: Redis[] = [];
+const clients: TestClient[] = [];
+const admins: Redis[] = [];
 const stores: RedisStore[] = [];
 
 /**
- * A client that fails fast and comes back fast: `enableOfflineQueue: false` rejects commands at once
- * while disconnected (instead of queueing them), `maxRetriesPerRequest: 1` stops a command sent before a
- * drop from waiting through many reconnections, and `retryStrategy: () => 50` reconnects every 50 ms so
- * a restarted server is seen again at once (ioredis's default backs off for up to 2 s).
+ * A client of `library` that fails fast and comes back fast (see test/support/redis-clients.ts): no
+ * offline queue (commands are refused at once while disconnected, instead of queued), and a
+ * reconnection every 50 ms, so a restarted server is seen again at once.
  */
-async function connect(): Promise<Redis> {
-  const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
-  redis.on('error', () => {}); // refused reconnections while the server is down; the store reports outages
-  clients.push(redis);
+async function connectThrough(library: ClientLibrary): Promise<TestClient> {
+  const client = await connectWith(library, server.url);
+  clients.push(client);
+  return client;
+}
+
+/** An ioredis connection for what a test reads or does beside the store, whatever the store's client. */
+async function admin(): Promise<Redis> {
+  const redis = new Redis(server.url);
+  redis.on('error', () => {});
+  admins.push(redis);
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   return redis;
 }
 
-function untilStatus(redis: Redis, ready: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = () => {
-      if ((redis.status === 'ready') !== ready) return;
-      redis.off('ready', check).off('close', check);
-      resolve();
-    };
-    redis.on('ready', check).on('close', check);
-    check();
-  });
-}
-
-function open(options: Partial<RedisStoreOptions> & { redis: Redis }, limits: StoreLimits) {
+function open(options: Partial<RedisStoreOptions> & { redis: RedisClient }, limits: StoreLimits) {
   const store = new RedisStore({ key: `test-${randomUUID()}`, ...options });
   stores.push(store);
   const fake = fakeContext(limits);
@@ -89,7 +87,7 @@ function open(options: Partial<RedisStoreOptions> & { redis: Redis }, limits: St
 }
 
 /** Loads the scripts into a fresh server's cache (a first EVALSHA costs a NOSCRIPT and an EVAL). */
-async function warmScripts(redis: Redis): Promise<void> {
+async function warmScripts(redis: RedisClient): Promise<void> {
   const { store } = open({ redis }, oneWindow(10, 1_000, 1));
   const s = slot(1, false);
   await store.acquire(s, now());
@@ -113,8 +111,18 @@ describeWithRedis('RedisStore', () => {
   });
   afterEach(async () => {
     for (const store of stores.splice(0)) await store.close();
-    for (const redis of clients.splice(0)) redis.disconnect();
+    for (const client of clients.splice(0)) client.close();
+    for (const redis of admins.splice(0)) redis.disconnect();
   });
+
+  // About 3.5 s a library.
+  for (const library of CLIENT_LIBRARIES) describe(`through ${library.name}`, () => storeTests(library));
+});
+
+function storeTests(library: ClientLibrary): void {
+  /** A connected client of this library, for the store: `.redis` is what a user passes. */
+  const connection = () => connectThrough(library);
+  const connect = async () => (await connection()).redis;
 
   it('grants with one round trip each, then refuses, then answers from memory without Redis', async () => {
     const redis = await connect();
@@ -154,7 +162,7 @@ describeWithRedis('RedisStore', () => {
     // One settle and one release for all three.
     expect(store.stats().roundTrips).toBe(5);
     expect(reports).toEqual([]);
-    const raw = await connect();
+    const raw = await admin();
     expect(await raw.hget(`rlc:{${key}}:state`, 'held')).toBe('0');
     expect(await raw.zcard(`rlc:{${key}}:log`)).toBe(3);
   });
@@ -193,7 +201,7 @@ describeWithRedis('RedisStore', () => {
     expect(await b.store.acquire(slot(), now())).toBeGreaterThan(0);
     expect(a.reports).toEqual([]);
 
-    const raw = await connect();
+    const raw = await admin();
     // Listen first: a renewal answered before the DEL's own reply is read would report unheard.
     const reported = a.nextReport();
     await raw.del(`rlc:{${key}}:leases`, `rlc:{${key}}:info`, `rlc:{${key}}:state`);
@@ -212,30 +220,49 @@ describeWithRedis('RedisStore', () => {
     await warmScripts(redis);
     const { store } = open({ redis }, oneWindow(10, 1_000));
     expect(await store.acquire(slot(), now())).toBe(0);
-    await (await connect()).script('FLUSH');
+    await (await admin()).script('FLUSH');
     expect(await store.acquire(slot(), now())).toBe(0);
     expect(store.stats()).toMatchObject({ grants: 2, roundTrips: 3, down: false }); // NOSCRIPT, then EVAL
   });
 
   it('waits for a client still connecting instead of treating it as down', async () => {
-    const redis = new Redis(server.url, { enableOfflineQueue: false });
-    clients.push(redis);
-    const { store, reports } = open({ redis }, oneWindow(10, 1_000));
-    expect(redis.status).not.toBe('ready');
+    const client = library.connecting(server.url);
+    clients.push(client);
+    const { store, reports } = open({ redis: client.redis }, oneWindow(10, 1_000));
+    expect(client.ready()).toBe(false);
     expect(await store.acquire(slot(), now())).toBe(0);
     expect(reports).toEqual([]);
+  });
+
+  it('counts a client not connected yet as an outage, reported once with how to connect it, until it is connected', async () => {
+    const client = library.unconnected(server.url);
+    clients.push(client);
+    const { store, reports, nextWake } = open({ redis: client.redis }, oneWindow(10, 60_000));
+    expect(await store.acquire(slot(), now())).toBe(0); // the local share, at once
+    expect(store.stats()).toMatchObject({ down: true, fallbackGrants: 1, roundTrips: 0 });
+    expect(reports).toHaveLength(1);
+    expect(reports[0]?.operation).toBe('connection');
+    expect(reports[0]?.message).toMatch(/not connected \(status `wait`\): connect it .*`await client\.connect\(\)`/);
+
+    const woken = nextWake();
+    await client.connect();
+    await woken; // its 'ready' ends the outage
+    expect(await store.acquire(slot(), now())).toBe(0);
+    expect(store.stats()).toMatchObject({ down: false, grants: 2, fallbackGrants: 1 });
+    expect(reports).toHaveLength(1);
   });
 
   it('while Redis is down, local mode grants this process its share, reports once, and recovers', async () => {
     const key = `test-${randomUUID()}`;
     const other = open({ redis: await connect(), key }, oneWindow(4, 60_000));
     expect(await other.store.acquire(slot(), now())).toBe(0);
-    const redis = await connect();
+    const client = await connection();
+    const redis = client.redis;
     const { store, reports, nextWake } = open({ redis, key, commandTimeoutMs: 200 }, oneWindow(4, 60_000));
     expect(await store.acquire(slot(), now())).toBe(0); // Redis now reports 2 live clients: a share of 2
 
     await server.stop();
-    await untilStatus(redis, false);
+    await client.until(false);
     expect(await store.acquire(slot(), now())).toBe(0); // its 2nd start of its share of 2
     const refused = await store.acquire(slot(), now());
     expect(refused).toBeGreaterThan(59_000);
@@ -261,14 +288,15 @@ describeWithRedis('RedisStore', () => {
     const first = slot();
     expect(await other.store.acquire(first, now())).toBe(0);
     other.store.release(first, now());
-    const redis = await connect();
+    const client = await connection();
+    const redis = client.redis;
     const { store } = open({ redis, key, commandTimeoutMs: 200 }, oneWindow(100, 60_000, 2));
     const fromRedis = slot();
     expect(await store.acquire(fromRedis, now())).toBe(0); // 2 live clients: a concurrency share of 1
     store.release(fromRedis, now());
 
     await server.stop();
-    await untilStatus(redis, false);
+    await client.until(false);
     const local = slot();
     expect(await store.acquire(local, now())).toBe(0);
     expect(await store.acquire(slot(), now())).toBe(Infinity); // until this process's own work ends
@@ -276,14 +304,15 @@ describeWithRedis('RedisStore', () => {
     expect(await store.acquire(slot(), now())).toBe(0);
     expect(store.stats()).toMatchObject({ fallbackGrants: 2, down: true });
     await server.start();
-    await untilStatus(redis, true);
+    await client.until(true);
   });
 
   it('while Redis is down, closed mode holds work until it is back', async () => {
-    const redis = await connect();
+    const client = await connection();
+    const redis = client.redis;
     const { store, reports, nextWake } = open({ redis, failureMode: 'closed', commandTimeoutMs: 200 }, oneWindow(10, 1_000));
     await server.stop();
-    await untilStatus(redis, false);
+    await client.until(false);
     expect(await store.acquire(slot(), now())).toBe(Infinity);
     expect(await store.acquire(slot(), now())).toBe(Infinity);
     expect(store.earliestWait(slot(), now())).toBe(0);
@@ -297,10 +326,11 @@ describeWithRedis('RedisStore', () => {
   });
 
   it('while Redis is down, open mode lets work through, and Redis counts those starts once it is back', async () => {
-    const redis = await connect();
+    const client = await connection();
+    const redis = client.redis;
     const { store, reports, nextWake } = open({ redis, failureMode: 'open', commandTimeoutMs: 200 }, oneWindow(1, 60_000, 1));
     await server.stop();
-    await untilStatus(redis, false);
+    await client.until(false);
     const slots = [slot(), slot(), slot()];
     for (const s of slots) expect(await store.acquire(s, now())).toBe(0);
     for (const s of slots) {
@@ -323,7 +353,7 @@ describeWithRedis('RedisStore', () => {
     const redis = await connect();
     const key = `test-${randomUUID()}`;
     const { store, reports, nextWake } = open({ redis, key, commandTimeoutMs: 100 }, oneWindow(10, 60_000, 1));
-    const raw = await connect();
+    const raw = await admin();
     await raw.client('PAUSE', 600, 'ALL');
     const woken = nextWake();
     const stalls = watchStalls();
@@ -346,12 +376,14 @@ describeWithRedis('RedisStore', () => {
     const redis = await connect();
     const key = `test-${randomUUID()}`;
     const { store, reports } = open({ redis, key, commandTimeoutMs: 100 }, oneWindow(10, 60_000));
-    const raw = await connect();
+    const raw = await admin();
     await raw.set(`rlc:{${key}}:state`, 'not a hash');
     expect(await store.acquire(slot(), now())).toBe(0); // local share
     expect(reports).toHaveLength(1);
     expect(reports[0]?.operation).toBe('acquire');
-    expect(reports[0]?.cause).toMatchObject({ name: 'ReplyError' });
+    // The client's own reply error (ioredis: `ReplyError`; node-redis: `ErrorReply`), told from a lost connection.
+    expect(reports[0]?.message).toMatch(/^Redis answered an error to acquire .*WRONGTYPE/);
+    expect(isReplyError(reports[0]?.cause)).toBe(true);
     await raw.del(`rlc:{${key}}:state`);
     expect(store.acquire(slot(), now())).toBe(0); // still down, no probe yet: answered locally at once
     await delay(120);
@@ -361,24 +393,25 @@ describeWithRedis('RedisStore', () => {
   });
 
   it('close() flushes releases, drops its subscriber and leaves the caller client alone', async () => {
-    const redis = await connect();
+    const client = await connection();
+    const redis = client.redis;
     const key = `test-${randomUUID()}`;
-    const listeners = redis.listenerCount('ready');
+    const listeners = client.readyListeners();
     const a = open({ redis, key }, oneWindow(100, 60_000, 1));
     const b = open({ redis, key }, oneWindow(100, 60_000, 1));
-    expect(redis.listenerCount('ready')).toBe(listeners + 2);
+    expect(client.readyListeners()).toBe(listeners + 2);
     const held = slot();
     expect(await a.store.acquire(held, now())).toBe(0);
     const subscribed = b.nextWake();
     expect(await b.store.acquire(slot(), now())).toBeGreaterThan(0);
     await subscribed;
-    const raw = await connect();
+    const raw = await admin();
     expect(await raw.client('LIST')).toMatch(/cmd=subscribe/);
     a.store.release(held, now());
     await a.store.close();
     await b.store.close();
-    expect(redis.listenerCount('ready')).toBe(listeners);
-    expect(redis.status).toBe('ready');
+    expect(client.readyListeners()).toBe(listeners);
+    expect(client.ready()).toBe(true);
     expect(await raw.hget(`rlc:{${key}}:state`, 'held')).toBe('0');
     // Only the caller's clients and `raw` are left: the subscriber has gone.
     const list = (await raw.client('LIST')) as string;
@@ -406,14 +439,15 @@ describeWithRedis('RedisStore', () => {
       for (let i = 0; i < 3; i++) expect(await store.acquire(slot(), now())).toBe(0);
       expect(store.stats().roundTrips - trips).toBe(3);
       expect(await store.acquire(slot(), now())).toBeGreaterThan(55_000);
-      const fields = await redis.hgetall(`rlc:{${key}}:state`);
+      const raw = await admin();
+      const fields = await raw.hgetall(`rlc:{${key}}:state`);
       const tat = Number(fields['b:requests:1:60000:3']);
-      const [seconds, micros] = (await redis.time()) as unknown[];
+      const [seconds, micros] = (await raw.time()) as unknown[];
       const redisNow = Number(seconds) * 1_000 + Number(micros) / 1_000;
       // Three units taken within the last moments: full again three minutes from now.
       expect(tat - redisNow).toBeGreaterThan(179_000);
       expect(tat - redisNow).toBeLessThanOrEqual(180_000);
-      expect(await redis.pttl(`rlc:{${key}}:log`)).toBeGreaterThan(179_000);
+      expect(await raw.pttl(`rlc:{${key}}:log`)).toBeGreaterThan(179_000);
       expect(store.usage(now())).toEqual([{ limit: 1, windowMs: 60_000, counts: 'requests', burst: 3, used: 3, level: 0 }]);
     });
 
@@ -433,7 +467,8 @@ describeWithRedis('RedisStore', () => {
       const other = open({ redis, key, safetyMarginMs: 0 }, bucketOf(1, 60_000, 10)).store;
       for (let i = 0; i < 6; i++) expect(await other.acquire(slot(), now())).toBe(0);
       expect(await other.acquire(slot(), now())).toBeGreaterThan(55_000);
-      const fields = await redis.hgetall(`rlc:{${key}}:state`);
+      const raw = await admin();
+      const fields = await raw.hgetall(`rlc:{${key}}:state`);
       expect(
         Object.keys(fields)
           .filter((field) => field.startsWith('b:'))
@@ -460,15 +495,20 @@ describeWithRedis('RedisStore', () => {
       }
     });
   });
-});
+}
 
 const fakeRedis = { evalsha() {}, eval() {}, duplicate() {}, on() {}, off() {}, status: 'ready' };
 
 it.each([
-  [{ redis: undefined }, TypeError, /`redis` to be an ioredis client .*got `undefined`/],
-  [{ redis: { get() {} } }, TypeError, /`redis` to be an ioredis client/],
+  [{ redis: undefined }, TypeError, /`redis` to be a Redis client: ioredis 5 or 6 or iovalkey .* node-redis .*got `undefined`/],
+  [
+    { redis: { get() {} } },
+    TypeError,
+    /`redis` to be a Redis client.*got an object with neither ioredis's `evalsha` nor node-redis's `evalSha`/,
+  ],
   [{ key: '' }, RangeError, /`key` to be a non-empty string/],
-  [{ key: 'a{b}' }, RangeError, /`key` .*hash tag\), got `"a\{b\}"` \(string\)/],
+  [{ key: 'a{b}' }, TypeError, /`key` .*hash tag\), got `"a\{b\}"` \(string\)/],
+  [{ key: 'a}b' }, TypeError, /`key` .*got `"a\}b"` \(string\)/],
   [{ key: 7 }, TypeError, /`key` .*got `7` \(number\)/],
   [{ failureMode: 'fail' }, RangeError, /`failureMode` to be one of 'local', 'closed', 'open', got `"fail"`/],
   [{ failureMode: 1 }, TypeError, /`failureMode`/],

@@ -915,7 +915,8 @@ describe('rateLimit(client, options): the interceptor', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// RedisStore: validates without connecting (a fake ioredis stands in where a valid one is needed).
+// RedisStore: validates without connecting (a fake ioredis stands in where a valid one is needed; fake
+// node-redis clients and clusters where the case is about them).
 
 function fakeRedis() {
   return {
@@ -931,8 +932,45 @@ function fakeRedis() {
   };
 }
 
+/** The members of a node-redis client the store checks for (`createClient()`), as mocks. */
+function fakeNodeRedis() {
+  return {
+    isOpen: true,
+    isReady: true,
+    evalSha: vi.fn(async () => null),
+    eval: vi.fn(async () => null),
+    duplicate: vi.fn(),
+    connect: vi.fn(async () => undefined),
+    subscribe: vi.fn(async () => undefined),
+    unsubscribe: vi.fn(async () => undefined),
+    destroy: vi.fn(),
+    on: vi.fn(),
+    off: vi.fn(),
+  };
+}
+
+/** A node-redis cluster (`createCluster()`): a client's members, `getSlotMaster`, and its options. */
+function fakeNodeRedisCluster(keyPrefix?: string) {
+  return { ...fakeNodeRedis(), getSlotMaster: vi.fn(), _options: { rootNodes: [], keyPrefix } };
+}
+
+/** An ioredis `Cluster`: `isCluster`, and its options. */
+function fakeIORedisCluster(keyPrefix?: string) {
+  return { ...fakeRedis(), isCluster: true, options: { keyPrefix } };
+}
+
+/** Every mock of `fakes`' objects has been left uncalled. */
+function expectUntouched(...fakes: object[]): void {
+  for (const fake of fakes) {
+    for (const [name, method] of Object.entries(fake)) {
+      if (vi.isMockFunction(method)) expect(method, `redis.${name}`).not.toHaveBeenCalled();
+    }
+  }
+}
+
 describe('RedisStore options: a synchronous TypeError or RangeError naming the option, without touching Redis', () => {
   const redis = fakeRedis();
+  const SUPPORTED = ['ioredis 5 or 6', 'iovalkey', 'node-redis 5 or newer', '`createClient()`', '`createCluster()`'];
   interface StoreCase extends Expectation {
     name: string;
     options: unknown;
@@ -941,23 +979,93 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
   const cases: StoreCase[] = [
     { name: 'options undefined', options: undefined, error: TypeError, has: ['`options`', '`undefined` (undefined)'] },
     { name: "options 'redis://localhost' (string)", options: 'redis://localhost', error: TypeError, has: ['`options`', '(string)'] },
-    { name: 'redis missing', options: { key: 'api' }, error: TypeError, has: ['`redis`', '`undefined` (undefined)'] },
+    { name: 'redis missing', options: { key: 'api' }, error: TypeError, has: ['`redis`', ...SUPPORTED, '`undefined` (undefined)'] },
     {
       name: "redis 'redis://localhost' (a URL, not a client)",
       options: { redis: 'redis://localhost', key: 'api' },
       error: TypeError,
-      has: ['`redis`', '(string)'],
+      has: ['`redis`', ...SUPPORTED, '`"redis://localhost"` (string)', 'not a URL'],
     },
-    { name: 'redis {} (no methods)', options: { redis: {}, key: 'api' }, error: TypeError, has: ['`redis`', 'evalsha'] },
+    {
+      name: 'redis {} (no methods)',
+      options: { redis: {}, key: 'api' },
+      error: TypeError,
+      has: ['`redis`', ...SUPPORTED, "got an object with neither ioredis's `evalsha` nor node-redis's `evalSha`"],
+    },
     {
       name: 'redis without evalsha',
       options: { redis: { ...fakeRedis(), evalsha: undefined }, key: 'api' },
       error: TypeError,
-      has: ['`redis`', 'evalsha'],
+      has: ['`redis`', "with some of an ioredis client's members but not `evalsha`"],
+    },
+    {
+      name: 'redis a node-redis client without isOpen (node-redis 4 has it; not a client)',
+      options: { redis: { ...fakeNodeRedis(), isOpen: undefined }, key: 'api' },
+      error: TypeError,
+      has: ['`redis`', "with some of a node-redis client's members but not `isOpen`"],
+    },
+    {
+      name: 'redis a node-redis client without destroy (node-redis 4)',
+      options: { redis: { ...fakeNodeRedis(), destroy: undefined }, key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'node-redis 5 or newer', "a node-redis client's members but not `destroy`"],
+    },
+    {
+      name: 'redis an instance of another class',
+      options: {
+        redis: new (class Memcached {
+          get() {}
+        })(),
+        key: 'api',
+      },
+      error: TypeError,
+      has: ['`redis`', 'an instance of `Memcached`'],
+    },
+    {
+      name: 'redis a Promise (`createClient().connect()` not awaited)',
+      options: { redis: Promise.resolve(fakeNodeRedis()), key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'got a Promise'],
+    },
+    {
+      name: 'redis the node-redis module',
+      options: { redis: { createClient() {}, createCluster() {} }, key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'got the node-redis module', '`createClient()`'],
+    },
+    {
+      name: 'redis a class (ioredis `Redis` itself)',
+      options: {
+        redis: class Redis {
+          connect() {}
+        },
+        key: 'api',
+      },
+      error: TypeError,
+      has: ['`redis`', '`function Redis` (function)', 'not its class'],
+    },
+    {
+      name: "an ioredis Cluster whose keyPrefix '{}app:' breaks the hash tag",
+      options: { redis: fakeIORedisCluster('{}app:'), key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'Redis Cluster', 'keyPrefix `"{}app:"` (string)', '`{}app:rlc:{api}:log`', 'CROSSSLOT'],
+    },
+    {
+      name: "a node-redis cluster whose keyPrefix '{}' breaks the hash tag",
+      options: { redis: fakeNodeRedisCluster('{}'), key: 'api' },
+      error: TypeError,
+      has: ['`redis`', 'Redis Cluster', 'keyPrefix `"{}"` (string)', 'CROSSSLOT'],
     },
     { name: 'key missing', options: { redis }, error: TypeError, has: ['`key`', '`undefined` (undefined)'] },
     { name: "key ''", options: { ...ok, key: '' }, error: RangeError, has: ['`key`', '`""` (string)'] },
-    { name: "key 'a{b}' (a hash tag)", options: { ...ok, key: 'a{b}' }, error: RangeError, has: ['`key`', '`"a{b}"` (string)'] },
+    { name: "key 'a{b}' (a hash tag)", options: { ...ok, key: 'a{b}' }, error: TypeError, has: ['`key`', 'hash tag', '`"a{b}"` (string)'] },
+    { name: "key '}' (a brace alone)", options: { ...ok, key: '}' }, error: TypeError, has: ['`key`', '`"}"` (string)'] },
+    {
+      name: "key 'a{b}' for a node-redis client",
+      options: { redis: fakeNodeRedis(), key: 'a{b}' },
+      error: TypeError,
+      has: ['`key`', '`"a{b}"` (string)'],
+    },
     { name: 'key 42', options: { ...ok, key: 42 }, error: TypeError, has: ['`key`', '`42` (number)'] },
     {
       name: "failureMode 'fail-open'",
@@ -1044,8 +1152,27 @@ describe('RedisStore options: a synchronous TypeError or RangeError naming the o
       c.name,
     );
     // Nothing half-built: no command sent, no listener added, no subscriber made, no timer started.
-    for (const [name, method] of Object.entries(redis)) {
-      if (typeof method === 'function') expect(method, `redis.${name}`).not.toHaveBeenCalled();
+    const given = (c.options as { redis?: unknown } | undefined)?.redis;
+    expectUntouched(redis, ...(typeof given === 'object' && given !== null ? [given] : []));
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('every client shape is accepted without touching it, clusters with a keyPrefix that keeps one hash tag too', () => {
+    const accepted = [
+      fakeNodeRedis(),
+      { ...fakeNodeRedis(), isOpen: false, isReady: false }, // connected later: see the not-connected rule
+      fakeNodeRedisCluster(),
+      fakeNodeRedisCluster('app:'),
+      fakeNodeRedisCluster('{app}:'), // every key then hashes by `app`: one slot still
+      fakeNodeRedisCluster('{'), // the store's `}` closes it: `{rlc:{api` is the tag of every key
+      fakeIORedisCluster(),
+      fakeIORedisCluster('{app}'),
+      { ...fakeRedis(), options: { keyPrefix: '{}' } }, // not a cluster: slots do not matter
+      { ...fakeNodeRedis(), _options: { keyPrefix: '{}' } },
+    ];
+    for (const client of accepted) {
+      expect(() => new RedisStore({ redis: client, key: 'api' }), JSON.stringify(client)).not.toThrow();
+      expectUntouched(client);
     }
     expect(vi.getTimerCount()).toBe(0);
   });
