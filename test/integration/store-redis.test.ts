@@ -3,7 +3,9 @@
  * mid-run and comes back, under each `failureMode`, with a real `RateLimitedClient` and work arriving
  * over time.
  *
- * One redis-server for the file; every test uses its own key, so tests share nothing but the server.
+ * Both run through each client library the store accepts (ioredis 5 and 6, iovalkey, node-redis; see
+ * `OUTAGES_THROUGH` for the outages). One redis-server for the file; every test uses its own key, so
+ * tests share nothing but the server.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -11,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { maxInAnyWindow } from '../../examples/support/window-count.js';
 import { RateLimitedClient, StoreError, TimeoutError } from '../../src/index.js';
 import { type RedisFailureMode, RedisStore } from '../../src/redis.js';
+import { CLIENT_LIBRARIES, type ClientLibrary, connectWith, IOREDIS_5, NODE_REDIS, type TestClient } from '../support/redis-clients.js';
 import { describeWithRedis, type RedisServer, startRedis } from '../support/redis-server.js';
 import { watchStalls } from '../support/stalls.js';
 import { expectAccounted, mostAtStarts, storeSuite } from './store-suite.js';
@@ -19,26 +22,41 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 const now = () => performance.now();
 
 let server: RedisServer;
-/** Connections of the running test, disconnected after it. */
-const connections: Redis[] = [];
+/** Connections of the running test, closed after it. */
+const connections: TestClient[] = [];
+/** Connections for what a test does beside the store (SCRIPT FLUSH, CLIENT PAUSE): ioredis whatever the store's client. */
+const admins: Redis[] = [];
 
 /**
- * A connection that fails fast. `enableOfflineQueue: false` rejects a command at once while the
- * connection is down, where ioredis would otherwise queue it and send it on reconnection: the store
- * would then see a slow command instead of an outage, and could not apply its failure mode. (The store
- * detects outages itself, from failed commands and the client's status, and reports each once.)
- * `maxRetriesPerRequest: 1` keeps a command sent just before the drop from waiting through several
- * reconnections, and `retryStrategy: () => 50` reconnects every 50 ms, so a restarted server is seen
- * again at once (ioredis's default backs off up to 2 s). While the server is down every refused
- * reconnection is an 'error' event; without a listener ioredis logs each one, so a no-op listener takes
- * them: the client's own 'error' event (a StoreError) is what the tests watch.
+ * The outages' tests take about 6 s a library: they run on ioredis 5 (ioredis 6 and iovalkey share its
+ * code, and run the store suite) and node-redis, whose connection handling is its own.
  */
-async function connect(): Promise<Redis> {
-  const redis = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
+const OUTAGES_THROUGH: readonly ClientLibrary[] = [IOREDIS_5, NODE_REDIS];
+
+/**
+ * A connection that fails fast (see test/support/redis-clients.ts): a command is refused at once while
+ * the connection is down, where the client would otherwise queue it and send it on reconnection: the
+ * store would then see a slow command instead of an outage, and could not apply its failure mode. (The
+ * store detects outages itself, from failed commands and the client's status, and reports each once.)
+ * It reconnects every 50 ms, so a restarted server is seen again at once.
+ */
+async function connectThrough(library: ClientLibrary): Promise<TestClient> {
+  const client = await connectWith(library, server.url);
+  connections.push(client);
+  return client;
+}
+
+async function admin(): Promise<Redis> {
+  const redis = new Redis(server.url);
   redis.on('error', () => {});
-  connections.push(redis);
+  admins.push(redis);
   if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
   return redis;
+}
+
+function closeConnections(): void {
+  for (const client of connections.splice(0)) client.close();
+  for (const redis of admins.splice(0)) redis.disconnect();
 }
 
 describeWithRedis('RedisStore on a real redis-server', () => {
@@ -46,22 +64,33 @@ describeWithRedis('RedisStore on a real redis-server', () => {
     server = await startRedis();
   });
   afterAll(async () => {
-    for (const redis of connections.splice(0)) redis.disconnect();
+    closeConnections();
     await server?.stop();
   });
 
-  storeSuite('RedisStore', async () => {
-    const redis = await connect();
-    const key = `suite-${randomUUID()}`;
-    return {
-      store: new RedisStore({ redis, key }),
-      sibling: async () => new RedisStore({ redis, key }),
-      cleanup: async () => {
-        connections.splice(connections.indexOf(redis), 1);
-        redis.disconnect();
-      },
-    };
-  });
+  for (const library of CLIENT_LIBRARIES) {
+    describe(`through ${library.name}`, () => {
+      storeSuite(`RedisStore (${library.name})`, async () => {
+        const client = await connectThrough(library);
+        const key = `suite-${randomUUID()}`;
+        return {
+          store: new RedisStore({ redis: client.redis, key }),
+          sibling: async () => new RedisStore({ redis: client.redis, key }),
+          cleanup: async () => {
+            connections.splice(connections.indexOf(client), 1);
+            client.close();
+          },
+        };
+      });
+
+      if (OUTAGES_THROUGH.includes(library)) outages(library);
+    });
+  }
+});
+
+/** What a client on a RedisStore through `library` does while its redis-server goes away and comes back. */
+function outages(library: ClientLibrary): void {
+  const connect = () => connectThrough(library);
 
   describe('a client through a Redis outage', () => {
     /** Clients of the running test, closed (without draining) before their connections go. */
@@ -69,7 +98,7 @@ describeWithRedis('RedisStore on a real redis-server', () => {
 
     afterEach(async () => {
       for (const client of clients.splice(0)) await client.close({ drain: false });
-      for (const redis of connections.splice(0)) redis.disconnect();
+      closeConnections();
       // A failed test may have left the server stopped: the next test needs it.
       await server.start().catch(() => {});
     });
@@ -118,8 +147,13 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       failureMode: RedisFailureMode,
       { stopAfterMs = 150, downMs = 400, duringOutage = (_client: RateLimitedClient) => {}, afterReconnection = 0 } = {},
     ) {
-      const redis = await connect();
-      const store = new RedisStore({ redis, key: `outage-${randomUUID()}`, failureMode, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+      const connection = await connect();
+      const store = new RedisStore({
+        redis: connection.redis,
+        key: `outage-${randomUUID()}`,
+        failureMode,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      });
       const client = new RateLimitedClient({ store, rateLimit: { limit: LIMIT, windowMs: WINDOW_MS }, concurrency: 4 });
       clients.push(client);
       const errors: unknown[] = [];
@@ -145,13 +179,12 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       };
       const outage = {} as Outage;
       const reconnected = new Promise<void>((resolve) => {
-        const onReady = () => {
+        const stop = connection.onReady(() => {
           if (outage.restarting === undefined) return;
           outage.reconnected = now();
-          redis.off('ready', onReady);
+          stop();
           resolve();
-        };
-        redis.on('ready', onReady);
+        });
       });
       const breakRedis = async () => {
         await sleep(stopAfterMs);
@@ -220,8 +253,8 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       // than it began shows, by a fraction of a millisecond at each edge. 40 edges make it certain.
       const limit = 40;
       const windowMs = 500;
-      const redis = await connect();
-      const store = new RedisStore({ redis, key: `share-${randomUUID()}`, failureMode: 'local' });
+      const connection = await connect();
+      const store = new RedisStore({ redis: connection.redis, key: `share-${randomUUID()}`, failureMode: 'local' });
       const client = new RateLimitedClient({ store, rateLimit: { limit, windowMs }, concurrency: 4 });
       clients.push(client);
       const errors: unknown[] = [];
@@ -263,8 +296,8 @@ describeWithRedis('RedisStore on a real redis-server', () => {
 
     it("'local': a cost set in a task's synchronous part counts in the share as it is, and leaves nothing behind", async () => {
       const windowMs = 300;
-      const redis = await connect();
-      const store = new RedisStore({ redis, key: `amend-${randomUUID()}`, failureMode: 'local' });
+      const connection = await connect();
+      const store = new RedisStore({ redis: connection.redis, key: `amend-${randomUUID()}`, failureMode: 'local' });
       const client = new RateLimitedClient({ store, rateLimit: { limit: 100, windowMs, counts: 'tokens' } });
       clients.push(client);
       const errors: unknown[] = [];
@@ -287,8 +320,8 @@ describeWithRedis('RedisStore on a real redis-server', () => {
     });
 
     it("'local': a task that arrives during a reconnection attempt is answered by the share at once", async () => {
-      const redis = await connect();
-      const store = new RedisStore({ redis, key: `connecting-${randomUUID()}`, failureMode: 'local' });
+      const connection = await connect();
+      const store = new RedisStore({ redis: connection.redis, key: `connecting-${randomUUID()}`, failureMode: 'local' });
       const client = new RateLimitedClient({ store, rateLimit: { limit: LIMIT, windowMs: WINDOW_MS }, concurrency: 4 });
       clients.push(client);
       const errors: unknown[] = [];
@@ -303,7 +336,7 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       const stalls = watchStalls();
       let submittedAt = 0;
       const startedAt = await new Promise<number>((resolve, reject) => {
-        redis.once('connecting', () => {
+        void connection.nextAttempt().then(() => {
           submittedAt = now();
           client.schedule(() => resolve(now())).catch(reject);
         });
@@ -374,9 +407,9 @@ describeWithRedis('RedisStore on a real redis-server', () => {
     });
 
     it('SCRIPT FLUSH mid-run: the scripts are loaded again, everything finishes, the windows hold', async () => {
-      const redis = await connect();
-      const raw = await connect();
-      const store = new RedisStore({ redis, key: `flush-${randomUUID()}` });
+      const connection = await connect();
+      const raw = await admin();
+      const store = new RedisStore({ redis: connection.redis, key: `flush-${randomUUID()}` });
       const client = new RateLimitedClient({ store, rateLimit: { limit: LIMIT, windowMs: WINDOW_MS }, concurrency: 4 });
       clients.push(client);
       const errors: unknown[] = [];
@@ -446,9 +479,9 @@ describeWithRedis('RedisStore on a real redis-server', () => {
     });
 
     it('a release cut off by a quick restart is not reported as a lost lease', async () => {
-      const redis = await connect();
-      const raw = await connect();
-      const store = new RedisStore({ redis, key: `resend-${randomUUID()}` });
+      const connection = await connect();
+      const raw = await admin();
+      const store = new RedisStore({ redis: connection.redis, key: `resend-${randomUUID()}` });
       // Concurrency makes the grant a lease in Redis, released when the task ends.
       const client = new RateLimitedClient({ store, concurrency: 2, rateLimit: { limit: 10, windowMs: 1_000 } });
       clients.push(client);
@@ -483,4 +516,4 @@ describeWithRedis('RedisStore on a real redis-server', () => {
       for (const error of errors) expect(error).toMatchObject({ name: 'StoreError', operation: 'connection' });
     });
   });
-});
+}
