@@ -11,28 +11,50 @@
  */
 import { createInterface } from 'node:readline';
 import { Cluster, Redis } from 'ioredis';
+import { createCluster, type RedisClusterType } from 'redis';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import type { TopologyConnection, TopologyReport, TopologyStart, TopologyWorkerSettings } from './topology-workers.js';
 
+/** A client as the store is given it, with how this worker waits for it and closes it. */
+interface Connected {
+  redis: Redis | Cluster | RedisClusterType;
+  ready(): Promise<void>;
+  close(): void;
+}
+
 /** The client the store is given: fails fast (no offline queue, one retry) and reconnects every 100 ms. */
-function connect(connection: TopologyConnection): Redis | Cluster {
+function connect(connection: TopologyConnection): Connected {
   const fast = { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 100 };
-  switch (connection.kind) {
-    case 'ioredis-cluster':
-      return new Cluster(connection.nodes, { enableOfflineQueue: false, clusterRetryStrategy: () => 100, redisOptions: fast });
-    case 'ioredis-sentinel':
-      return new Redis({ sentinels: connection.sentinels, name: connection.name, sentinelRetryStrategy: () => 100, ...fast });
-    case 'node-redis-cluster':
-      throw new Error('node-redis is not supported by RedisStore yet (src/stores/redis-clients.ts has not landed)');
+  if (connection.kind === 'node-redis-cluster') {
+    const cluster = createCluster({
+      rootNodes: connection.nodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })),
+      // `disableOfflineQueue` is node-redis's `enableOfflineQueue: false`.
+      defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: () => 100 } },
+    });
+    cluster.on('error', () => {}); // connection errors reach the client as StoreError events
+    const opened = cluster.connect().then(() => {});
+    return { redis: cluster, ready: () => opened, close: () => cluster.destroy() };
   }
+  const redis =
+    connection.kind === 'ioredis-cluster'
+      ? new Cluster(connection.nodes, { enableOfflineQueue: false, clusterRetryStrategy: () => 100, redisOptions: fast })
+      : new Redis({ sentinels: connection.sentinels, name: connection.name, sentinelRetryStrategy: () => 100, ...fast });
+  redis.on('error', () => {}); // connection errors reach the client as StoreError events
+  return {
+    redis,
+    ready: () => (redis.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => redis.once('ready', () => resolve()))),
+    close: () => redis.disconnect(),
+  };
 }
 
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.RLC_SETTINGS ?? '{}') as TopologyWorkerSettings;
   const epochNow = (): number => performance.timeOrigin + performance.now();
-  const redis = connect(settings.connection);
-  redis.on('error', () => {}); // connection errors reach the client as StoreError events
+  const connected = connect(settings.connection);
+  // node-redis: the store wants a connected client; ioredis connects by itself.
+  if (settings.connection.kind === 'node-redis-cluster') await connected.ready();
+  const { redis } = connected;
   const store = new RedisStore({
     redis,
     key: settings.key,
@@ -48,7 +70,7 @@ async function main(): Promise<void> {
     const { name, message, code } = error as Error & { code?: unknown };
     errors.push({ name, code: typeof code === 'string' ? code : undefined, message });
   });
-  if (redis.status !== 'ready') await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  await connected.ready();
 
   const lines = createInterface({ input: process.stdin });
   // The test process is gone: so are its servers, and nothing would end this one.
@@ -93,7 +115,7 @@ async function main(): Promise<void> {
   lines.removeAllListeners('close');
   lines.close();
   await client.close();
-  redis.disconnect();
+  connected.close();
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 

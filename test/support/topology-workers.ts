@@ -8,9 +8,6 @@ import type { HostPort } from './redis-topology.js';
 export type TopologyConnection =
   | { kind: 'ioredis-cluster'; nodes: HostPort[] }
   | { kind: 'ioredis-sentinel'; sentinels: HostPort[]; name: string }
-  // NODE-REDIS: the other helper's node-redis support (src/stores/redis-clients.ts) had not landed when
-  // this was written; a `{ kind: 'node-redis-cluster'; nodes: HostPort[] }` goes here, made with
-  // `createCluster({ rootNodes: nodes.map(({ host, port }) => ({ url: `redis://${host}:${port}` })) })`.
   | { kind: 'node-redis-cluster'; nodes: HostPort[] };
 
 export interface TopologyWorkerSettings {
