@@ -56,8 +56,11 @@ export interface NodeRedisScriptOptions {
 export interface NodeRedisLike {
   /** Whether the client has been connected (`connect()`) and not closed since: false until then. */
   readonly isOpen: boolean;
-  /** Whether the connection is up now (for a cluster: whether its slots are known). */
-  readonly isReady: boolean;
+  /**
+   * Whether the connection is up now (for a cluster: whether its slots are known). Some node-redis 5
+   * releases have none on a cluster: it then counts as ready while open.
+   */
+  readonly isReady?: boolean | undefined;
   /** `EVALSHA`: rejects with an `ErrorReply` whose message starts with `NOSCRIPT` when Redis lost the script. */
   evalSha(sha: string, options: NodeRedisScriptOptions): Promise<unknown>;
   /** `EVAL`: sent when `evalSha` was answered `NOSCRIPT`. */

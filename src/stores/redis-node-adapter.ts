@@ -29,7 +29,8 @@ function scriptOptions(numKeys: number, args: ReadonlyArray<string | number>) {
 
 /**
  * A node-redis client or cluster as a `RedisLike`:
- * - `status`: `'ready'` while node-redis `isReady`; `'connecting'` while open but not ready (a first
+ * - `status`: `'ready'` while node-redis `isReady` (while `isOpen` where it has no `isReady`: some
+ *   node-redis 5 clusters); `'connecting'` while open but not ready (a first
  *   connection, or a reconnection: the store tells them apart by whether it has seen `'ready'`);
  *   `'wait'` while not open (never connected, as ioredis names a `lazyConnect` client's state, or
  *   closed): the store sends nothing then, and reports it as an outage.
@@ -58,8 +59,9 @@ export class NodeRedisAdapter implements RedisLike {
   }
 
   get status(): string {
-    if (this.#client.isReady) return 'ready';
-    return this.#client.isOpen ? 'connecting' : 'wait';
+    const { isOpen, isReady = isOpen } = this.#client;
+    if (isReady) return 'ready';
+    return isOpen ? 'connecting' : 'wait';
   }
 
   evalsha(sha: string, numKeys: number, ...args: Array<string | number>): Promise<unknown> {

@@ -65,6 +65,15 @@ describe('NodeRedisAdapter', () => {
     expect(adapter.status).toBe('wait');
   });
 
+  it('status of a cluster without isReady (some node-redis 5 releases): ready while open', () => {
+    const client = new FakeNodeRedisCluster();
+    Object.defineProperty(client, 'isReady', { value: undefined });
+    const adapter = new NodeRedisAdapter(client);
+    expect(adapter.status).toBe('ready');
+    client.isOpen = false;
+    expect(adapter.status).toBe('wait');
+  });
+
   it('sends evalsha and eval as evalSha and eval with keys and arguments as strings, on a view with the default type mapping', async () => {
     const client = new FakeNodeRedis();
     const scripts = client.scripts;
