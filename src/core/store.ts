@@ -37,6 +37,8 @@ export interface StoreContext {
    * tells the others whether this process will ask again (see `StoreSlot.priority`).
    */
   waiting?(): number;
+  /** The priority of the first task waiting in the client's queue (undefined when none does). */
+  nextPriority?(): number | undefined;
 }
 
 /**

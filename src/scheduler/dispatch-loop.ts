@@ -119,6 +119,7 @@ export class DispatchLoop {
       },
       report: (error: StoreError) => this.#events.emit('error', error),
       waiting: () => this.queue.queued,
+      nextPriority: () => this.queue.first?.priority,
     });
   }
 

@@ -2,7 +2,19 @@
 // Redis Cluster hash tag, and the KEYS a script is given for the tenant keys it is about.
 
 /** The client's keys, in the order every script reads KEYS in. */
-export const CLIENT_KEYS = ['log', 'leases', 'info', 'state', 'clients', 'spend', 'costs', 'sums', 'waiters', 'waitUntil'] as const;
+export const CLIENT_KEYS = [
+  'log',
+  'leases',
+  'info',
+  'state',
+  'clients',
+  'spend',
+  'costs',
+  'sums',
+  'waiters',
+  'waitUntil',
+  'sleepers',
+] as const;
 /** A tenant key's keys, in the order of its group in KEYS: its own counters, no leases (they are the client's). */
 export const TENANT_KEYS = ['log', 'state', 'spend', 'costs', 'sums'] as const;
 

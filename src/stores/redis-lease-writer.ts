@@ -5,7 +5,7 @@ import type { Cost } from '../core/cost.js';
 import { StoreError } from '../errors/store-error.js';
 import type { RedisConnection } from './redis-connection.js';
 import { type Grant, hasLease } from './redis-grant.js';
-import type { Amendment, RedisScripts } from './redis-scripts.js';
+import type { Amendment, LineUp, RedisScripts } from './redis-scripts.js';
 
 const LOST: Record<'settle' | 'release' | 'renew', string> = {
   settle: 'before its start was recorded: Redis counted the start when the lease expired',
@@ -47,6 +47,8 @@ export class LeaseWriter {
   /** Grants waiting for the next flush, in the order they must reach Redis. */
   #toSettle: Grant[] = [];
   #toRelease: Grant[] = [];
+  /** This process joins the line with the next release batch (see `LinePlace`); dropped if it is held back. */
+  #lineUp: LineUp | undefined = undefined;
   #toRestamp: Grant[] = [];
   #toAmend: Amendment[] = [];
   /** A flush is queued as a microtask: grants enqueued until then go with it. */
@@ -84,8 +86,12 @@ export class LeaseWriter {
     this.#enqueue(this.#toSettle, grant);
   }
 
-  /** Ends `grant` in Redis with the next flush. */
-  release(grant: Grant): void {
+  /**
+   * Ends `grant` in Redis with the next flush; with `line`, this process joins the line for the shared
+   * concurrency with that release (see `LinePlace`).
+   */
+  release(grant: Grant, line?: LineUp): void {
+    if (line !== undefined) this.#lineUp = line;
     this.#enqueue(this.#toRelease, grant);
   }
 
@@ -180,11 +186,15 @@ export class LeaseWriter {
    */
   #send(operation: 'settle' | 'release', grants: Grant[]): void {
     if (this.#connection.holdsBack(operation)) {
+      // The process's place in line lapses by itself (LinePlace), and an outage forgets it.
+      if (operation === 'release') this.#lineUp = undefined;
       this.#defer(operation, grants);
       return;
     }
     // Each with its tenant key: a keyed grant is settled or released in its key's counters too.
-    const command = operation === 'settle' ? () => this.#scripts.settle(grants) : () => this.#scripts.release(grants);
+    const line = operation === 'release' ? this.#lineUp : undefined;
+    if (operation === 'release') this.#lineUp = undefined;
+    const command = operation === 'settle' ? () => this.#scripts.settle(grants) : () => this.#scripts.release(grants, line);
     const sentOn = this.#connection.connections;
     this.#connection.track(
       this.#connection.send(command).then(

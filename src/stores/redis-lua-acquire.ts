@@ -11,8 +11,9 @@ import { CLIENT_KEY_COUNT, PRELUDE } from './redis-lua-prelude.js';
  * the client's windows, then limit, windowMs,
  * counts ('requests' or a currency), burst (0: a sliding window) for each of the client's windows, then
  * for each of the tenant key's (when KEYS has its group). Returns {granted, waitMs (string), blockedBy
- * ('' = none), clients, used...} (a bucket's used is burst - level); for a keyed acquire {granted,
- * waitMs, blockedBy, clients, byKey (1: the key's windows refused), used...}, used being the client's
+ * ('' = none), clients, others, inLine, used...} (others: how many other processes wait in line for
+ * the concurrency, inLine: 1 when this one does; a bucket's used is burst - level); for a keyed acquire
+ * {granted, waitMs, blockedBy, clients, others, inLine, byKey (1: the key's windows refused), used...}, used being the client's
  * windows then the key's, or only the key's when the key refused (the client's are then not checked).
  *
  * A keyed start must fit its key's windows and the client's at once: the key's are checked first, and
@@ -71,15 +72,19 @@ if key then
   keyed = check(key, LAST + 1, #ARGV)
   if keyed.byPending or keyed.byWindow then
     local wait, blockedBy = refusal(keyed.byPending, keyed.byWindow, keyed.wait)
+    leaveLine(clientId, true, channel, hold)
     touch(ttl)
-    return {0, string.format('%.17g', wait), blockedBy, clients, 1, unpack(keyed.used)}
+    local others, inLine = lineView(clientId)
+    return {0, string.format('%.17g', wait), blockedBy, clients, others, inLine, 1, unpack(keyed.used)}
   end
 end
 
 local r = check(C, FIRST, LAST)
-local byConcurrency = concurrency >= 0 and stateNumber(C, 'held') + weight > concurrency
+-- Processes in line for the concurrency ahead of this one each take a unit first (see SLEEPERS).
+local byConcurrency = concurrency >= 0 and stateNumber(C, 'held') + weight + ahead(clientId, priority) > concurrency
 local function reply(granted, wait, blockedBy, used)
-  local out = {granted, wait, blockedBy, clients}
+  local others, inLine = lineView(clientId)
+  local out = {granted, wait, blockedBy, clients, others, inLine}
   if keyed then
     out[#out + 1] = 0
     for _, units in ipairs(keyed.used) do used[#used + 1] = units end
@@ -92,6 +97,7 @@ local amounts = amountsOf(weight, costText)
 local wordWait, heldBy = heldByWord(amounts)
 if heldBy then
   waitWith(wordWait)
+  leaveLine(clientId, true, channel, hold)
   touch(ttl)
   return reply(0, string.format('%.17g', wordWait), heldBy, r.used)
 end
@@ -99,6 +105,7 @@ end
 if byConcurrency or r.byPending or r.byWindow then
   local wait, blockedBy = refusal(r.byPending, r.byWindow, r.wait)
   waitWith(wait)
+  if blockedBy == 'concurrency' then sleep(clientId, priority, wait, hold) else leaveLine(clientId, true, channel, hold) end
   touch(ttl)
   return reply(0, string.format('%.17g', wait), blockedBy, r.used)
 end
@@ -107,6 +114,7 @@ local betterUntil = betterWaiting()
 if betterUntil then
   local wait = math.max(betterUntil - now, 1)
   waitWith(wait)
+  leaveLine(clientId, true, channel, hold)
   touch(ttl)
   return reply(0, string.format('%.17g', wait), 'priority', r.used)
 end
@@ -137,6 +145,13 @@ if holds or not settleNow then
 end
 spendWord(amounts)
 leaveWord(more, channel)
+leaveLine(clientId, false)
+-- With more to ask for while others wait in line and would take every unit left, asking again at once
+-- would only be refused: this process joins the back of the line now, and waits for its wake.
+if more and concurrency >= 0 then
+  local others = redis.call('HLEN', sleepersKey)
+  if others > 0 and stateNumber(C, 'held') + 1 + others > concurrency then sleep(clientId, priority, leaseTtl, 0) end
+end
 local used = usedAfter(r, settleNow)
 if keyed then usedAfter(keyed, settleNow) end
 touch(ttl)

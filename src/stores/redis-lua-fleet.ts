@@ -3,6 +3,111 @@
 import { PRELUDE } from './redis-lua-prelude.js';
 
 /*
+ * The line for the shared concurrency: `sleepers` (hash) holds each process (clientId) refused by it,
+ * "<priority> <since> <until> <woken>": the priority of the task it asked for, when it joined (kept
+ * while it is refused again: its place in line), when its entry lapses (its refusal's wait plus hold; a
+ * process that died or stopped asking is forgotten then) and whether a release woke it (1) since.
+ * Best priority first, then the longest waiting. While processes are in line a start is granted only to
+ * one with room left after every process ahead of it has taken a unit: a process that was not refused
+ * (one whose task just ended, say) goes to the back. A release wakes as many sleepers as it freed grants,
+ * each by name ('release:<clientId>' on the channel); the others sleep on. A woken process that leaves
+ * the line without a grant (refused by something else, or with nothing to ask) passes its wake on.
+ */
+export const SLEEPERS = `
+local function sleeperOf(clientId)
+  local value = redis.call('HGET', sleepersKey, clientId)
+  if not value then return nil end
+  local priority, since, ends, woken = string.match(value, '^(%S+) (%S+) (%S+) (%d)$')
+  return {id = clientId, priority = tonumber(priority), since = tonumber(since), ends = tonumber(ends), woken = woken == '1'}
+end
+
+local function saveSleeper(s)
+  redis.call('HSET', sleepersKey, s.id, string.format('%.17g %.17g %.17g %d', s.priority, s.since, s.ends, s.woken and 1 or 0))
+end
+
+-- The live sleepers in line order; lapsed ones are dropped.
+local function line()
+  local rows = redis.call('HGETALL', sleepersKey)
+  local live = {}
+  for i = 1, #rows, 2 do
+    local priority, since, ends, woken = string.match(rows[i + 1], '^(%S+) (%S+) (%S+) (%d)$')
+    if tonumber(ends) <= now then redis.call('HDEL', sleepersKey, rows[i])
+    else live[#live + 1] = {id = rows[i], priority = tonumber(priority), since = tonumber(since), ends = tonumber(ends), woken = woken == '1'} end
+  end
+  table.sort(live, function(a, b)
+    if a.priority ~= b.priority then return a.priority < b.priority end
+    if a.since ~= b.since then return a.since < b.since end
+    return a.id < b.id
+  end)
+  return live
+end
+
+-- How many processes are in line ahead of clientId, were it to wait with this priority.
+local function ahead(clientId, priority)
+  local own = sleeperOf(clientId)
+  local since = own and own.since or now
+  local count = 0
+  for _, s in ipairs(line()) do
+    if s.id ~= clientId and (s.priority < priority or (s.priority == priority and s.since <= since)) then count = count + 1 end
+  end
+  return count
+end
+
+-- clientId waits in line with this priority until wait + hold from now (keeping its place if in line).
+local function sleep(clientId, priority, wait, hold)
+  local own = sleeperOf(clientId)
+  saveSleeper({id = clientId, priority = priority, since = own and own.since or now, ends = now + wait + hold, woken = false})
+end
+
+-- Wakes the next n sleepers not woken yet, by name; each has hold ms to ask. Returns how many it woke.
+local function wakeSleepers(n, channel, hold)
+  local woken = 0
+  for _, s in ipairs(line()) do
+    if woken >= n then break end
+    if not s.woken then
+      s.woken = true
+      s.ends = math.min(s.ends, now + hold)
+      saveSleeper(s)
+      redis.call('PUBLISH', channel, 'release:' .. s.id)
+      woken = woken + 1
+    end
+  end
+  return woken
+end
+
+-- The reply's view of the line: how many others wait in it, and whether clientId does (1) or not (0).
+local function lineView(clientId)
+  local n = redis.call('HLEN', sleepersKey)
+  local own = redis.call('HEXISTS', sleepersKey, clientId)
+  return n - own, own
+end
+
+-- clientId leaves the line; a wake it had not used goes to the next sleeper (passOn).
+local function leaveLine(clientId, passOn, channel, hold)
+  local own = sleeperOf(clientId)
+  if not own then return end
+  redis.call('HDEL', sleepersKey, clientId)
+  if passOn and own.woken then wakeSleepers(1, channel, hold) end
+end
+`;
+
+/**
+ * ARGV: channel, clientId, hold. A process woken by name with nothing to ask for leaves the line and
+ * passes its wake on (see SLEEPERS), so that the room it was woken for is not left unused, and takes
+ * back its word on the priority it waited with.
+ */
+export const WAKE = `${PRELUDE}
+${SLEEPERS}
+leaveLine(ARGV[2], true, ARGV[1], tonumber(ARGV[3]))
+-- Nor does it wait with a priority any more (see FLEET_CHECKS).
+if redis.call('ZREM', waitersKey, ARGV[2]) == 1 then
+  redis.call('ZREM', waitUntilKey, ARGV[2])
+  redis.call('PUBLISH', ARGV[1], 'priority')
+end
+return 1
+`;
+
+/*
  * The server's word lives in the client's `state` hash, one field per currency: `cd:<currency>` to the
  * end of a cooldown, and `bd:<currency>` to "<remaining> <end>", a budget until its reset (Redis's clock,
  * ms). Fields whose time has passed are dropped when read.
@@ -15,7 +120,7 @@ import { PRELUDE } from './redis-lua-prelude.js';
  *
  * Used by ACQUIRE, after its ARGV are read (clientId, priority, hold).
  */
-export const FLEET_CHECKS = `
+export const FLEET_CHECKS = `${SLEEPERS}
 -- How long the server's word holds a start of these amounts back, and why ('cooldown' or 'budget').
 local function heldByWord(amounts)
   local wait, why = 0, nil

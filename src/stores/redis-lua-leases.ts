@@ -1,6 +1,7 @@
 // The Lua of what follows a grant: its start recorded (settle), its end (release), a late start moved
 // (restamp), its real cost in other currencies (amend), and its lease kept alive while its task runs
 // (renew). A keyed grant's tenant key comes with it (its group of KEYS), and each applies to both.
+import { SLEEPERS } from './redis-lua-fleet.js';
 import { PRELUDE } from './redis-lua-prelude.js';
 
 /** ARGV: channel, then (id, group) for each grant (group: its tenant key's in KEYS, 0 for none). Returns the ids whose lease was gone. */
@@ -28,11 +29,20 @@ touch(0)
 return lost
 `;
 
-/** ARGV: channel, then (id, group) for each grant. Returns the ids whose lease was gone. */
+/**
+ * ARGV: channel, liner, priority, lapseMs, hold, then (id, group) for each grant. Returns the ids whose
+ * lease was gone. A release of pending starts is announced to every process ('release': room in the
+ * windows may have freed for anyone); one that freed concurrency wakes one sleeper per grant by name
+ * (see SLEEPERS). Liner ('' for none): a process with more to start that joins the line here rather
+ * than ask again at once and be refused (the line was not empty at its last grant), waiting with
+ * `priority` for at most lapseMs; if the line was empty, it is the one woken.
+ */
 export const RELEASE = `${PRELUDE}
+${SLEEPERS}
 reap()
-local released = 0
-local lost = eachGrant(2, function(id, key, w, c, p, cost)
+local channel, liner, hold = ARGV[1], ARGV[2], tonumber(ARGV[5])
+local released, freedPending = 0, false
+local lost = eachGrant(6, function(id, key, w, c, p, cost)
   -- A start that ended without being settled counts from its end.
   if p then
     landPending(C, id, w, cost, now)
@@ -41,12 +51,17 @@ local lost = eachGrant(2, function(id, key, w, c, p, cost)
       if kw then landStart(key, id, kw, kcost, now) end
     end
   end
-  if c then redis.call('HINCRBY', stateKey, 'held', -w) end
+  if c then
+    redis.call('HINCRBY', stateKey, 'held', -w)
+    released = released + 1
+  end
+  if p then freedPending = true end
   redis.call('HDEL', infoKey, id)
   redis.call('ZREM', leasesKey, id)
-  released = released + 1
 end)
-if released > 0 then redis.call('PUBLISH', ARGV[1], 'release') end
+if liner ~= '' then sleep(liner, tonumber(ARGV[3]), tonumber(ARGV[4]), 0) end
+if freedPending then redis.call('PUBLISH', channel, 'release') end
+if released > 0 then wakeSleepers(released, channel, hold) end
 touch(0)
 return lost
 `;

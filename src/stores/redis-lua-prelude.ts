@@ -10,7 +10,7 @@ export const CLIENT_KEY_COUNT = CLIENT_KEYS.length;
 const KEY_GROUP = TENANT_KEYS.length;
 
 /*
- * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs, sums, waiters, waitUntil (the client's),
+ * Shared by every script. KEYS: log, leases, info, state, clients, spend, costs, sums, waiters, waitUntil, sleepers (the client's),
  * then log, state, spend, costs, sums for each tenant key the script is about (group 1, 2, ...). One
  * hash tag, one cluster slot for all of them.
  *
@@ -22,7 +22,7 @@ const KEY_GROUP = TENANT_KEYS.length;
  */
 export const PRELUDE = `
 local logKey, leasesKey, infoKey, stateKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local waitersKey, waitUntilKey = KEYS[9], KEYS[10]
+local waitersKey, waitUntilKey, sleepersKey = KEYS[9], KEYS[10], KEYS[11]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 

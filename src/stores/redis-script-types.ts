@@ -129,4 +129,11 @@ export interface AcquireReply {
   keyUsed?: number[];
   /** Live clients (distinct clientIds seen within clientTtlMs), this one included. */
   clients: number;
+  /** How many other processes wait in line for the shared concurrency after this answer. */
+  line: number;
+  /**
+   * Whether this process waits in line for it: refused by it, or granted with more to ask for while
+   * the others in line take every unit left (it joined the back: its next question would be refused).
+   */
+  inLine: boolean;
 }

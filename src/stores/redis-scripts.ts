@@ -15,7 +15,7 @@ import {
   type ScriptWindow,
 } from './redis-script-types.js';
 import { ACQUIRE } from './redis-lua-acquire.js';
-import { FEEDBACK } from './redis-lua-fleet.js';
+import { FEEDBACK, WAKE } from './redis-lua-fleet.js';
 import { AMEND, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
 import { PROBE, RECORD } from './redis-lua-outage.js';
 import type { RedisLike } from './redis-like.js';
@@ -30,6 +30,20 @@ export {
   type RecordedStart,
   type ScriptWindow,
 } from './redis-script-types.js';
+
+/** How long a woken or waiting process has to ask again, unless its store says (see SLEEPERS, FLEET_CHECKS). */
+const DEFAULT_HOLD_MS = 250;
+
+/** A process joining the line for the shared concurrency with its release (see RELEASE). */
+export interface LineUp {
+  readonly clientId: string;
+  /** The priority of the task it will ask for. */
+  readonly priority: number;
+  /** The longest it waits in line without a wake before its entry lapses (it asks again by then). */
+  readonly lapseMs: number;
+  /** How long a process woken by this release has to ask. */
+  readonly holdMs: number;
+}
 
 /** What the server said, for `feedback()`. */
 export type ServerWordNews =
@@ -55,6 +69,7 @@ const scripts = {
   record: script(RECORD),
   probe: script(PROBE),
   feedback: script(FEEDBACK),
+  wake: script(WAKE),
 };
 
 function isNoScript(error: unknown): boolean {
@@ -71,8 +86,8 @@ function parseIds(script: string, reply: unknown): string[] {
 }
 
 function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
-  if (!Array.isArray(reply) || reply.length < 4) throw malformed('acquire', reply);
-  const [granted, waitMs, blockedBy, clients, ...rest] = reply as unknown[];
+  if (!Array.isArray(reply) || reply.length < 6) throw malformed('acquire', reply);
+  const [granted, waitMs, blockedBy, clients, line, inLine, ...rest] = reply as unknown[];
   const byKey = request.key === undefined ? undefined : rest.shift();
   const used = rest;
   const wait = Number(waitMs);
@@ -82,6 +97,8 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     !Number.isFinite(wait) ||
     (blockedBy !== '' && !(typeof blockedBy === 'string' && BLOCKED_BY.has(blockedBy))) ||
     typeof clients !== 'number' ||
+    typeof line !== 'number' ||
+    (inLine !== 0 && inLine !== 1) ||
     (byKey !== undefined && byKey !== 0 && byKey !== 1) ||
     !used.every((units) => typeof units === 'number')
   ) {
@@ -93,6 +110,8 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     blockedBy: blockedBy === '' ? null : (blockedBy as BlockedBy),
     used,
     clients,
+    line,
+    inLine: inLine === 1,
   };
   if (byKey === undefined) return answer;
   // Refused by its key: only the key's windows were asked. Otherwise the client's come first.
@@ -195,7 +214,7 @@ export class RedisScripts {
       encodeCost(request.cost),
       request.priority ?? 0,
       request.more === true ? 1 : 0,
-      request.holdMs ?? 250,
+      request.holdMs ?? DEFAULT_HOLD_MS,
       this.channel,
       request.windows.length,
       ...windowArgs(request.windows),
@@ -207,13 +226,18 @@ export class RedisScripts {
   /** Records the start of pending grants now. Returns the ids that were lost (lease gone). */
   async settle(grants: readonly GrantRef[]): Promise<string[]> {
     if (grants.length === 0) return [];
-    return parseIds('settle', await this.#withGrants(scripts.settle, this.channel, grants));
+    return parseIds('settle', await this.#withGrants(scripts.settle, [this.channel], grants));
   }
 
-  /** Ends grants: frees their concurrency; a pending one counts from now. Returns the lost ids. */
-  async release(grants: readonly GrantRef[]): Promise<string[]> {
+  /**
+   * Ends grants: frees their concurrency (waking as many processes in line for it, by name); a pending
+   * one counts from now. With `line`, this process joins the line for the concurrency (see RELEASE).
+   * Returns the lost ids.
+   */
+  async release(grants: readonly GrantRef[], line?: LineUp): Promise<string[]> {
     if (grants.length === 0) return [];
-    return parseIds('release', await this.#withGrants(scripts.release, this.channel, grants));
+    const first = [this.channel, line?.clientId ?? '', line?.priority ?? 0, line?.lapseMs ?? 0, line?.holdMs ?? DEFAULT_HOLD_MS];
+    return parseIds('release', await this.#withGrants(scripts.release, first, grants));
   }
 
   /** Moves the logged starts of these grants to now (Redis's clock). */
@@ -247,7 +271,7 @@ export class RedisScripts {
   /** Extends leases to `leaseTtlMs` from now. Returns the ids whose lease was already gone. */
   async renew(grants: readonly GrantRef[], leaseTtlMs: number): Promise<string[]> {
     if (grants.length === 0) return [];
-    return parseIds('renew', await this.#withGrants(scripts.renew, leaseTtlMs, grants));
+    return parseIds('renew', await this.#withGrants(scripts.renew, [leaseTtlMs], grants));
   }
 
   /** Logs starts made without Redis, and gives those still running a lease (see RECORD). */
@@ -282,15 +306,20 @@ export class RedisScripts {
     await this.#run(scripts.feedback, new TenantGroups(this.#layout), args);
   }
 
+  /** `clientId`, woken by name with nothing to ask for, leaves the line and passes its wake on (see WAKE). */
+  async passWake(clientId: string, holdMs: number): Promise<void> {
+    await this.#run(scripts.wake, new TenantGroups(this.#layout), [this.channel, clientId, holdMs]);
+  }
+
   /** Resolves if Redis takes writes for this store again (after an outage). */
   async probe(): Promise<void> {
     await this.#run(scripts.probe, new TenantGroups(this.#layout), []);
   }
 
   /** A script whose ARGV is `first`, then (id, group) for each grant. */
-  #withGrants(script: Script, first: string | number, grants: readonly GrantRef[]): Promise<unknown> {
+  #withGrants(script: Script, first: ReadonlyArray<string | number>, grants: readonly GrantRef[]): Promise<unknown> {
     const groups = new TenantGroups(this.#layout);
-    const args: Array<string | number> = [first];
+    const args: Array<string | number> = [...first];
     for (const ref of grants) {
       const { id, key } = refOf(ref);
       args.push(id, groups.group(key));

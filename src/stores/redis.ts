@@ -11,6 +11,7 @@ import { LocalShare } from './redis-fallback.js';
 import { FallbackGrants } from './redis-fallback-grants.js';
 import { type Grant, newGrant } from './redis-grant.js';
 import { LeaseWriter } from './redis-lease-writer.js';
+import { LinePlace } from './redis-line.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
 import { type Announced, RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
 import { type AcquireReply, RedisScripts, type ServerWordNews } from './redis-scripts.js';
@@ -66,6 +67,8 @@ export class RedisStore implements LimiterStore {
   readonly #fallback: FallbackGrants;
   readonly #sender: AcquireSender;
   readonly #refusals = new RefusalMemory();
+  readonly #line = new LinePlace();
+  readonly #leaseTtlMs: number;
   readonly #subscriber: FreedSubscriber;
 
   /** Set once, by `open()`. */
@@ -80,6 +83,9 @@ export class RedisStore implements LimiterStore {
   readonly #keys = new Map<string, KnownKey>();
   /** Set by `close()`: the client is not woken, nor a subscription made, from then on. */
   #closed = false;
+  /** Acquires sent to Redis so far, and those not answered yet: whether a wake by name was used. */
+  #sent = 0;
+  #inFlight = 0;
 
   readonly #stats = { acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0, restamps: 0 };
 
@@ -91,6 +97,7 @@ export class RedisStore implements LimiterStore {
     const resolved = resolveRedisStoreOptions(options);
     this.#failureMode = resolved.failureMode;
     this.#marginMs = resolved.safetyMarginMs;
+    this.#leaseTtlMs = resolved.leaseTtlMs;
     const now = () => this.#ctx.clock.now();
     const report = (error: StoreError) => this.#ctx.report(error);
     // Each piece gets what it needs here, and calls back for the rest: the store's context only comes with `open()`.
@@ -99,11 +106,15 @@ export class RedisStore implements LimiterStore {
       now,
       report,
       probe: () => this.#scripts.probe(),
-      down: () => this.#refusals.forget(),
+      down: () => {
+        this.#refusals.forget();
+        this.#line.leave();
+      },
       recovered: () => this.#recovered(),
       reconnected: () => {
         // A reconnection: releases announced meanwhile were missed.
         this.#refusals.missed();
+        this.#line.leave();
         this.#wake();
       },
       wake: () => this.#wake(),
@@ -168,6 +179,7 @@ export class RedisStore implements LimiterStore {
     if (limits.windows.length !== this.#limits.windows.length) this.#lastUsed.clear();
     this.#limits = limits;
     this.#refusals.forget();
+    this.#line.leave();
     this.#share.setLimits(limits, now);
   }
 
@@ -212,6 +224,14 @@ export class RedisStore implements LimiterStore {
     const connection = this.#connection;
     if (connection.down && !connection.mayProbe(now)) return this.#fallback.answer(slot, now);
     if (!connection.down) {
+      // In line for the shared concurrency since its last release: a release will wake it by name.
+      const inLine = this.#line.waitFor(slot.priority ?? 0, now);
+      if (inLine > 0) {
+        if (slot.key !== undefined) slot.refusedByKey = false;
+        this.#stats.refusals++;
+        this.#stats.syncRefusals++;
+        return inLine;
+      }
       const remembered = this.#refusals.remembered(slot.weight, slot.cost ?? null, slot.priority ?? 0, now);
       if (remembered > 0) {
         // Only the client's windows are remembered: a key's refusal is the scheduler's to wait out.
@@ -306,7 +326,14 @@ export class RedisStore implements LimiterStore {
     // A grant settled at once without concurrency has nothing left in Redis to release.
     if (!grant.holds && !wasPending) return;
     this.#refusals.freed();
-    this.#writer.release(grant);
+    // With processes in line for the concurrency, this one joins them with the release (see LinePlace),
+    // unless a question of its own is out (its answer says where it stands).
+    const line =
+      grant.holds && this.#inFlight === 0
+        ? this.#line.join(this.#clientId, this.#ctx.nextPriority?.(), now, this.#leaseTtlMs, PRIORITY_HOLD_MS)
+        : undefined;
+    if (line !== undefined && !this.#closed) this.#subscriber.ensure();
+    this.#writer.release(grant, line);
   }
 
   /**
@@ -403,7 +430,11 @@ export class RedisStore implements LimiterStore {
     const epoch = this.#refusals.epoch;
     const keyed = key === undefined || keyWindows === undefined ? undefined : { name: key, windows: keyWindows };
     const more = (this.#ctx.waiting?.() ?? 0) > 1;
-    return this.#sender.send(slot, grant, this.#limits, keyed, more, (reply) => this.#answered(slot, grant, reply, epoch));
+    this.#sent++;
+    this.#inFlight++;
+    const answer = this.#sender.send(slot, grant, this.#limits, keyed, more, (reply) => this.#answered(slot, grant, reply, epoch));
+    answer.then(this.#answeredOrFailed, this.#answeredOrFailed);
+    return answer;
   }
 
   #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch): number {
@@ -411,11 +442,20 @@ export class RedisStore implements LimiterStore {
     const now = this.#ctx.clock.now();
     this.#connection.recovered();
     local.setClients(reply.clients, now);
+    this.#line.heard(reply.line);
     const known = grant.key === undefined ? undefined : this.#keys.get(grant.key);
     if (reply.byKey !== true) this.#lastUsed.set(reply.used, now);
     if (reply.keyUsed !== undefined) known?.last.set(reply.keyUsed, now);
     if (slot.key !== undefined) slot.refusedByKey = reply.byKey === true;
     if (reply.granted) {
+      // Granted: out of the line in Redis, unless the answer put it at the back for its next task.
+      if (reply.inLine) {
+        this.#line.queued(slot.priority ?? 0, now, this.#leaseTtlMs);
+        // Its wake comes by name on the channel.
+        if (!this.#closed) this.#subscriber.ensure();
+      } else {
+        this.#line.leave();
+      }
       this.#stats.grants++;
       slot.storeData = grant;
       local.take(grant.weight, grant.estimate, grant.key);
@@ -437,13 +477,25 @@ export class RedisStore implements LimiterStore {
   /** Redis answered after an outage: whatever the outage held back (starts to record, settles, releases) may go now. */
   #recovered(): void {
     this.#refusals.forget();
+    this.#line.leave();
     this.#fallback.recordInBackground();
     this.#writer.flush();
     this.#wake();
   }
 
-  /** An announcement on the channel: `'settle'`, `'release'`, `'amend'` or `'priority'`; anything else is taken as any. */
+  readonly #answeredOrFailed = (): void => {
+    this.#inFlight--;
+  };
+
+  /**
+   * An announcement on the channel: `'settle'`, `'release'`, `'amend'` or `'priority'`, or a release's
+   * wake by name (`'release:<clientId>'`: only that process wakes); anything else is taken as any.
+   */
   #heard(message: Announcement): void {
+    if (message.startsWith('release:')) {
+      if (message.slice('release:'.length) === this.#clientId) this.#wokenByName();
+      return;
+    }
     const kinds: readonly string[] = ['settle', 'release', 'amend', 'priority'];
     this.#freed(kinds.includes(message) ? (message as Announced) : 'unknown');
   }
@@ -454,8 +506,25 @@ export class RedisStore implements LimiterStore {
    */
   #freed(kind: Announced): void {
     if (this.#closed) return;
+    // Room may have freed for anyone: a place in line waits for it no longer.
+    if (kind === 'release' || kind === 'unknown') this.#line.leave();
     if (!this.#refusals.announced(kind)) return;
     if (!this.#connection.down) this.#wake();
+  }
+
+  /**
+   * A release woke this process by name: it was the next to wait for the shared concurrency. If it does
+   * not ask Redis now (nothing waits, or its first task is held back here) and has no question out (whose
+   * answer, stale, makes the client ask again), it passes its turn on to the next sleeper.
+   */
+  #wokenByName(): void {
+    const sent = this.#sent;
+    this.#line.leave();
+    this.#freed('release');
+    if (this.#sent !== sent || this.#inFlight > 0) return;
+    const connection = this.#connection;
+    if (connection.down || !connection.ready) return;
+    connection.track(connection.send(() => this.#scripts.passWake(this.#clientId, PRIORITY_HOLD_MS)).then(ignore, ignore));
   }
 
   /** Whether `cost` is below `estimate` in some currency: room given back. */
