@@ -60,8 +60,9 @@ export interface RedisStoreOptions {
   /**
    * How long Redis keeps a grant's lease without renewal. A lease holds the shared concurrency and any
    * start not settled yet; this process renews its leases every `leaseTtlMs / 3`, so one that crashed
-   * gives its room back at most `leaseTtlMs` later. A task outliving its lease is reported.
-   * @default 10_000
+   * (`kill -9`) gives its room back at most `leaseTtlMs` later. A lease lost while its task runs (this
+   * process's event loop stalled for longer, or Redis unreachable for longer) is reported.
+   * @default 2_000
    */
   leaseTtlMs?: number | undefined;
   /**
@@ -138,7 +139,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     key,
     failureMode: or('failureMode', 'local', (name, value) => oneOf(name, value, FAILURE_MODES)),
     safetyMarginMs: or('safetyMarginMs', 20, finiteAtLeastZero),
-    leaseTtlMs: or('leaseTtlMs', 10_000, (name, value) => integerAtLeast(name, value, 1)),
+    leaseTtlMs: or('leaseTtlMs', 2_000, (name, value) => integerAtLeast(name, value, 1)),
     commandTimeoutMs: or('commandTimeoutMs', 1_000, positiveFinite),
     clientTtlMs: or('clientTtlMs', 60_000, (name, value) => integerAtLeast(name, value, 1)),
   };

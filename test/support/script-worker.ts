@@ -10,6 +10,8 @@ export interface ScriptWorker<Report> {
   readonly ready: Promise<void>;
   /** Tells the script to start: it waits for a line on its stdin. */
   go(): void;
+  /** Resolves once what the script printed so far satisfies `test` (a line it prints when it got somewhere). */
+  output(test: (stdout: string) => boolean): Promise<void>;
   /** The script's last line, parsed as JSON, once it exited with 0; rejects (with its stderr) otherwise. */
   readonly report: Promise<Report>;
   kill(): void;
@@ -29,10 +31,22 @@ export function spawnScriptWorker<Report>(script: string, settings: unknown): Sc
   let stderr = '';
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const watchers = new Set<() => void>();
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     if (stdout.startsWith('ready\n')) markReady();
+    for (const watch of watchers) watch();
   });
+  const output = (test: (text: string) => boolean) =>
+    new Promise<void>((resolve) => {
+      const watch = () => {
+        if (!test(stdout)) return;
+        watchers.delete(watch);
+        resolve();
+      };
+      watchers.add(watch);
+      watch();
+    });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const report = new Promise<Report>((resolve, reject) => {
     child.on('exit', (code) => {
@@ -41,5 +55,5 @@ export function spawnScriptWorker<Report>(script: string, settings: unknown): Sc
       else resolve(JSON.parse(last) as Report);
     });
   });
-  return { ready, go: () => child.stdin.write('go\n'), report, kill: () => child.kill('SIGKILL') };
+  return { ready, go: () => child.stdin.write('go\n'), output, report, kill: () => child.kill('SIGKILL') };
 }
