@@ -57,7 +57,7 @@ export class RateLimitedClient {
       learnFromRefusal: (maxCooldownMs, key) => scheduler.learnFromRefusal(maxCooldownMs, key),
       learnFromSuccess: (key) => scheduler.learnFromSuccess(key),
       windows: (key) => scheduler.windowsOf(key),
-      setWindows: (windows, key) => (key === undefined ? scheduler.setRateLimit(windows) : scheduler.setKeyWindows(key, windows)),
+      setWindows: (windows, key) => (key === undefined ? scheduler.setServerWindows(windows) : scheduler.setKeyWindows(key, windows)),
       rateLimited: (event) => events.emit('rate-limited', event),
       retryAfter: (delayMs, signal, again) => scheduler.retryAfter(delayMs, signal, again),
       retrying: (event) => events.emit('retry', event),

@@ -39,6 +39,11 @@ export interface StoreContext {
   waiting?(): number;
   /** The priority of the first task waiting in the client's queue (undefined when none does). */
   nextPriority?(): number | undefined;
+  /**
+   * Request windows a server's quota tightened, heard by another process sharing the store (see
+   * `sharePolicy`): the client tightens its own windows to them as if it had heard them itself.
+   */
+  tighten?(windows: readonly RateWindow[]): void;
 }
 
 /**
@@ -151,6 +156,11 @@ export interface LimiterStore {
    * process has in flight already taken off), for every process on the shared state.
    */
   shareBudget?(currency: string, remaining: number, resetMs: number, now: number): void;
+  /**
+   * As `shareCooldown`: request windows this client tightened to a server's quota (`RateLimit-Policy`,
+   * a limit it revealed), for every process on the shared state (see `StoreContext.tighten`).
+   */
+  sharePolicy?(windows: readonly RateWindow[], now: number): void;
   /** Called by the client's `close()` once its work has ended: stop timers, drop subscriptions. */
   close(): Promise<void>;
 }

@@ -50,10 +50,8 @@ export function applyServerLimits(
       target.rateLimited({ reason: 'remaining', waitMs: resetMs, status, url, sources });
     }
   }
-  // The headers speak of requests in windows: the windows of other currencies (tokens) and the buckets
-  // (whose burst a window's limit can not be compared with) stay as they are.
   const all = target.windows();
-  const current = all.filter((window) => (window.counts ?? 'requests') === 'requests' && window.burst === undefined);
+  const current = requestWindows(all);
   let windows = limits.policy === undefined ? undefined : tighten(current, limits.policy);
   if (limits.limit !== undefined && limits.resetMs !== undefined) {
     windows = lowerLimits(windows ?? current, limits.limit, limits.resetMs) ?? windows;
@@ -76,6 +74,26 @@ export function lowerLimits(windows: readonly RateWindow[], limit: number, reset
   const tooGenerous = (window: RateWindow) => window.limit > limit && window.windowMs <= resetMs;
   if (!windows.some(tooGenerous)) return undefined;
   return windows.map((window) => (tooGenerous(window) ? { ...window, limit } : window));
+}
+
+/**
+ * The windows a server's headers speak of: sliding windows of requests. The windows of other currencies
+ * (tokens) and the buckets (whose burst a window's limit can not be compared with) stay as they are.
+ */
+export function requestWindows(windows: readonly RateWindow[]): RateWindow[] {
+  return windows.filter((window) => (window.counts ?? 'requests') === 'requests' && window.burst === undefined);
+}
+
+/**
+ * Every window with each of `policies` applied to the request windows (see `tighten`), or undefined
+ * when they keep them all already: how a process adopts windows another process's server tightened.
+ */
+export function tightenAll(windows: readonly RateWindow[], policies: readonly RateWindow[]): RateWindow[] | undefined {
+  const current = requestWindows(windows);
+  let tightened: RateWindow[] | undefined;
+  for (const policy of policies) tightened = tighten(tightened ?? current, policy) ?? tightened;
+  if (tightened === undefined) return undefined;
+  return [...tightened, ...windows.filter((window) => !current.includes(window))];
 }
 
 /**

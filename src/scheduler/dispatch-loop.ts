@@ -58,6 +58,8 @@ export class DispatchLoop {
   readonly semaphore: Semaphore;
   /** Where the windows are kept and every start is granted. */
   readonly store: LimiterStore;
+  /** Set by the scheduler: windows another process's server tightened, heard through the store. */
+  onSharedWindows: ((windows: readonly RateWindow[]) => void) | undefined = undefined;
   /** The server's cooldowns and remaining budgets, per currency. */
   readonly server = new ServerWord();
   /** Counts every job once when accepted and once when it ends (see TaskCounts). */
@@ -120,6 +122,7 @@ export class DispatchLoop {
       report: (error: StoreError) => this.#events.emit('error', error),
       waiting: () => this.queue.queued,
       nextPriority: () => this.queue.first?.priority,
+      tighten: (windows) => this.onSharedWindows?.(windows),
     });
   }
 

@@ -10,6 +10,7 @@ import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Refill } from '../limit/server-budget.js';
 import { RefusalLearning } from '../retry/learned-rate.js';
+import { tightenAll } from '../retry/server-feedback.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
@@ -56,6 +57,7 @@ export class Scheduler {
     this.#poolFollowsConcurrency = options.workers === undefined;
     this.#loop = new DispatchLoop(options, events, () => this.#notifyWaiters());
     this.#retryWaits = new RetryWaits(options.clock, () => this.#loop.dispatch());
+    this.#loop.onSharedWindows = (windows) => this.#adoptSharedWindows(windows);
   }
 
   get isPaused(): boolean {
@@ -187,6 +189,28 @@ export class Scheduler {
     // The old wake-up time was computed from the old windows.
     loop.wake.cancel();
     loop.dispatch();
+  }
+
+  /**
+   * Windows tightened to what a server said (`adaptive`): in force from now, as `setRateLimit`, and the
+   * ones new among them shared with every process on a shared store.
+   */
+  setServerWindows(windows: readonly RateWindow[]): void {
+    const before = this.#loop.windows;
+    this.setRateLimit(windows);
+    const tightened = windows.filter((window) => !before.some((old) => old.limit === window.limit && old.windowMs === window.windowMs));
+    if (tightened.length > 0) this.#loop.store.sharePolicy?.(tightened, this.#loop.clock.now());
+  }
+
+  /** Windows another process's server tightened (a shared store told): this client's tighten alike. */
+  #adoptSharedWindows(policies: readonly RateWindow[]): void {
+    const windows = tightenAll(this.#loop.windows, policies);
+    if (windows === undefined) return;
+    try {
+      this.setRateLimit(windows);
+    } catch (error) {
+      this.#events.emit('error', error);
+    }
   }
 
   /**

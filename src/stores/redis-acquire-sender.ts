@@ -55,6 +55,7 @@ export class AcquireSender {
     limits: StoreLimits,
     key: AcquireRequest['key'],
     more: boolean,
+    policyVersion: number,
     answered: (reply: AcquireReply) => number,
   ): Promise<number> {
     const connection = this.#connection;
@@ -71,6 +72,7 @@ export class AcquireSender {
       priority: slot.priority ?? 0,
       more,
       holdMs: this.#settings.priorityHoldMs,
+      policyVersion,
       windows: limits.windows,
       key,
     };

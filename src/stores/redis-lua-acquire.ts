@@ -7,13 +7,15 @@ import { CLIENT_KEY_COUNT, PRELUDE } from './redis-lua-prelude.js';
 /**
  * ARGV: id, clientId, weight, settle (0|1), concurrency (-1 = none), leaseTtlMs, marginMs, clientTtlMs,
  * cost ("tokens=1800,points=3", '' for none), priority, more (1: the process has more tasks waiting
- * after this one), hold (ms: see FLEET_CHECKS), channel (for 'priority' announcements), the number of
- * the client's windows, then limit, windowMs,
+ * after this one), hold (ms: see FLEET_CHECKS), channel (for 'priority' announcements), the version of
+ * the shared policy this process knows (-1: none), the number of the client's windows, then limit, windowMs,
  * counts ('requests' or a currency), burst (0: a sliding window) for each of the client's windows, then
  * for each of the tenant key's (when KEYS has its group). Returns {granted, waitMs (string), blockedBy
- * ('' = none), clients, others, inLine, used...} (others: how many other processes wait in line for
- * the concurrency, inLine: 1 when this one does; a bucket's used is burst - level); for a keyed acquire
- * {granted, waitMs, blockedBy, clients, others, inLine, byKey (1: the key's windows refused), used...}, used being the client's
+ * ('' = none), clients, others, inLine, policyVersion, policy, used...} (others: how many other
+ * processes wait in line for the concurrency, inLine: 1 when this one does; policy: the shared
+ * windows, see FEEDBACK, when their version is not the one known, else ''; a bucket's used is burst -
+ * level); for a keyed acquire {granted, waitMs, blockedBy, clients, others, inLine, policyVersion,
+ * policy, byKey (1: the key's windows refused), used...}, used being the client's
  * windows then the key's, or only the key's when the key refused (the client's are then not checked).
  *
  * A keyed start must fit its key's windows and the client's at once: the key's are checked first, and
@@ -40,8 +42,9 @@ local leaseTtl, margin, clientTtl = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumb
 local costText = ARGV[9]
 local cost = decodeCost(costText)
 local priority, more, hold, channel = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13]
-local FIRST = 15
-local LAST = FIRST + 4 * tonumber(ARGV[14]) - 1
+local knownPolicy = tonumber(ARGV[14])
+local FIRST = 16
+local LAST = FIRST + 4 * tonumber(ARGV[15]) - 1
 ${CHECKS}
 ${FLEET_CHECKS}
 reap()
@@ -64,6 +67,14 @@ local function refusal(byPending, byWindow, wait)
   return math.max(wait, 1), byPending and 'pending' or 'concurrency'
 end
 
+-- What every answer begins with: the decision, the live clients, the line for the concurrency, and the
+-- windows servers told any process of (see FEEDBACK) when this process has not heard them yet.
+local function head(granted, wait, blockedBy)
+  local others, inLine = lineView(clientId)
+  local version, policy = policyNews(knownPolicy)
+  return {granted, wait, blockedBy, clients, others, inLine, version, policy}
+end
+
 local key = tenant(#KEYS > ${CLIENT_KEY_COUNT} and 1 or 0)
 local keyed
 if key then
@@ -74,8 +85,10 @@ if key then
     local wait, blockedBy = refusal(keyed.byPending, keyed.byWindow, keyed.wait)
     leaveLine(clientId, true, channel, hold)
     touch(ttl)
-    local others, inLine = lineView(clientId)
-    return {0, string.format('%.17g', wait), blockedBy, clients, others, inLine, 1, unpack(keyed.used)}
+    local out = head(0, string.format('%.17g', wait), blockedBy)
+    out[#out + 1] = 1
+    for _, units in ipairs(keyed.used) do out[#out + 1] = units end
+    return out
   end
 end
 
@@ -83,8 +96,7 @@ local r = check(C, FIRST, LAST)
 -- Processes in line for the concurrency ahead of this one each take a unit first (see SLEEPERS).
 local byConcurrency = concurrency >= 0 and stateNumber(C, 'held') + weight + ahead(clientId, priority) > concurrency
 local function reply(granted, wait, blockedBy, used)
-  local others, inLine = lineView(clientId)
-  local out = {granted, wait, blockedBy, clients, others, inLine}
+  local out = head(granted, wait, blockedBy)
   if keyed then
     out[#out + 1] = 0
     for _, units in ipairs(keyed.used) do used[#used + 1] = units end

@@ -157,6 +157,13 @@ local function spendWord(amounts)
   end
 end
 
+-- The shared windows' version (0: none yet), and the windows themselves when \`known\` is not it ('').
+local function policyNews(known)
+  local version = tonumber(redis.call('HGET', stateKey, 'polv')) or 0
+  if version == known then return version, '' end
+  return version, redis.call('HGET', stateKey, 'pol') or ''
+end
+
 -- When the word of a process waiting with a better priority than this task's lapses (nil: none waits).
 local function betterWaiting()
   local lapsed = redis.call('ZRANGEBYSCORE', waitUntilKey, '-inf', now)
@@ -194,8 +201,11 @@ end
 `;
 
 /**
- * ARGV: kind ('cooldown' | 'budget'), currency, then for a cooldown its length (ms from now), for a
- * budget the units remaining and the ms until its reset. A cooldown only ever grows: an earlier end
+ * ARGV: kind ('cooldown' | 'budget' | 'policy'), currency, then for a cooldown its length (ms from now), for a
+ * budget the units remaining and the ms until its reset, for a policy the requests windows a server's
+ * quota tightened ("limit:windowMs,...": `state` keeps, per windowMs, the lowest limit any process
+ * heard, as `pol`, and counts its changes as `polv`; every acquire answers them to a process that has
+ * not heard that version). A cooldown only ever grows: an earlier end
  * never replaces a later one. A budget of a new period (a reset later than the known one's) replaces
  * it; one of the same period can only lower what remains (the answers of concurrent requests can
  * arrive out of order). The keys live at least until the word has lapsed.
@@ -203,7 +213,25 @@ end
 export const FEEDBACK = `${PRELUDE}
 local kind, currency = ARGV[1], ARGV[2]
 local life = 0
-if kind == 'cooldown' then
+if kind == 'policy' then
+  local limits = {}
+  for limit, windowMs in string.gmatch(redis.call('HGET', stateKey, 'pol') or '', '(%d+):(%d+)') do limits[windowMs] = tonumber(limit) end
+  local changed = false
+  for limit, windowMs in string.gmatch(ARGV[3], '(%d+):(%d+)') do
+    limit = tonumber(limit)
+    if not limits[windowMs] or limit < limits[windowMs] then
+      limits[windowMs] = limit
+      changed = true
+    end
+  end
+  if changed then
+    local parts = {}
+    for windowMs, limit in pairs(limits) do parts[#parts + 1] = limit .. ':' .. windowMs end
+    table.sort(parts)
+    redis.call('HSET', stateKey, 'pol', table.concat(parts, ','))
+    redis.call('HINCRBY', stateKey, 'polv', 1)
+  end
+elseif kind == 'cooldown' then
   local ends = now + tonumber(ARGV[3])
   local known = tonumber(redis.call('HGET', stateKey, 'cd:' .. currency))
   if not known or ends > known then redis.call('HSET', stateKey, 'cd:' .. currency, string.format('%.17g', ends)) end

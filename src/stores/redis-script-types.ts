@@ -42,6 +42,8 @@ export interface AcquireRequest {
   more?: boolean | undefined;
   /** How long a waiting process's word outlives its refusal's wait: the time it needs to ask again (250 when not set). */
   holdMs?: number | undefined;
+  /** The version of the shared tightened windows this process knows (see FEEDBACK); -1 (none) when not set. */
+  policyVersion?: number | undefined;
   /**
    * May be empty. `counts`: the currency a window counts (`'requests'` when not set); `burst`: a bucket
    * (see ACQUIRE), a sliding window when not set.
@@ -136,4 +138,22 @@ export interface AcquireReply {
    * the others in line take every unit left (it joined the back: its next question would be refused).
    */
   inLine: boolean;
+  /** The version of the windows servers tightened, shared by the fleet (0: none). */
+  policyVersion: number;
+  /** Those windows (requests, sliding), when the request's `policyVersion` was not that version. */
+  policy?: ScriptWindow[];
+}
+
+/** Request windows as FEEDBACK and ACQUIRE carry them: "limit:windowMs,...". */
+export function encodeWindows(windows: readonly ScriptWindow[]): string {
+  return windows.map((window) => `${window.limit}:${window.windowMs}`).join(',');
+}
+
+/** See `encodeWindows`; undefined for text that is not such a list. */
+export function decodeWindows(text: string): ScriptWindow[] | undefined {
+  if (!/^\d+:\d+(,\d+:\d+)*$/.test(text)) return undefined;
+  return text.split(',').map((part) => {
+    const [limit, windowMs] = part.split(':').map(Number) as [number, number];
+    return { limit, windowMs, counts: 'requests' };
+  });
 }

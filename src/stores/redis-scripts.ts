@@ -9,6 +9,8 @@ import {
   type Amendment,
   BLOCKED_BY,
   type BlockedBy,
+  decodeWindows,
+  encodeWindows,
   encodeCost,
   type GrantRef,
   type RecordedStart,
@@ -48,7 +50,8 @@ export interface LineUp {
 /** What the server said, for `feedback()`. */
 export type ServerWordNews =
   | { readonly kind: 'cooldown'; readonly currency: string; readonly ms: number }
-  | { readonly kind: 'budget'; readonly currency: string; readonly remaining: number; readonly resetMs: number };
+  | { readonly kind: 'budget'; readonly currency: string; readonly remaining: number; readonly resetMs: number }
+  | { readonly kind: 'policy'; readonly windows: readonly ScriptWindow[] };
 
 interface Script {
   readonly source: string;
@@ -86,8 +89,9 @@ function parseIds(script: string, reply: unknown): string[] {
 }
 
 function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
-  if (!Array.isArray(reply) || reply.length < 6) throw malformed('acquire', reply);
-  const [granted, waitMs, blockedBy, clients, line, inLine, ...rest] = reply as unknown[];
+  if (!Array.isArray(reply) || reply.length < 8) throw malformed('acquire', reply);
+  const [granted, waitMs, blockedBy, clients, line, inLine, policyVersion, policyText, ...rest] = reply as unknown[];
+  const policy = typeof policyText === 'string' && policyText !== '' ? decodeWindows(policyText) : undefined;
   const byKey = request.key === undefined ? undefined : rest.shift();
   const used = rest;
   const wait = Number(waitMs);
@@ -99,6 +103,9 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     typeof clients !== 'number' ||
     typeof line !== 'number' ||
     (inLine !== 0 && inLine !== 1) ||
+    typeof policyVersion !== 'number' ||
+    typeof policyText !== 'string' ||
+    (policyText !== '' && policy === undefined) ||
     (byKey !== undefined && byKey !== 0 && byKey !== 1) ||
     !used.every((units) => typeof units === 'number')
   ) {
@@ -112,6 +119,8 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     clients,
     line,
     inLine: inLine === 1,
+    policyVersion,
+    ...(policy === undefined ? {} : { policy }),
   };
   if (byKey === undefined) return answer;
   // Refused by its key: only the key's windows were asked. Otherwise the client's come first.
@@ -216,6 +225,7 @@ export class RedisScripts {
       request.more === true ? 1 : 0,
       request.holdMs ?? DEFAULT_HOLD_MS,
       this.channel,
+      request.policyVersion ?? -1,
       request.windows.length,
       ...windowArgs(request.windows),
       ...windowArgs(request.key?.windows ?? []),
@@ -298,11 +308,16 @@ export class RedisScripts {
 
   /**
    * The server's word heard by this process, for every process on the key: a cooldown of `currency`
-   * for `ms` from Redis's now, or a budget of `remaining` units until `resetMs` from now (see FEEDBACK).
+   * for `ms` from Redis's now, a budget of `remaining` units until `resetMs` from now, or request
+   * windows a server's quota tightened (see FEEDBACK).
    */
   async feedback(word: ServerWordNews): Promise<void> {
     const args: Array<string | number> =
-      word.kind === 'cooldown' ? ['cooldown', word.currency, word.ms] : ['budget', word.currency, word.remaining, word.resetMs];
+      word.kind === 'cooldown'
+        ? ['cooldown', word.currency, word.ms]
+        : word.kind === 'budget'
+          ? ['budget', word.currency, word.remaining, word.resetMs]
+          : ['policy', 'requests', encodeWindows(word.windows)];
     await this.#run(scripts.feedback, new TenantGroups(this.#layout), args);
   }
 

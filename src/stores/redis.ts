@@ -83,6 +83,8 @@ export class RedisStore implements LimiterStore {
   readonly #keys = new Map<string, KnownKey>();
   /** Set by `close()`: the client is not woken, nor a subscription made, from then on. */
   #closed = false;
+  /** The version of the fleet's shared tightened windows this process has adopted (-1: none yet). */
+  #policyVersion = -1;
   /** Acquires sent to Redis so far, and those not answered yet: whether a wake by name was used. */
   #sent = 0;
   #inFlight = 0;
@@ -353,6 +355,29 @@ export class RedisStore implements LimiterStore {
     this.#shareWord({ kind: 'budget', currency, remaining: Math.max(0, Math.floor(remaining)), resetMs: Math.max(0, Math.ceil(resetMs)) });
   }
 
+  /**
+   * Request windows this client tightened to a server's quota: written to Redis, where every process's
+   * next acquire answers them to it, and its client tightens its own windows alike.
+   */
+  sharePolicy(windows: readonly RateWindow[]): void {
+    const requests = windows.filter((window) => (window.counts ?? REQUESTS) === REQUESTS && window.burst === undefined);
+    if (requests.length > 0) this.#shareWord({ kind: 'policy', windows: requests });
+  }
+
+  /**
+   * Windows another process's server tightened, new to this process: its client tightens its own to
+   * them, once this answer has been handled (the limits must not change under it).
+   */
+  #adoptPolicy(reply: AcquireReply): void {
+    if (reply.policyVersion === this.#policyVersion) return;
+    this.#policyVersion = reply.policyVersion;
+    const policy = reply.policy;
+    const context = this.#ctx;
+    if (policy !== undefined && policy.length > 0 && context.tighten !== undefined && !this.#closed) {
+      queueMicrotask(() => context.tighten?.(policy));
+    }
+  }
+
   #shareWord(word: ServerWordNews): void {
     const connection = this.#connection;
     if (this.#closed || this.#context === undefined || connection.down || !connection.ready) return;
@@ -432,7 +457,9 @@ export class RedisStore implements LimiterStore {
     const more = (this.#ctx.waiting?.() ?? 0) > 1;
     this.#sent++;
     this.#inFlight++;
-    const answer = this.#sender.send(slot, grant, this.#limits, keyed, more, (reply) => this.#answered(slot, grant, reply, epoch));
+    const answer = this.#sender.send(slot, grant, this.#limits, keyed, more, this.#policyVersion, (reply) =>
+      this.#answered(slot, grant, reply, epoch),
+    );
     answer.then(this.#answeredOrFailed, this.#answeredOrFailed);
     return answer;
   }
@@ -443,6 +470,7 @@ export class RedisStore implements LimiterStore {
     this.#connection.recovered();
     local.setClients(reply.clients, now);
     this.#line.heard(reply.line);
+    this.#adoptPolicy(reply);
     const known = grant.key === undefined ? undefined : this.#keys.get(grant.key);
     if (reply.byKey !== true) this.#lastUsed.set(reply.used, now);
     if (reply.keyUsed !== undefined) known?.last.set(reply.keyUsed, now);

@@ -104,6 +104,28 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
     });
   });
 
+  describe('windows a server tightened', () => {
+    it('are kept per window length at the lowest limit heard, and answered to a process that has not heard that version', async () => {
+      const scripts = fresh();
+      expect(await scripts.acquire(request('b'))).toMatchObject({ policyVersion: 0 });
+      expect((await scripts.acquire(request('b'))).policy).toBeUndefined();
+      await scripts.feedback({ kind: 'policy', windows: [{ limit: 10, windowMs: 1_000 }] });
+      // A looser word on the same window changes nothing; another window is added.
+      await scripts.feedback({ kind: 'policy', windows: [{ limit: 20, windowMs: 1_000 }] });
+      await scripts.feedback({ kind: 'policy', windows: [{ limit: 100, windowMs: 60_000 }] });
+      const told = await scripts.acquire(request('b', { policyVersion: 0 }));
+      expect(told.policyVersion).toBe(2);
+      expect(told.policy).toHaveLength(2);
+      expect(told.policy).toEqual(
+        expect.arrayContaining([
+          { limit: 10, windowMs: 1_000, counts: 'requests' },
+          { limit: 100, windowMs: 60_000, counts: 'requests' },
+        ]),
+      );
+      expect((await scripts.acquire(request('b', { policyVersion: 2 }))).policy).toBeUndefined();
+    });
+  });
+
   describe('priorities across processes', () => {
     const full = [{ limit: 1, windowMs: 300 }];
 
@@ -313,6 +335,43 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
   });
 
   describe('through the client', () => {
+    it('a RateLimit-Policy heard by one client tightens the windows of another on the same key', async () => {
+      const api = createServer((_request, response) => {
+        response.writeHead(200, { 'ratelimit-policy': '5;w=1' }).end('ok');
+      });
+      api.listen(0, '127.0.0.1');
+      await once(api, 'listening');
+      const baseUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+      const key = `fleet-${++keyCount}`;
+      const connections: Redis[] = [];
+      const make = () => {
+        const connection = redis.duplicate();
+        connections.push(connection);
+        return new RateLimitedClient({
+          baseUrl,
+          rateLimit: { limit: 100, windowMs: 1_000 },
+          store: new RedisStore({ redis: connection, key }),
+        });
+      };
+      const a = make();
+      const b = make();
+      try {
+        await b.schedule(() => 'before');
+        expect(b.stats().windows).toEqual([expect.objectContaining({ limit: 100, windowMs: 1_000 })]);
+        await a.get('/told');
+        expect(a.stats().windows).toEqual([expect.objectContaining({ limit: 5, windowMs: 1_000 })]);
+        await delay(20);
+        // b's next answer from Redis carries the tightened window; b adopts it for the starts after.
+        await b.schedule(() => 'after');
+        await delay(0);
+        expect(b.stats().windows).toEqual([expect.objectContaining({ limit: 5, windowMs: 1_000 })]);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+        for (const connection of connections) connection.disconnect();
+        api.close();
+      }
+    });
+
     it('a Retry-After heard by one client holds another on the same key until it ends', async () => {
       // The first request is refused with Retry-After: 1, every later one answered 200.
       const arrivals: number[] = [];

@@ -144,6 +144,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
         clients: 1,
         line: 0,
         inLine: false,
+        policyVersion: 0,
       });
     }
     const first = await oldestStart(keys.log!);
