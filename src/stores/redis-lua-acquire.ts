@@ -95,6 +95,7 @@ end
 local r = check(C, FIRST, LAST)
 -- Processes in line for the concurrency ahead of this one each take a unit first (see SLEEPERS).
 local byConcurrency = concurrency >= 0 and stateNumber(C, 'held') + weight + ahead(clientId, priority) > concurrency
+passLapsedWakes(channel, hold)
 local function reply(granted, wait, blockedBy, used)
   local out = head(granted, wait, blockedBy)
   if keyed then

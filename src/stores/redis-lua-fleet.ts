@@ -11,7 +11,9 @@ import { PRELUDE } from './redis-lua-prelude.js';
  * one with room left after every process ahead of it has taken a unit: a process that was not refused
  * (one whose task just ended, say) goes to the back. A release wakes as many sleepers as it freed grants,
  * each by name ('release:<clientId>' on the channel); the others sleep on. A woken process that leaves
- * the line without a grant (refused by something else, or with nothing to ask) passes its wake on.
+ * the line without a grant (refused by something else, or with nothing to ask) passes its wake on, and
+ * so does one that does not ask within hold: its entry lapses, and the next script to read the line
+ * wakes the next sleeper in its place.
  */
 export const SLEEPERS = `
 local function sleeperOf(clientId)
@@ -25,13 +27,18 @@ local function saveSleeper(s)
   redis.call('HSET', sleepersKey, s.id, string.format('%.17g %.17g %.17g %d', s.priority, s.since, s.ends, s.woken and 1 or 0))
 end
 
+-- Wakes that lapsed unused (a woken process did not ask within hold): each goes to the next in line.
+local lapsedWakes = 0
+
 -- The live sleepers in line order; lapsed ones are dropped.
 local function line()
   local rows = redis.call('HGETALL', sleepersKey)
   local live = {}
   for i = 1, #rows, 2 do
     local priority, since, ends, woken = string.match(rows[i + 1], '^(%S+) (%S+) (%S+) (%d)$')
-    if tonumber(ends) <= now then redis.call('HDEL', sleepersKey, rows[i])
+    if tonumber(ends) <= now then
+      redis.call('HDEL', sleepersKey, rows[i])
+      if woken == '1' then lapsedWakes = lapsedWakes + 1 end
     else live[#live + 1] = {id = rows[i], priority = tonumber(priority), since = tonumber(since), ends = tonumber(ends), woken = woken == '1'} end
   end
   table.sort(live, function(a, b)
@@ -59,10 +66,14 @@ local function sleep(clientId, priority, wait, hold)
   saveSleeper({id = clientId, priority = priority, since = own and own.since or now, ends = now + wait + hold, woken = false})
 end
 
--- Wakes the next n sleepers not woken yet, by name; each has hold ms to ask. Returns how many it woke.
+-- Wakes the next n sleepers not woken yet, by name, and one more for each wake that lapsed unused; each
+-- has hold ms to ask. Returns how many it woke.
 local function wakeSleepers(n, channel, hold)
+  local live = line()
+  n = n + lapsedWakes
+  lapsedWakes = 0
   local woken = 0
-  for _, s in ipairs(line()) do
+  for _, s in ipairs(live) do
     if woken >= n then break end
     if not s.woken then
       s.woken = true
@@ -80,6 +91,11 @@ local function lineView(clientId)
   local n = redis.call('HLEN', sleepersKey)
   local own = redis.call('HEXISTS', sleepersKey, clientId)
   return n - own, own
+end
+
+-- Passes on the wakes that lapsed unused, found while reading the line.
+local function passLapsedWakes(channel, hold)
+  if lapsedWakes > 0 then wakeSleepers(0, channel, hold) end
 end
 
 -- clientId leaves the line; a wake it had not used goes to the next sleeper (passOn).

@@ -90,7 +90,10 @@ function parseIds(script: string, reply: unknown): string[] {
 
 function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
   if (!Array.isArray(reply) || reply.length < 8) throw malformed('acquire', reply);
-  const [granted, waitMs, blockedBy, clients, line, inLine, policyVersion, policyText, ...rest] = reply as unknown[];
+  // ioredis with `stringNumbers: true` answers integers as strings: read them back as numbers.
+  const [granted, waitMs, blockedBy, clients, line, inLine, policyVersion, policyText, ...rest] = (reply as unknown[]).map(
+    (value, index) => (index !== 1 && index !== 7 && typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value),
+  );
   const policy = typeof policyText === 'string' && policyText !== '' ? decodeWindows(policyText) : undefined;
   const byKey = request.key === undefined ? undefined : rest.shift();
   const used = rest;

@@ -51,8 +51,15 @@ function countsCurrencies(windows: readonly RateWindow[]): boolean {
  * are this process's (`setKeyLimits`), sent with each acquire: processes that disagree about a key's
  * windows each hold it to their own, over the starts of all. A key's concurrency is the scheduler's.
  *
- * The ioredis client passed in stays the caller's: the store adds a `'ready'` listener to it (removed
- * by `close()`), duplicates it once for its subscriber, and never quits or disconnects it.
+ * The Redis client passed in (any supported library) stays the caller's: the store adds a `'ready'`
+ * listener to it (a node-redis cluster: `'connect'` and `'node-ready'`), removed by `close()`,
+ * duplicates it once for its subscriber (connecting that copy itself for node-redis), and never
+ * connects, quits or closes it.
+ *
+ * The fleet (see redis-lua-fleet.ts): what a server said to one process (a cooldown, a budget until its
+ * reset, tightened windows) holds every process on the key; a process refused with a better priority
+ * holds back grants of worse ones anywhere; processes refused by the shared concurrency wait in a line
+ * and are woken one per freed grant, by name (see `LinePlace`).
  */
 export class RedisStore implements LimiterStore {
   readonly #failureMode: RedisFailureMode;
@@ -85,6 +92,11 @@ export class RedisStore implements LimiterStore {
   #closed = false;
   /** The version of the fleet's shared tightened windows this process has adopted (-1: none yet). */
   #policyVersion = -1;
+  /**
+   * Wakes by name heard so far: one heard while an acquire was on its way may be for the place in line
+   * that acquire's answer gives (the message can overtake the answer), so that place is not waited in.
+   */
+  #wakesHeard = 0;
   /** Acquires sent to Redis so far, and those not answered yet: whether a wake by name was used. */
   #sent = 0;
   #inFlight = 0;
@@ -453,18 +465,19 @@ export class RedisStore implements LimiterStore {
     // Settles and releases of this tick go first, on the same connection: the room they free counts.
     this.#writer.flush();
     const epoch = this.#refusals.epoch;
+    const wakes = this.#wakesHeard;
     const keyed = key === undefined || keyWindows === undefined ? undefined : { name: key, windows: keyWindows };
     const more = (this.#ctx.waiting?.() ?? 0) > 1;
     this.#sent++;
     this.#inFlight++;
     const answer = this.#sender.send(slot, grant, this.#limits, keyed, more, this.#policyVersion, (reply) =>
-      this.#answered(slot, grant, reply, epoch),
+      this.#answered(slot, grant, reply, epoch, wakes),
     );
     answer.then(this.#answeredOrFailed, this.#answeredOrFailed);
     return answer;
   }
 
-  #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch): number {
+  #answered(slot: StoreSlot, grant: Grant, reply: AcquireReply, epoch: RefusalEpoch, wakes: number): number {
     const local = this.#share;
     const now = this.#ctx.clock.now();
     this.#connection.recovered();
@@ -477,7 +490,8 @@ export class RedisStore implements LimiterStore {
     if (slot.key !== undefined) slot.refusedByKey = reply.byKey === true;
     if (reply.granted) {
       // Granted: out of the line in Redis, unless the answer put it at the back for its next task.
-      if (reply.inLine) {
+      // A wake heard since the question was sent may be this place's: then the next task asks at once.
+      if (reply.inLine && this.#wakesHeard === wakes) {
         this.#line.queued(slot.priority ?? 0, now, this.#leaseTtlMs);
         // Its wake comes by name on the channel.
         if (!this.#closed) this.#subscriber.ensure();
@@ -546,6 +560,7 @@ export class RedisStore implements LimiterStore {
    * answer, stale, makes the client ask again), it passes its turn on to the next sleeper.
    */
   #wokenByName(): void {
+    this.#wakesHeard++;
     const sent = this.#sent;
     this.#line.leave();
     this.#freed('release');
