@@ -225,13 +225,28 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
       return { heard, close: () => listener.disconnect() };
     }
 
-    it('a release wakes one process in line for the shared concurrency, by name: the best priority, then the longest waiting', async () => {
+    const one = { concurrency: 1, windows: [] };
+
+    /**
+     * Runs `body` on a fresh key whose concurrency of 1 'holder' holds (`holder`: its grant), with the
+     * channel's messages in `heard`.
+     */
+    async function withHolder(
+      body: (line: { scripts: RedisScripts; holder: AcquireRequest; heard: string[] }) => Promise<void>,
+    ): Promise<void> {
       const scripts = fresh();
       const channel = await listen(scripts);
       try {
-        const one = { concurrency: 1, windows: [] };
         const holder = request('holder', one);
         expect(await scripts.acquire(holder)).toMatchObject({ granted: true, line: 0 });
+        await body({ scripts, holder, heard: channel.heard });
+      } finally {
+        channel.close();
+      }
+    }
+
+    it('a release wakes one process in line for the shared concurrency, by name: the best priority, then the longest waiting', async () => {
+      await withHolder(async ({ scripts, holder, heard }) => {
         // Three in line: 'early' and 'late' wait with priority 5 (early first), 'urgent' with 1.
         for (const [clientId, priority] of [
           ['early', 5],
@@ -242,7 +257,7 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         }
         await scripts.release([holder.id]);
         await delay(30);
-        expect(channel.heard).toEqual(['release:urgent']);
+        expect(heard).toEqual(['release:urgent']);
         // The unit is urgent's: a process that was not in line goes to the back, even with room free.
         expect(await scripts.acquire(request('fresh', { ...one, priority: 5 }))).toMatchObject({
           blockedBy: 'concurrency',
@@ -253,26 +268,15 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         await scripts.passWake('urgent', 250);
         await scripts.passWake('early', 250);
         await delay(30);
-        expect(channel.heard.filter((message) => message.startsWith('release'))).toEqual([
-          'release:urgent',
-          'release:early',
-          'release:late',
-        ]);
+        expect(heard.filter((message) => message.startsWith('release'))).toEqual(['release:urgent', 'release:early', 'release:late']);
         // Nor do they wait with their priorities any more: the processes they held are told.
-        expect(channel.heard.filter((message) => message === 'priority')).toHaveLength(2);
+        expect(heard.filter((message) => message === 'priority')).toHaveLength(2);
         expect(await scripts.acquire(request('late', { ...one, priority: 5 }))).toMatchObject({ granted: true, line: 1, inLine: false });
-      } finally {
-        channel.close();
-      }
+      });
     });
 
     it('a sleeper that asks again keeps its place in line; one refused by something else leaves it', async () => {
-      const scripts = fresh();
-      const channel = await listen(scripts);
-      try {
-        const one = { concurrency: 1, windows: [] };
-        const holder = request('holder', one);
-        expect(await scripts.acquire(holder)).toMatchObject({ granted: true });
+      await withHolder(async ({ scripts, holder, heard }) => {
         expect(await scripts.acquire(request('first', one))).toMatchObject({ blockedBy: 'concurrency' });
         expect(await scripts.acquire(request('second', one))).toMatchObject({ blockedBy: 'concurrency' });
         expect(await scripts.acquire(request('second', one))).toMatchObject({ blockedBy: 'concurrency', line: 1, inLine: true });
@@ -281,26 +285,17 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         expect(await scripts.acquire(request('first', one))).toMatchObject({ blockedBy: 'cooldown', line: 1, inLine: false });
         await scripts.release([holder.id]);
         await delay(30);
-        expect(channel.heard).toEqual(['release:second']);
-      } finally {
-        channel.close();
-      }
+        expect(heard).toEqual(['release:second']);
+      });
     });
 
     it('a process that joins the line with its release is woken by that release when the line was empty', async () => {
-      const scripts = fresh();
-      const channel = await listen(scripts);
-      try {
-        const one = { concurrency: 1, windows: [] };
-        const holder = request('holder', one);
-        expect(await scripts.acquire(holder)).toMatchObject({ granted: true });
+      await withHolder(async ({ scripts, holder, heard }) => {
         await scripts.release([holder.id], { clientId: 'holder', priority: 0, lapseMs: 2_000, holdMs: 250 });
         await delay(30);
-        expect(channel.heard).toEqual(['release:holder']);
+        expect(heard).toEqual(['release:holder']);
         expect(await scripts.acquire(request('holder', one))).toMatchObject({ granted: true, line: 0 });
-      } finally {
-        channel.close();
-      }
+      });
     });
 
     it('a release of a pending start is announced to every process: room in the windows may have freed for anyone', async () => {
