@@ -3,5 +3,5 @@
 // limits never load it.
 export { RedisStore } from './stores/redis.js';
 export type { RedisFailureMode, RedisStoreOptions, RedisStoreStats } from './stores/redis-options.js';
-export type { NodeRedisLike, RedisClient, RedisLike } from './stores/redis-like.js';
+export type { NodeRedisLike, NodeRedisScriptOptions, RedisClient, RedisLike } from './stores/redis-like.js';
 export { StoreError, type StoreOperation } from './errors/store-error.js';

@@ -43,7 +43,9 @@ export interface RedisLike {
 
 /** The keys and arguments of a script, as node-redis takes them. */
 export interface NodeRedisScriptOptions {
+  /** The script's KEYS: the store's keys in Redis, all under one hash tag. */
   keys: string[];
+  /** The script's ARGV, every value as a string. */
   arguments: string[];
 }
 
