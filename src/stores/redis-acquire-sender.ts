@@ -45,8 +45,9 @@ export class AcquireSender {
   }
 
   /**
-   * Asks Redis for `grant` under `limits` (and `key`'s windows, for a keyed start), `more` saying whether
-   * this process has other tasks waiting; `answered` makes the acquire's answer of Redis's reply. If Redis fails or does not answer within `commandTimeoutMs`, it
+   * Asks Redis for `grant` under `limits` (and `key`'s windows, for a keyed start); `asked` says whether
+   * this process has other tasks waiting (`more`), how many more starts of the kind it could use at once
+   * (`extra`: a batch) and which shared windows it knows; `answered` makes the acquire's answer of Redis's reply. If Redis fails or does not answer within `commandTimeoutMs`, it
    * counts as down and the failure mode answers instead: a grant it makes takes the same id.
    */
   send(
@@ -54,8 +55,7 @@ export class AcquireSender {
     grant: Grant,
     limits: StoreLimits,
     key: AcquireRequest['key'],
-    more: boolean,
-    policyVersion: number,
+    asked: { readonly more: boolean; readonly extra: number; readonly policyVersion: number },
     answered: (reply: AcquireReply) => number,
   ): Promise<number> {
     const connection = this.#connection;
@@ -70,9 +70,10 @@ export class AcquireSender {
       marginMs: this.#settings.marginMs,
       clientTtlMs: this.#settings.clientTtlMs,
       priority: slot.priority ?? 0,
-      more,
+      more: asked.more,
+      extra: asked.extra,
       holdMs: this.#settings.priorityHoldMs,
-      policyVersion,
+      policyVersion: asked.policyVersion,
       windows: limits.windows,
       key,
     };

@@ -8,14 +8,15 @@ import { CLIENT_KEY_COUNT, PRELUDE } from './redis-lua-prelude.js';
  * ARGV: id, clientId, weight, settle (0|1), concurrency (-1 = none), leaseTtlMs, marginMs, clientTtlMs,
  * cost ("tokens=1800,points=3", '' for none), priority, more (1: the process has more tasks waiting
  * after this one), hold (ms: see FLEET_CHECKS), channel (for 'priority' announcements), the version of
- * the shared policy this process knows (-1: none), the number of the client's windows, then limit, windowMs,
+ * the shared policy this process knows (-1: none), extra (how many more starts of the same kind it
+ * could use at once: see the batch below), the number of the client's windows, then limit, windowMs,
  * counts ('requests' or a currency), burst (0: a sliding window) for each of the client's windows, then
  * for each of the tenant key's (when KEYS has its group). Returns {granted, waitMs (string), blockedBy
- * ('' = none), clients, others, inLine, policyVersion, policy, used...} (others: how many other
+ * ('' = none), clients, others, inLine, policyVersion, policy, extra, used...} (others: how many other
  * processes wait in line for the concurrency, inLine: 1 when this one does; policy: the shared
  * windows, see FEEDBACK, when their version is not the one known, else ''; a bucket's used is burst -
  * level); for a keyed acquire {granted, waitMs, blockedBy, clients, others, inLine, policyVersion,
- * policy, byKey (1: the key's windows refused), used...}, used being the client's
+ * policy, extra, byKey (1: the key's windows refused), used...}, used being the client's
  * windows then the key's, or only the key's when the key refused (the client's are then not checked).
  *
  * A keyed start must fit its key's windows and the client's at once: the key's are checked first, and
@@ -43,8 +44,11 @@ local costText = ARGV[9]
 local cost = decodeCost(costText)
 local priority, more, hold, channel = tonumber(ARGV[10]), ARGV[11] == '1', tonumber(ARGV[12]), ARGV[13]
 local knownPolicy = tonumber(ARGV[14])
-local FIRST = 16
-local LAST = FIRST + 4 * tonumber(ARGV[15]) - 1
+local extra = tonumber(ARGV[15])
+local FIRST = 17
+local LAST = FIRST + 4 * tonumber(ARGV[16]) - 1
+-- How many more starts of the same kind this answer grants besides the first (see BATCH).
+local extraGranted = 0
 ${CHECKS}
 ${FLEET_CHECKS}
 reap()
@@ -72,7 +76,7 @@ end
 local function head(granted, wait, blockedBy)
   local others, inLine = lineView(clientId)
   local version, policy = policyNews(knownPolicy)
-  return {granted, wait, blockedBy, clients, others, inLine, version, policy}
+  return {granted, wait, blockedBy, clients, others, inLine, version, policy, extraGranted}
 end
 
 local key = tenant(#KEYS > ${CLIENT_KEY_COUNT} and 1 or 0)
@@ -164,6 +168,46 @@ leaveLine(clientId, false)
 if more and concurrency >= 0 then
   local others = redis.call('HLEN', sleepersKey)
   if others > 0 and stateNumber(C, 'held') + 1 + others > concurrency then sleep(clientId, priority, leaseTtl, 0) end
+end
+-- A batch: more starts like this one for the same process's next tasks, while nothing else waits for
+-- the room (no tenant key, no cost besides requests, no bucket, settled at once, no server budget, no
+-- other process in line for the concurrency or waiting with a priority). Each takes what the first
+-- did; as many as every window and the concurrency still have room for. Ids: <id>+1, <id>+2, ...
+local function othersWithWord()
+  local n = redis.call('ZCARD', waitersKey)
+  if redis.call('ZSCORE', waitersKey, clientId) then n = n - 1 end
+  return n
+end
+if extra > 0 and settleNow and not key and costText == '' and redis.call('HLEN', sleepersKey) == 0 and othersWithWord() == 0 then
+  local room = extra
+  for i = FIRST, LAST, 4 do
+    if ARGV[i + 3] ~= '0' then room = 0 end
+    if ARGV[i + 2] == 'requests' then
+      local used = r.used[(i - FIRST) / 4 + 1] + weight
+      room = math.min(room, math.floor((tonumber(ARGV[i]) - used) / weight))
+    end
+  end
+  if holds then room = math.min(room, math.floor((concurrency - stateNumber(C, 'held')) / weight)) end
+  if redis.call('HEXISTS', stateKey, 'bd:requests') == 1 then room = 0 end
+  for k = 1, room do
+    local extraId = id .. '+' .. k
+    logUnits(C, extraId, weight, now)
+    if holds then
+      redis.call('ZADD', leasesKey, now + leaseTtl, extraId)
+      redis.call('HSET', infoKey, extraId, infoValue(weight, true, false, ''))
+    end
+  end
+  if room > 0 then
+    if holds then redis.call('HINCRBY', stateKey, 'held', weight * room) end
+    extraGranted = room
+    -- The use the answer reports counts them too.
+    for i = FIRST, LAST, 4 do
+      if ARGV[i + 2] == 'requests' then
+        local n = (i - FIRST) / 4 + 1
+        r.used[n] = r.used[n] + weight * room
+      end
+    end
+  end
 end
 local used = usedAfter(r, settleNow)
 if keyed then usedAfter(keyed, settleNow) end

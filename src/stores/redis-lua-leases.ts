@@ -155,3 +155,35 @@ end
 touch(math.ceil(leaseTtl + stateNumber(C, 'maxWindow')))
 return lost
 `;
+
+/**
+ * ARGV: channel, hold, weight, then ids. Starts an ACQUIRE granted in a batch (see there) that their
+ * process did not use: their log entries go (they never started), and their concurrency is freed,
+ * waking as many processes in line for it. An id whose lease is gone already (expired) only loses its
+ * log entries.
+ */
+export const CANCEL = `${PRELUDE}
+${SLEEPERS}
+reap()
+local channel, hold, weight = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local freed = 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local members = {}
+  for unit = 0, weight - 1 do members[#members + 1] = id .. '#' .. unit end
+  redis.call('ZREM', logKey, unpack(members))
+  local value = redis.call('HGET', infoKey, id)
+  if value then
+    local w, c = parseInfo(value)
+    if c then
+      redis.call('HINCRBY', stateKey, 'held', -w)
+      freed = freed + 1
+    end
+    redis.call('HDEL', infoKey, id)
+    redis.call('ZREM', leasesKey, id)
+  end
+end
+if freed > 0 then wakeSleepers(freed, channel, hold) end
+touch(0)
+return 1
+`;

@@ -98,6 +98,11 @@ export interface RedisStoreStats {
   restamps: number;
   /** Grants made while Redis was down, by `failureMode: 'local'` or `'open'`. */
   fallbackGrants: number;
+  /**
+   * Starts granted in a batch beside the one asked for (one round trip for several of a process's
+   * waiting tasks), taken or, if the process could not use them at once, given back.
+   */
+  batched: number;
   /** Whether Redis is treated as down now. */
   down: boolean;
 }

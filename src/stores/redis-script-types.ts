@@ -45,6 +45,11 @@ export interface AcquireRequest {
   /** The version of the shared tightened windows this process knows (see FEEDBACK); -1 (none) when not set. */
   policyVersion?: number | undefined;
   /**
+   * How many more starts like this one the process could use at once (its next tasks): a grant may
+   * come with up to that many more (see ACQUIRE's batch); 0 when not set.
+   */
+  extra?: number | undefined;
+  /**
    * May be empty. `counts`: the currency a window counts (`'requests'` when not set); `burst`: a bucket
    * (see ACQUIRE), a sliding window when not set.
    */
@@ -140,6 +145,8 @@ export interface AcquireReply {
   inLine: boolean;
   /** The version of the windows servers tightened, shared by the fleet (0: none). */
   policyVersion: number;
+  /** With a grant: how many more starts like it were granted besides, ids `<id>+1` to `<id>+extra`. */
+  extra: number;
   /** Those windows (requests, sliding), when the request's `policyVersion` was not that version. */
   policy?: ScriptWindow[];
 }

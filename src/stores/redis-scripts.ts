@@ -18,7 +18,7 @@ import {
 } from './redis-script-types.js';
 import { ACQUIRE } from './redis-lua-acquire.js';
 import { FEEDBACK, WAKE } from './redis-lua-fleet.js';
-import { AMEND, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
+import { AMEND, CANCEL, RELEASE, RENEW, RESTAMP, SETTLE } from './redis-lua-leases.js';
 import { PROBE, RECORD } from './redis-lua-outage.js';
 import type { RedisLike } from './redis-like.js';
 
@@ -73,6 +73,7 @@ const scripts = {
   probe: script(PROBE),
   feedback: script(FEEDBACK),
   wake: script(WAKE),
+  cancel: script(CANCEL),
 };
 
 function isNoScript(error: unknown): boolean {
@@ -89,9 +90,9 @@ function parseIds(script: string, reply: unknown): string[] {
 }
 
 function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
-  if (!Array.isArray(reply) || reply.length < 8) throw malformed('acquire', reply);
+  if (!Array.isArray(reply) || reply.length < 9) throw malformed('acquire', reply);
   // ioredis with `stringNumbers: true` answers integers as strings: read them back as numbers.
-  const [granted, waitMs, blockedBy, clients, line, inLine, policyVersion, policyText, ...rest] = (reply as unknown[]).map(
+  const [granted, waitMs, blockedBy, clients, line, inLine, policyVersion, policyText, extra, ...rest] = (reply as unknown[]).map(
     (value, index) => (index !== 1 && index !== 7 && typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value),
   );
   const policy = typeof policyText === 'string' && policyText !== '' ? decodeWindows(policyText) : undefined;
@@ -108,6 +109,7 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     (inLine !== 0 && inLine !== 1) ||
     typeof policyVersion !== 'number' ||
     typeof policyText !== 'string' ||
+    typeof extra !== 'number' ||
     (policyText !== '' && policy === undefined) ||
     (byKey !== undefined && byKey !== 0 && byKey !== 1) ||
     !used.every((units) => typeof units === 'number')
@@ -123,6 +125,7 @@ function parseAcquire(reply: unknown, request: AcquireRequest): AcquireReply {
     line,
     inLine: inLine === 1,
     policyVersion,
+    extra,
     ...(policy === undefined ? {} : { policy }),
   };
   if (byKey === undefined) return answer;
@@ -229,6 +232,7 @@ export class RedisScripts {
       request.holdMs ?? DEFAULT_HOLD_MS,
       this.channel,
       request.policyVersion ?? -1,
+      request.extra ?? 0,
       request.windows.length,
       ...windowArgs(request.windows),
       ...windowArgs(request.key?.windows ?? []),
@@ -322,6 +326,12 @@ export class RedisScripts {
           ? ['budget', word.currency, word.remaining, word.resetMs]
           : ['policy', 'requests', encodeWindows(word.windows)];
     await this.#run(scripts.feedback, new TenantGroups(this.#layout), args);
+  }
+
+  /** Gives back starts of `weight` a batch granted and this process did not use (see CANCEL). */
+  async cancel(ids: readonly string[], weight: number, holdMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#run(scripts.cancel, new TenantGroups(this.#layout), [this.channel, holdMs, weight, ...ids]);
   }
 
   /** `clientId`, woken by name with nothing to ask for, leaves the line and passes its wake on (see WAKE). */

@@ -34,6 +34,21 @@ const PRIORITY_HOLD_MS = 250;
 
 function ignore(): void {}
 
+/** The most starts one acquire asks for besides its own (a batch: see ACQUIRE). */
+const MOST_EXTRA = 15;
+
+/** Starts a batch granted that the next acquires of the same kind take, without asking Redis. */
+interface Reserve {
+  /** The batch's first grant's id: the others are `<base>+1` to `<base>+count`. */
+  readonly base: string;
+  readonly count: number;
+  /** The next to take. */
+  next: number;
+  readonly weight: number;
+  readonly holds: boolean;
+  readonly askedAt: number | undefined;
+}
+
 /** Whether some window counts a currency other than requests. */
 function countsCurrencies(windows: readonly RateWindow[]): boolean {
   return windows.some((window) => (window.counts ?? REQUESTS) !== REQUESTS);
@@ -97,11 +112,16 @@ export class RedisStore implements LimiterStore {
    * that acquire's answer gives (the message can overtake the answer), so that place is not waited in.
    */
   #wakesHeard = 0;
+  /**
+   * Starts the last answer granted besides the one asked for (a batch), taken by the next acquires of
+   * the same kind in this turn; what is left when the turn ends is given back (`#cancelReserve`).
+   */
+  #reserve: Reserve | undefined = undefined;
   /** Acquires sent to Redis so far, and those not answered yet: whether a wake by name was used. */
   #sent = 0;
   #inFlight = 0;
 
-  readonly #stats = { acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0, restamps: 0 };
+  readonly #stats = { batched: 0, acquires: 0, grants: 0, refusals: 0, syncRefusals: 0, fallbackGrants: 0, restamps: 0 };
 
   /**
    * Checks every option (a TypeError or RangeError names the one that is wrong) and applies the
@@ -235,6 +255,7 @@ export class RedisStore implements LimiterStore {
    */
   acquire(slot: StoreSlot, now: number): number | Promise<number> {
     this.#stats.acquires++;
+    if (this.#reserve !== undefined && this.#takeReserved(slot)) return 0;
     const connection = this.#connection;
     if (connection.down && !connection.mayProbe(now)) return this.#fallback.answer(slot, now);
     if (!connection.down) {
@@ -418,6 +439,7 @@ export class RedisStore implements LimiterStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#cancelReserve();
     this.#writer.close();
     this.#connection.close();
     this.#writer.flush();
@@ -467,10 +489,12 @@ export class RedisStore implements LimiterStore {
     const epoch = this.#refusals.epoch;
     const wakes = this.#wakesHeard;
     const keyed = key === undefined || keyWindows === undefined ? undefined : { name: key, windows: keyWindows };
-    const more = (this.#ctx.waiting?.() ?? 0) > 1;
+    const waiting = this.#ctx.waiting?.() ?? 0;
+    const more = waiting > 1;
+    const extra = more && this.#batchable(slot) ? Math.min(waiting - 1, MOST_EXTRA) : 0;
     this.#sent++;
     this.#inFlight++;
-    const answer = this.#sender.send(slot, grant, this.#limits, keyed, more, this.#policyVersion, (reply) =>
+    const answer = this.#sender.send(slot, grant, this.#limits, keyed, { more, extra, policyVersion: this.#policyVersion }, (reply) =>
       this.#answered(slot, grant, reply, epoch, wakes),
     );
     answer.then(this.#answeredOrFailed, this.#answeredOrFailed);
@@ -502,6 +526,7 @@ export class RedisStore implements LimiterStore {
       slot.storeData = grant;
       local.take(grant.weight, grant.estimate, grant.key);
       this.#writer.lease(grant);
+      if (reply.extra > 0) this.#keepReserve(grant, reply.extra);
       return 0;
     }
     this.#stats.refusals++;
@@ -514,6 +539,57 @@ export class RedisStore implements LimiterStore {
     const announced = blockedBy === 'concurrency' || blockedBy === 'pending' || blockedBy === 'priority';
     if ((announced || currencies) && !this.#closed) this.#subscriber.ensure();
     return reply.waitMs;
+  }
+
+  /**
+   * Whether a start may come with more of its kind (a batch): no tenant key, no cost besides requests,
+   * settled at its grant, and no bucket among the windows (a start given back could not be taken out of
+   * one exactly).
+   */
+  #batchable(slot: StoreSlot): boolean {
+    const cost = slot.cost ?? null;
+    return (
+      slot.key === undefined &&
+      slot.settleAtStart &&
+      (cost === null || Object.values(cost).every((amount) => amount === 0)) &&
+      this.#limits.windows.every((window) => window.burst === undefined)
+    );
+  }
+
+  /** A batch came with `grant`: the next acquires of its kind in this turn take these; the rest go back after it. */
+  #keepReserve(grant: Grant, count: number): void {
+    this.#cancelReserve();
+    this.#reserve = { base: grant.id, count, next: 1, weight: grant.weight, holds: grant.holds, askedAt: grant.askedAt };
+    this.#stats.batched += count;
+    setImmediate(() => this.#cancelReserve());
+  }
+
+  /** Takes a start of the batch for `slot` if it is of the batch's kind: a grant, answered at once. */
+  #takeReserved(slot: StoreSlot): boolean {
+    const reserve = this.#reserve as Reserve;
+    if (slot.weight !== reserve.weight || !this.#batchable(slot)) return false;
+    const grant = newGrant(`${reserve.base}+${reserve.next}`, 'redis', reserve.weight, null, reserve.holds, true);
+    if (reserve.askedAt !== undefined) grant.askedAt = reserve.askedAt;
+    reserve.next++;
+    if (reserve.next > reserve.count) this.#reserve = undefined;
+    this.#stats.grants++;
+    slot.storeData = grant;
+    this.#share.take(grant.weight, null, undefined);
+    this.#writer.lease(grant);
+    return true;
+  }
+
+  /** Gives back what is left of a batch: those starts never began (see CANCEL). */
+  #cancelReserve(): void {
+    const reserve = this.#reserve;
+    if (reserve === undefined) return;
+    this.#reserve = undefined;
+    const ids: string[] = [];
+    for (let n = reserve.next; n <= reserve.count; n++) ids.push(`${reserve.base}+${n}`);
+    const connection = this.#connection;
+    // While Redis is down they stay counted (on the safe side) and their leases expire.
+    if (connection.down || !connection.ready) return;
+    connection.track(connection.send(() => this.#scripts.cancel(ids, reserve.weight, PRIORITY_HOLD_MS)).then(ignore, ignore));
   }
 
   /** Redis answered after an outage: whatever the outage held back (starts to record, settles, releases) may go now. */

@@ -181,10 +181,14 @@ describeWithRedis('RedisStore: real processes act as one client', () => {
     expect(lastUrgent - submitted).toBeLessThan(rateLimit.windowMs + 100);
     // No priority-10 task granted after the user's word reached Redis (its first acquire: one round
     // trip after it was submitted, which took up to 20 ms on a loaded 2-core machine; 50 ms is the
-    // bound) started before the last priority-0 one.
-    const overtaking = batchStarts.filter((at) => at > submitted + 50 && at < lastUrgent);
+    // bound) started before the last priority-0 one. Order is promised for grants, not for when each
+    // process gets round to running its task: a priority-10 task granted just after the last priority-0
+    // one (whose grant took the word back) may begin a moment before it, its process being quicker (0.4
+    // ms seen under load). 2 ms allows for that.
+    const overtaking = batchStarts.filter((at) => at > submitted + 50 && at < lastUrgent - 2);
     console.log(
-      `priority 0: submitted to last start ${(lastUrgent - submitted).toFixed(1)} ms; priority-10 starts in between: ${overtaking.length}`,
+      `priority 0: submitted to last start ${(lastUrgent - submitted).toFixed(1)} ms; priority-10 starts in between: ${overtaking.length}` +
+        ` (at ${overtaking.map((at) => (at - submitted).toFixed(1)).join(', ')} ms; priority 0 at ${urgent.starts.map((at) => (at - submitted).toFixed(1)).join(', ')} ms)`,
     );
     expect(overtaking).toEqual([]);
   }, 30_000);

@@ -354,6 +354,109 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
     });
   });
 
+  describe('batches', () => {
+    it('grants up to `extra` more starts of the same kind in one answer, as many as every window still has room for', async () => {
+      const scripts = fresh();
+      const windows = [{ limit: 10, windowMs: 60_000 }];
+      expect(await scripts.acquire(request('a', { windows, extra: 3 }))).toMatchObject({ granted: true, extra: 3, used: [4] });
+      // 4 taken: the next asks for 1 + 10 and gets 1 + 5.
+      const second = request('a', { windows, extra: 10 });
+      expect(await scripts.acquire(second)).toMatchObject({ granted: true, extra: 5 });
+      expect(await scripts.acquire(request('a', { windows }))).toMatchObject({ granted: false, blockedBy: 'window' });
+      // Two of the second batch were not used: given back, their room is free again at once.
+      await scripts.cancel([`${second.id}+4`, `${second.id}+5`], 1, 250);
+      expect(await scripts.acquire(request('a', { windows, extra: 5 }))).toMatchObject({ granted: true, extra: 1 });
+      expect(await scripts.acquire(request('a', { windows }))).toMatchObject({ granted: false });
+    });
+
+    it('a batch holds the shared concurrency like single grants, and what is given back frees it', async () => {
+      const scripts = fresh();
+      const limits = { concurrency: 4, windows: [] };
+      const first = request('a', { ...limits, extra: 9 });
+      expect(await scripts.acquire(first)).toMatchObject({ granted: true, extra: 3 });
+      expect(await scripts.acquire(request('a', limits))).toMatchObject({ granted: false, blockedBy: 'concurrency' });
+      await scripts.cancel([`${first.id}+3`], 1, 250);
+      expect(await scripts.acquire(request('a', limits))).toMatchObject({ granted: true });
+      await scripts.release([first.id, `${first.id}+1`, `${first.id}+2`]);
+      expect(await scripts.acquire(request('a', { ...limits, extra: 9 }))).toMatchObject({ granted: true, extra: 2 });
+    });
+
+    it('no batch while another process waits, nor for a cost, a bucket, a tenant key or a pending start', async () => {
+      const scripts = fresh();
+      const one = { concurrency: 1, windows: [] };
+      const holder = request('holder', one);
+      expect(await scripts.acquire(holder)).toMatchObject({ granted: true });
+      expect(await scripts.acquire(request('other', { ...one, priority: 3 }))).toMatchObject({ blockedBy: 'concurrency' });
+      await scripts.release([holder.id]);
+      // 'other' is in line (woken by that release) and waits with priority 3: there is room for it and
+      // for this start, but no batch while it waits.
+      expect(await scripts.acquire(request('me', { concurrency: 10, windows: [], extra: 5, priority: 3 }))).toMatchObject({
+        granted: true,
+        extra: 0,
+      });
+      const plain = fresh();
+      const tokens = [
+        { limit: 100, windowMs: 60_000 },
+        { limit: 10_000, windowMs: 60_000, counts: 'tokens' },
+      ];
+      expect(await plain.acquire(request('me', { windows: tokens, cost: { tokens: 5 }, extra: 5 }))).toMatchObject({ extra: 0 });
+      expect(await plain.acquire(request('me', { windows: [{ limit: 100, windowMs: 60_000, burst: 50 }], extra: 5 }))).toMatchObject({
+        extra: 0,
+      });
+      expect(await plain.acquire(request('me', { windows: [], settle: false, extra: 5 }))).toMatchObject({ extra: 0 });
+      expect(
+        await plain.acquire(request('me', { windows: [], extra: 5, key: { name: 'tenant', windows: [{ limit: 100, windowMs: 60_000 }] } })),
+      ).toMatchObject({ extra: 0 });
+    });
+
+    it('through the client: one process asks Redis once for several queued tasks, and the window stays exact', async () => {
+      const key = `fleet-${++keyCount}`;
+      const connection = redis.duplicate();
+      const store = new RedisStore({ redis: connection, key });
+      const client = new RateLimitedClient({ rateLimit: { limit: 20, windowMs: 300 }, concurrency: 100, store });
+      try {
+        const starts: number[] = [];
+        await Promise.all(Array.from({ length: 100 }, () => client.schedule(() => void starts.push(performance.now()))));
+        const stats = store.stats();
+        const asked = stats.grants + stats.refusals - stats.syncRefusals - stats.batched;
+        console.log(`batches: ${stats.batched} of ${stats.grants} grants came in batches; ${asked} acquires sent`);
+        expect(starts).toHaveLength(100);
+        expect(stats.batched).toBeGreaterThan(50);
+        expect(asked).toBeLessThan(40);
+        // Never more than 20 in any 300 ms (each start counted from Redis's time, less the margin).
+        let most = 0;
+        for (const [i, at] of starts.entries()) most = Math.max(most, starts.filter((other, j) => j >= i && other < at + 300 - 25).length);
+        expect(most).toBeLessThanOrEqual(20);
+        // Nothing left held or counted in Redis once every task has ended.
+        await client.close();
+        expect(Number(await connection.hget(`rlc:{${key}}:state`, 'held')) || 0).toBe(0);
+      } finally {
+        await client.close();
+        connection.disconnect();
+      }
+    });
+
+    it('starts a batch granted that the process could not use (its own concurrency was full) are given back', async () => {
+      const key = `fleet-${++keyCount}`;
+      const connection = redis.duplicate();
+      const store = new RedisStore({ redis: connection, key });
+      // Two workers here; the store may grant up to 16 at once: 14 of each batch are given back.
+      const client = new RateLimitedClient({ rateLimit: { limit: 1_000, windowMs: 60_000 }, concurrency: 100, workers: 2, store });
+      try {
+        await Promise.all(Array.from({ length: 30 }, () => client.schedule(() => delay(1))));
+        await client.close();
+        await delay(50);
+        expect(store.stats().batched).toBeGreaterThan(0);
+        // The window counts the 30 starts only.
+        expect(await connection.zcount(`rlc:{${key}}:log`, '-inf', '+inf')).toBe(30);
+        expect(Number(await connection.hget(`rlc:{${key}}:state`, 'held')) || 0).toBe(0);
+      } finally {
+        await client.close();
+        connection.disconnect();
+      }
+    });
+  });
+
   describe('through the client', () => {
     it('a RateLimit-Policy heard by one client tightens the windows of another on the same key', async () => {
       const api = createServer((_request, response) => {

@@ -145,6 +145,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
         line: 0,
         inLine: false,
         policyVersion: 0,
+        extra: 0,
       });
     }
     const first = await oldestStart(keys.log!);

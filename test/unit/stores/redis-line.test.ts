@@ -9,7 +9,7 @@ import { RedisStore } from '../../../src/redis.js';
 
 /** An acquire's reply: granted (or refused by the concurrency), others in line, this one in line. */
 function acquireReply(granted: boolean, others: number, inLine: boolean): unknown[] {
-  return [granted ? 1 : 0, granted ? '0' : '50', granted ? '' : 'concurrency', 1, others, inLine ? 1 : 0, 0, ''];
+  return [granted ? 1 : 0, granted ? '0' : '50', granted ? '' : 'concurrency', 1, others, inLine ? 1 : 0, 0, '', 0];
 }
 
 /**
