@@ -10,7 +10,7 @@ import { QueueFullError } from '../errors/queue-full-error.js';
 import { TimeoutError } from '../errors/timeout-error.js';
 import type { Refill } from '../limit/server-budget.js';
 import { RefusalLearning } from '../retry/learned-rate.js';
-import { tightenAll } from '../retry/server-feedback.js';
+import { requestWindows, tightenAll } from '../retry/server-feedback.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
 import { Job, JobBounds, type Task } from './job.js';
@@ -198,7 +198,9 @@ export class Scheduler {
   setServerWindows(windows: readonly RateWindow[]): void {
     const before = this.#loop.windows;
     this.setRateLimit(windows);
-    const tightened = windows.filter((window) => !before.some((old) => old.limit === window.limit && old.windowMs === window.windowMs));
+    const tightened = requestWindows(windows).filter(
+      (window) => !before.some((old) => old.limit === window.limit && old.windowMs === window.windowMs),
+    );
     if (tightened.length > 0) this.#loop.store.sharePolicy?.(tightened, this.#loop.clock.now());
   }
 

@@ -33,8 +33,13 @@ export {
   type ScriptWindow,
 } from './redis-script-types.js';
 
-/** How long a woken or waiting process has to ask again, unless its store says (see SLEEPERS, FLEET_CHECKS). */
-const DEFAULT_HOLD_MS = 250;
+/**
+ * How long a process has to ask again once its wait is over or a release woke it (its timer, its event
+ * loop, a round trip), with room for a loaded machine: a process's word on the priority it waits with
+ * outlives its refusal's wait by this much, and a wake by name lapses to the next sleeper after it (see
+ * FLEET_CHECKS, SLEEPERS). A process that died waiting holds the others back no longer than this.
+ */
+export const HOLD_MS = 250;
 
 /** A process joining the line for the shared concurrency with its release (see RELEASE). */
 export interface LineUp {
@@ -229,7 +234,7 @@ export class RedisScripts {
       encodeCost(request.cost),
       request.priority ?? 0,
       request.more === true ? 1 : 0,
-      request.holdMs ?? DEFAULT_HOLD_MS,
+      request.holdMs ?? HOLD_MS,
       this.channel,
       request.policyVersion ?? -1,
       request.extra ?? 0,
@@ -253,7 +258,7 @@ export class RedisScripts {
    */
   async release(grants: readonly GrantRef[], line?: LineUp): Promise<string[]> {
     if (grants.length === 0) return [];
-    const first = [this.channel, line?.clientId ?? '', line?.priority ?? 0, line?.lapseMs ?? 0, line?.holdMs ?? DEFAULT_HOLD_MS];
+    const first = [this.channel, line?.clientId ?? '', line?.priority ?? 0, line?.lapseMs ?? 0, line?.holdMs ?? HOLD_MS];
     return parseIds('release', await this.#withGrants(scripts.release, first, grants));
   }
 

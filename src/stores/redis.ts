@@ -14,7 +14,7 @@ import { LeaseWriter } from './redis-lease-writer.js';
 import { LinePlace } from './redis-line.js';
 import { type RedisFailureMode, type RedisStoreOptions, type RedisStoreStats, resolveRedisStoreOptions } from './redis-options.js';
 import { type Announced, RefusalMemory, type RefusalEpoch } from './redis-refusal.js';
-import { type AcquireReply, RedisScripts, type ServerWordNews } from './redis-scripts.js';
+import { type AcquireReply, HOLD_MS, RedisScripts, type ServerWordNews } from './redis-scripts.js';
 import { type Announcement, FreedSubscriber } from './redis-subscriber.js';
 import { LastUsed, longestSpan, usageOf } from './redis-usage.js';
 
@@ -25,14 +25,10 @@ interface KnownKey {
   readonly last: LastUsed;
 }
 
-/**
- * How long a process's word that it waits with a priority outlives the wait of its refusal: the time it
- * needs to ask again once that wait is over (its timer, its event loop, a round trip), with room for a
- * loaded machine. A process that died waiting holds the others back no longer than this past its wait.
- */
-const PRIORITY_HOLD_MS = 250;
-
 function ignore(): void {}
+
+/** What the scripts announce on the channel, besides a wake by name (see `#heard`). */
+const ANNOUNCED: ReadonlySet<string> = new Set<Announced>(['settle', 'release', 'amend', 'priority']);
 
 /** The most starts one acquire asks for besides its own (a batch: see ACQUIRE). */
 const MOST_EXTRA = 15;
@@ -177,7 +173,7 @@ export class RedisStore implements LimiterStore {
         leaseTtlMs: resolved.leaseTtlMs,
         marginMs: this.#marginMs,
         clientTtlMs: resolved.clientTtlMs,
-        priorityHoldMs: PRIORITY_HOLD_MS,
+        priorityHoldMs: HOLD_MS,
       },
       now,
     );
@@ -365,7 +361,7 @@ export class RedisStore implements LimiterStore {
     // unless a question of its own is out (its answer says where it stands).
     const line =
       grant.holds && this.#inFlight === 0
-        ? this.#line.join(this.#clientId, this.#ctx.nextPriority?.(), now, this.#leaseTtlMs, PRIORITY_HOLD_MS)
+        ? this.#line.join(this.#clientId, this.#ctx.nextPriority?.(), now, this.#leaseTtlMs, HOLD_MS)
         : undefined;
     if (line !== undefined && !this.#closed) this.#subscriber.ensure();
     this.#writer.release(grant, line);
@@ -393,8 +389,7 @@ export class RedisStore implements LimiterStore {
    * next acquire answers them to it, and its client tightens its own windows alike.
    */
   sharePolicy(windows: readonly RateWindow[]): void {
-    const requests = windows.filter((window) => (window.counts ?? REQUESTS) === REQUESTS && window.burst === undefined);
-    if (requests.length > 0) this.#shareWord({ kind: 'policy', windows: requests });
+    if (windows.length > 0) this.#shareWord({ kind: 'policy', windows });
   }
 
   /**
@@ -589,7 +584,7 @@ export class RedisStore implements LimiterStore {
     const connection = this.#connection;
     // While Redis is down they stay counted (on the safe side) and their leases expire.
     if (connection.down || !connection.ready) return;
-    connection.track(connection.send(() => this.#scripts.cancel(ids, reserve.weight, PRIORITY_HOLD_MS)).then(ignore, ignore));
+    connection.track(connection.send(() => this.#scripts.cancel(ids, reserve.weight, HOLD_MS)).then(ignore, ignore));
   }
 
   /** Redis answered after an outage: whatever the outage held back (starts to record, settles, releases) may go now. */
@@ -614,8 +609,7 @@ export class RedisStore implements LimiterStore {
       if (message.slice('release:'.length) === this.#clientId) this.#wokenByName();
       return;
     }
-    const kinds: readonly string[] = ['settle', 'release', 'amend', 'priority'];
-    this.#freed(kinds.includes(message) ? (message as Announced) : 'unknown');
+    this.#freed(ANNOUNCED.has(message) ? (message as Announced) : 'unknown');
   }
 
   /**
@@ -643,7 +637,7 @@ export class RedisStore implements LimiterStore {
     if (this.#sent !== sent || this.#inFlight > 0) return;
     const connection = this.#connection;
     if (connection.down || !connection.ready) return;
-    connection.track(connection.send(() => this.#scripts.passWake(this.#clientId, PRIORITY_HOLD_MS)).then(ignore, ignore));
+    connection.track(connection.send(() => this.#scripts.passWake(this.#clientId, HOLD_MS)).then(ignore, ignore));
   }
 
   /** Whether `cost` is below `estimate` in some currency: room given back. */
