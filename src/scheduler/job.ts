@@ -23,13 +23,20 @@ export type JobState = 'blocked' | 'queued' | 'acquiring' | 'running' | 'done';
 export type { JobOutcome } from './task-counts.js';
 
 // One executor shared by every job, instead of a closure per job: the Promise constructor calls it
-// synchronously, so the captured functions are picked up before anything else can run.
+// synchronously, so the captured function is picked up (by the job made next) before anything else can run.
 const ignore = (): void => {};
-let capturedResolve: (value: unknown) => void = ignore;
-let capturedReject: (reason: unknown) => void = ignore;
-function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
+let captured: (value: unknown) => void = ignore;
+function capture(resolve: (value: unknown) => void): void {
+  captured = resolve;
+}
+
+/**
+ * The caller's promise for a job made next (`new Job()` takes its resolving function). Only the resolving
+ * function is kept, not the rejecting one: a queued job would hold both (56 bytes each, with 1M tasks
+ * queued), and resolving with a rejected promise rejects it as well (see Job#fail).
+ */
+export function jobPromise(): Promise<unknown> {
+  return new Promise(capture);
 }
 
 /**
@@ -76,9 +83,8 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   readonly settleAtStart: boolean;
   /** Null for a job without a signal, a timeout or a `maxWaitMs`. */
   readonly bounds: JobBounds | null;
-  readonly promise: Promise<unknown>;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (reason: unknown) => void;
+  /** Resolves the caller's promise (made by jobPromise() just before the job). */
+  readonly #settle: (value: unknown) => void;
 
   state: JobState = 'queued';
   /** Its weight is taken in the windows but its start time is not recorded yet. */
@@ -140,11 +146,9 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
     this.cost = cost;
     this.settleAtStart = settleAtStart;
     this.bounds = bounds;
-    this.promise = new Promise(capture);
-    this.#resolve = capturedResolve;
-    this.#reject = capturedReject;
-    // Not kept past this job: they would hold its promise, and so its result, until the next job.
-    capturedResolve = capturedReject = ignore;
+    this.#settle = captured;
+    // Not kept past this job: it would hold its promise, and so its result, until the next job.
+    captured = ignore;
   }
 
   get signal(): AbortSignal | undefined {
@@ -207,14 +211,17 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   fulfil(value: unknown): void {
     if (this.outcome !== null) return;
     this.outcome = 'completed';
-    this.#resolve(value);
+    this.#settle(value);
     publishTaskEnd(this, 'completed', undefined);
   }
 
   fail(reason: unknown, outcome: Exclude<JobOutcome, 'completed'>): void {
     if (this.outcome !== null) return;
     this.outcome = outcome;
-    this.#reject(reason);
+    // Resolving with a rejected promise rejects the caller's, two microtask turns later than reject()
+    // would (see jobPromise). The rejected promise gets its handler in the first of them, before Node
+    // looks for unhandled rejections.
+    this.#settle(Promise.reject(reason));
     publishTaskEnd(this, outcome, reason, this.waitReason);
   }
 }

@@ -13,7 +13,7 @@ import { RefusalLearning } from '../retry/learned-rate.js';
 import { requestWindows, tightenAll } from '../retry/server-feedback.js';
 import { DispatchLoop } from './dispatch-loop.js';
 import { IdleWaiters } from './idle-waiters.js';
-import { Job, JobBounds, type Task } from './job.js';
+import { Job, JobBounds, jobPromise, type Task } from './job.js';
 import { RetryWaits } from './retry-waits.js';
 import { SizeWaiters } from './size-waiters.js';
 import type { Tenant } from './tenant.js';
@@ -128,6 +128,7 @@ export class Scheduler {
       signal === undefined && timeoutMs === Infinity && maxWaitMs === Infinity
         ? null
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
+    const promise = jobPromise() as Promise<T>;
     const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds, tenant);
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight, cost, key);
@@ -145,7 +146,7 @@ export class Scheduler {
         const victim = loop.queue.victimOf(tenant, overflow);
         if (victim === undefined || (overflow === 'drop-lowest-priority' && !runsBefore(job, victim))) {
           loop.drop(job, overflow, tenant);
-          return job.promise as Promise<T>;
+          return promise;
         }
         loop.drop(victim, overflow, tenant);
       }
@@ -154,7 +155,7 @@ export class Scheduler {
     // Still waiting as the caller's call returns: whatever starts it later (a timer, another task's
     // end, a store's answer) runs it in this call's async context, taken here while it is current.
     if (job.state !== 'running' && job.state !== 'done') job.keepCallerContext();
-    return job.promise as Promise<T>;
+    return promise;
   }
 
   /** Ignored once closing: close() drains, and a pause then would leave it waiting forever. */
