@@ -7,7 +7,7 @@ import { normalizeWindows } from './core/normalize-windows.js';
 import type { ClientStats, CloseOptions, KeyLimits, KeyStats, RateWindow, ScheduleOptions, TaskContext } from './core/options.js';
 import { normalizeKey } from './core/normalize-keys.js';
 import { boolean, describe, integerAtLeast, knownKeys, plainObject } from './core/validate.js';
-import { type InternalTaskContext, kMetering, kScheduleRequest } from './core/internal.js';
+import { type InternalTaskContext, kAbortTask, kMetering, kScheduleRequest, type TaskHandle } from './core/internal.js';
 import type { Metering } from './http/metering.js';
 import { createLimitedFetch, fetchInputError, isFetchInput, type LimitedFetch } from './http/client-fetch.js';
 import { HttpLayer } from './http/http-layer.js';
@@ -139,8 +139,21 @@ export class RateLimitedClient {
    * For this package's HTTP layers: a task whose start counts from its response (see kScheduleRequest).
    * @internal
    */
-  [kScheduleRequest]<T>(task: (context: InternalTaskContext) => T | PromiseLike<T>, options?: ScheduleOptions, seq?: number): Promise<T> {
-    return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false, seq);
+  [kScheduleRequest]<T>(
+    task: (context: InternalTaskContext) => T | PromiseLike<T>,
+    options?: ScheduleOptions,
+    seq?: number,
+    handle?: TaskHandle,
+  ): Promise<T> {
+    return this.#submit(task as (context: TaskContext) => T | PromiseLike<T>, options, false, seq, handle);
+  }
+
+  /**
+   * For the interceptor: aborts the task queued with `handle` (see TaskHandle).
+   * @internal
+   */
+  [kAbortTask](handle: TaskHandle, reason: unknown): void {
+    this.#scheduler.abortTask(handle, reason);
   }
 
   #submit<T>(
@@ -148,6 +161,7 @@ export class RateLimitedClient {
     options: ScheduleOptions | undefined,
     settleAtStart: boolean,
     seq?: number,
+    handle?: TaskHandle,
   ): Promise<T> {
     if (typeof task !== 'function') {
       return Promise.reject(new TypeError(`Expected \`task\` to be a function, got ${describe(task)}`));
@@ -158,7 +172,7 @@ export class RateLimitedClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#scheduler.submit(task, normalized, settleAtStart, seq);
+    return this.#scheduler.submit(task, normalized, settleAtStart, seq, handle);
   }
 
   /** Resolves when the queue is empty and nothing is in flight (asyncio's `queue.join()`). */

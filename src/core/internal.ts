@@ -41,5 +41,21 @@ export interface InternalTaskContext extends TaskContext {
  */
 export const kScheduleRequest = Symbol('rate-limited-client.scheduleRequest');
 
+/**
+ * Given to `client[kScheduleRequest](task, options, seq, handle)` by a layer that aborts its own work:
+ * the scheduler puts the task's job in it, and `client[kAbortTask](handle, reason)` aborts that task as
+ * its signal would (out of the queue if it waits, stopped and rejected if it runs, nothing once it
+ * ended). For the interceptor: a `signal` per request costs an AbortController, its listeners and a
+ * watch in the scheduler, and almost no request is ever aborted.
+ */
+export interface TaskHandle {
+  [kQueuedTask]: unknown;
+}
+
+export const kQueuedTask = Symbol('rate-limited-client.queuedTask');
+
+/** See TaskHandle. */
+export const kAbortTask = Symbol('rate-limited-client.abortTask');
+
 /** `client[kMetering]`: the client's meter as its HTTP entry points use it (the interceptor reads it). */
 export const kMetering = Symbol('rate-limited-client.metering');

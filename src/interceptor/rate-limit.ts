@@ -3,7 +3,16 @@ import type { Dispatcher } from 'undici';
 import type { RateLimitedClient } from '../client.js';
 import { publishResponseStatus } from '../core/diagnostics.js';
 import type { Cost } from '../core/cost.js';
-import { type InternalTaskContext, kMetering, kOnStop, kScheduleRequest, kSettleSlot } from '../core/internal.js';
+import {
+  type InternalTaskContext,
+  kAbortTask,
+  kMetering,
+  kOnStop,
+  kQueuedTask,
+  kScheduleRequest,
+  kSettleSlot,
+  type TaskHandle,
+} from '../core/internal.js';
 import type { MeterRequest, UsageReader } from '../core/meter.js';
 import { bodyText, type Metering, tapChunk } from '../http/metering.js';
 import { describe, finiteNumber, integerAtLeast, knownKeys, plainObject } from '../core/validate.js';
@@ -111,10 +120,11 @@ class CallerController implements DispatchController {
   #paused = false;
   #reason: Error | null = null;
   #aborted = false;
-  readonly #onAbort: (reason: Error) => void;
+  /** Told of the caller's abort first: it takes the task out of the queue, or stops it. */
+  readonly #request: LimitedRequest;
 
-  constructor(onAbort: (reason: Error) => void) {
-    this.#onAbort = onAbort;
+  constructor(request: LimitedRequest) {
+    this.#request = request;
   }
 
   /** Set at each start of the real request (a retry or redirect inside us starts it again). */
@@ -157,7 +167,7 @@ class CallerController implements DispatchController {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#reason = reason;
-    this.#onAbort(reason);
+    this.#request.abortTask(reason);
     this.#target?.abort(reason);
   }
 
@@ -176,21 +186,22 @@ class CallerController implements DispatchController {
  * One request through the interceptor: a task in the client's queue, and the handler of the real
  * request once the task runs. It forwards the real request's events to the caller's handler.
  */
-class LimitedRequest implements DispatchHandler {
+class LimitedRequest implements DispatchHandler, TaskHandle {
   readonly #dispatch: Dispatcher['dispatch'];
   readonly #opts: DispatchOptions;
   /** The client that queued it, told of every response's status (the diagnostics channels). */
   #client: RateLimitedClient | null = null;
   readonly #handler: DispatchHandler;
   readonly #controller: CallerController;
-  /** Aborting it takes the task out of the queue, or (running) aborts its context's signal. */
-  readonly #queueAbort = new AbortController();
+  /** Its task, once queued (see TaskHandle): the caller's abort ends it through the client. */
+  [kQueuedTask]: unknown = undefined;
   /** The caller's handler got its last call (end, error or upgrade); it gets nothing more. */
   #ended = false;
   /** The running task's context; null until the task runs. */
   #context: InternalTaskContext | null = null;
   /** Settle the task's promise: the worker and permits are held until then. Null when not running. */
-  #finish: ((ok: boolean, error?: unknown) => void) | null = null;
+  #resolve: (() => void) | null = null;
+  #reject: (error: unknown) => void = noop;
   /** The client's meter, and the request as it sees it; undefined without a meter. */
   #metering: Metering | undefined = undefined;
   #metered: MeterRequest | undefined = undefined;
@@ -208,7 +219,12 @@ class LimitedRequest implements DispatchHandler {
     this.#dispatch = dispatch;
     this.#opts = opts;
     this.#handler = handler;
-    this.#controller = new CallerController((reason) => this.#queueAbort.abort(reason));
+    this.#controller = new CallerController(this);
+  }
+
+  /** The caller aborted: a queued task leaves the queue, a running one is stopped (its context's kOnStop). */
+  abortTask(reason: Error): void {
+    if (this.#client !== null && this[kQueuedTask] !== undefined) this.#client[kAbortTask](this, reason);
   }
 
   enqueue(client: RateLimitedClient, how: Placement): void {
@@ -235,7 +251,9 @@ class LimitedRequest implements DispatchHandler {
         priority: typeof priority === 'function' ? priority(this.#opts) : priority,
         weight: this.#weight,
         cost,
-        signal: this.#queueAbort.signal,
+        // No signal (see TaskHandle), unless the caller aborted already, in onRequestStart: then the
+        // client refuses it as it refuses any aborted task.
+        signal: this.#controller.aborted ? AbortSignal.abort(this.#controller.reason) : undefined,
         key: this.#key,
       };
     } catch (error) {
@@ -246,38 +264,46 @@ class LimitedRequest implements DispatchHandler {
     // weight) or while it runs (the client's timeout or the caller's abort, which also abort the real
     // request through the context's signal). The request's own failure rejects it too, after it was
     // forwarded: #end then does nothing.
-    client[kScheduleRequest]((context) => this.#run(context), options).catch((error: unknown) => this.#end(error));
+    client[kScheduleRequest]((context) => this.#run(context), options, undefined, this).catch((error: unknown) => this.#end(error));
   }
 
   #run(context: InternalTaskContext): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#context = context;
-      this.#finish = (ok, error) => {
-        this.#finish = null;
-        this.#unlisten();
-        if (ok) resolve();
-        else reject(error);
-      };
-      // The job's stop (its timeout, the caller's abort, a close without drain) aborts the real request:
-      // told through kOnStop, with no AbortController made for the context's signal.
-      this.#unlisten = context[kOnStop]((reason) => this.#controller.abort(reason as Error));
-      if (this.#controller.aborted) {
-        this.#finish(false, this.#controller.reason);
-        return;
-      }
-      try {
-        this.#dispatch(this.#opts, this);
-      } catch (error) {
-        this.onResponseError(null, error as Error);
-      }
-    });
+    // The shared executor, not a closure per request (see capture).
+    const running = new Promise<void>(capture);
+    this.#resolve = captured.resolve;
+    this.#reject = captured.reject;
+    captured.resolve = captured.reject = noop;
+    this.#context = context;
+    // The job's stop (its timeout, the caller's abort, a close without drain) aborts the real request:
+    // told through kOnStop, with no AbortController made for the context's signal.
+    this.#unlisten = context[kOnStop]((reason) => this.#controller.abort(reason as Error));
+    if (this.#controller.aborted) {
+      this.#finish(false, this.#controller.reason);
+      return running;
+    }
+    try {
+      this.#dispatch(this.#opts, this);
+    } catch (error) {
+      this.onResponseError(null, error as Error);
+    }
+    return running;
+  }
+
+  /** Settles the running task (once): its worker and permits are free from then. */
+  #finish(ok: boolean, error?: unknown): void {
+    const resolve = this.#resolve;
+    if (resolve === null) return;
+    this.#resolve = null;
+    this.#unlisten();
+    if (ok) resolve();
+    else this.#reject(error);
   }
 
   /** Ends the caller's handler with `error` unless it has ended already; aborts the real request if running. */
   #end(error: unknown): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#finish !== null) this.#controller.abort(error as Error);
+    if (this.#resolve !== null) this.#controller.abort(error as Error);
     this.#handler.onResponseError?.(this.#controller, error as Error);
   }
 
@@ -314,12 +340,12 @@ class LimitedRequest implements DispatchHandler {
       this.#ended = true;
       this.#handler.onResponseEnd?.(this.#controller, trailers);
     } finally {
-      this.#finish?.(true);
+      this.#finish(true);
     }
   }
 
   onResponseError(_controller: DispatchController | null, error: Error): void {
-    this.#finish?.(false, error);
+    this.#finish(false, error);
     if (this.#ended) return;
     this.#ended = true;
     this.#handler.onResponseError?.(this.#controller, error);
@@ -336,7 +362,7 @@ class LimitedRequest implements DispatchHandler {
       this.#ended = true;
       this.#handler.onRequestUpgrade?.(this.#controller, statusCode, headers, socket);
     } finally {
-      this.#finish?.(true);
+      this.#finish(true);
     }
   }
 }
@@ -352,3 +378,10 @@ function toHeaders(headers: Headers): globalThis.Headers {
 }
 
 function noop(): void {}
+
+/** What the shared executor took from the Promise constructor, until `#run` picks it up (synchronously). */
+const captured: { resolve: () => void; reject: (error: unknown) => void } = { resolve: noop, reject: noop };
+function capture(resolve: () => void, reject: (error: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}

@@ -107,7 +107,7 @@ export class DispatchLoop {
     });
     this.deadlines = new Deadlines(this.clock, (job) => this.#waitExpired(job));
     this.#runTimeouts = new RunTimeouts(this.clock);
-    this.abortWatch = new AbortWatch<Job>((jobs, reason) => this.#abortJobs(jobs, reason));
+    this.abortWatch = new AbortWatch<Job>((jobs, reason) => this.abortJobs(jobs, reason));
     this.store = options.store ?? new MemoryStore();
     this.tenants = new Tenants({ ...options, spinMs }, this.store, this.queue, () => this.dispatch());
     this.store.open({
@@ -452,8 +452,8 @@ export class DispatchLoop {
     this.dispatch(now);
   }
 
-  /** Every job of one signal leaves before anything else starts: none of them may start on the way. */
-  #abortJobs(jobs: readonly Job[], reason: unknown): void {
+  /** Every job of one signal (or a TaskHandle's one) leaves before anything else starts: none of them may start on the way. */
+  abortJobs(jobs: readonly Job[], reason: unknown): void {
     for (const job of jobs) {
       if (job.state === 'running') {
         job.stop(reason);

@@ -18,6 +18,7 @@ import { RetryWaits } from './retry-waits.js';
 import { SizeWaiters } from './size-waiters.js';
 import type { Tenant } from './tenant.js';
 import { runsBefore } from '../queue/fair-queue.js';
+import { kQueuedTask, type TaskHandle } from '../core/internal.js';
 
 /**
  * Takes work in and answers the client: a submission is checked (closed, too heavy, aborted, an
@@ -68,7 +69,7 @@ export class Scheduler {
    * Queues a task. `settleAtStart: false` keeps its window slot pending until the task calls
    * `context[kSettleSlot]()` (or ends): the HTTP layer counts a request from its response headers.
    */
-  submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number): Promise<T> {
+  submit<T>(task: Task<T>, options: NormalizedScheduleOptions, settleAtStart = true, seq?: number, handle?: TaskHandle): Promise<T> {
     const { priority, signal, timeoutMs, maxWaitMs, key } = options;
     // A retry (it brings the seq of its first attempt) finishes work accepted before a draining close.
     if (this.#closed && (seq === undefined || this.#discarding)) return this.#refuse(new ClientClosedError());
@@ -130,6 +131,7 @@ export class Scheduler {
         : new JobBounds(signal, timeoutMs, maxWaitMs, deadline);
     const promise = jobPromise() as Promise<T>;
     const job = new Job(task, priority, seq ?? this.#seq++, weight, cost, settleAtStart, bounds, tenant);
+    if (handle !== undefined) handle[kQueuedTask] = job;
     // Before it is queued: a drop strategy may push it straight out, and its end must follow this.
     if (this.#events.owner !== undefined) publishTaskEnqueue(job, this.#events.owner, priority, weight, cost, key);
     loop.counts.submitted++;
@@ -156,6 +158,12 @@ export class Scheduler {
     // end, a store's answer) runs it in this call's async context, taken here while it is current.
     if (job.state !== 'running' && job.state !== 'done') job.keepCallerContext();
     return promise;
+  }
+
+  /** See TaskHandle: the task queued with `handle` ends as if its signal had aborted. */
+  abortTask(handle: TaskHandle, reason: unknown): void {
+    const job = handle[kQueuedTask];
+    if (job instanceof Job) this.#loop.abortJobs([job], reason);
   }
 
   /** Ignored once closing: close() drains, and a pause then would leave it waiting forever. */

@@ -117,6 +117,25 @@ describe('rateLimit() undici interceptor', () => {
     expect(server.arrivals.map((a) => a.path)).toEqual(['/after']);
   });
 
+  it('ends a request aborted while in flight: the caller gets the reason, the task counts as aborted, its worker is free', async () => {
+    const client = new RateLimitedClient({ concurrency: 1 });
+    const { server, dispatcher } = await setup(client);
+
+    const controller = new AbortController();
+    const pending = get(`${server.url}/slow`, dispatcher, { signal: controller.signal });
+    // Aborted once the server has it (it answers 50 ms later): the request is running, not queued.
+    await expect.poll(() => server.arrivals.length).toBe(1);
+    expect(client.stats()).toMatchObject({ inFlight: 1, queued: 0 });
+    const reason = new Error('caller gave up mid-flight');
+    controller.abort(reason);
+
+    await expect(pending).rejects.toBe(reason);
+    await client.onIdle();
+    expect(client.stats()).toMatchObject({ aborted: 1, completed: 0, inFlight: 0 });
+    // The only worker is free again.
+    await expect(get(`${server.url}/next`, dispatcher)).resolves.toEqual({ status: 200, body: 'ok' });
+  });
+
   it('serves by the priority the option function gives (here from a header)', async () => {
     const client = new RateLimitedClient({ concurrency: 1 });
     const { server, dispatcher } = await setup(client, {
