@@ -4,7 +4,7 @@ import type { ScheduleOptions } from '../core/options.js';
 import type { Dispatcher } from 'undici';
 import { type InternalTaskContext, kOnStop, kSettleSlot } from '../core/internal.js';
 import type { MeterRefusal, MeterRequest, UsageReader } from '../core/meter.js';
-import { refusesForRate } from '../retry/rate-limit-headers.js';
+import { type HeaderReader, refusesForRate } from '../retry/rate-limit-headers.js';
 import { bodyText, type Metering, tapChunk } from './metering.js';
 import { describe, knownKeys, plainObject } from '../core/validate.js';
 import { BODY_PREVIEW_BYTES, PREVIEW_MAX_MS } from './http-layer.js';
@@ -99,6 +99,13 @@ export interface LimitedRequestInit extends RequestInit {
   rateLimit?: Pick<ScheduleOptions, 'priority' | 'weight' | 'cost' | 'maxWaitMs' | 'key'> | undefined;
 }
 
+/** What the client reads of every response to keep in step with the server: its headers read in place where they can be. */
+export interface HeardResponse {
+  readonly headers: HeaderReader;
+  readonly status: number;
+  readonly url: string;
+}
+
 /** The type of `client.fetch`: the standard `fetch` signature, with `init.rateLimit` to place the request in the queue. */
 export type LimitedFetch = (input: string | URL | Request, init?: LimitedRequestInit) => Promise<Response>;
 
@@ -117,7 +124,7 @@ export function createLimitedFetch(
   dispatcher: () => unknown,
   timeoutMs: number,
   metering: Metering,
-  onResponse: (response: Response, weight: number, refusal: MeterRefusal | undefined, key: string | undefined) => void,
+  onResponse: (response: HeardResponse, weight: number, refusal: MeterRefusal | undefined, key: string | undefined) => void,
 ): LimitedFetch {
   return function limitedFetch(input, init) {
     let scheduling: ScheduleOptions;
@@ -147,12 +154,14 @@ export function createLimitedFetch(
       // working then, while the client's (timeout) signal covers the wait for the headers.
       let unlink = (): void => {};
       let response: Response;
+      let fetching: StoppableFetch | undefined;
       if (callerSignal === undefined) {
         // Only the job's stop (its timeout, a close without drain) can end this request: no signal, as
         // one costs fetch far more than the stop's own abort (see StoppableFetch).
-        const fetching = new StoppableFetch((fetchInit.dispatcher ?? dispatcher()) as Dispatcher);
-        context[kOnStop]((reason) => fetching.onStop(reason));
-        response = await fetching.fetch(input, fetchInit);
+        const stoppable = new StoppableFetch((fetchInit.dispatcher ?? dispatcher()) as Dispatcher);
+        fetching = stoppable;
+        context[kOnStop]((reason) => stoppable.onStop(reason));
+        response = await stoppable.fetch(input, fetchInit);
       } else {
         const controller = new AbortController();
         const onTimeout = () => controller.abort(context.signal.reason);
@@ -178,17 +187,22 @@ export function createLimitedFetch(
       // Checked by the scheduler before the task could run.
       const key = scheduling.key;
       // The SDK retries on its own; the client still keeps in step with what the server says.
+      const heard: HeardResponse = {
+        headers: fetching === undefined ? response.headers : fetching.headersOf(response),
+        status: response.status,
+        url: response.url,
+      };
       if (metered === undefined) {
-        onResponse(response, weight, undefined, key);
+        onResponse(heard, weight, undefined, key);
         return response;
       }
       const answer = { status: response.status, headers: response.headers, request: metered };
       if (metering.readsRefusals && refusesForRate(response.status)) {
         // What the refusal was for (tokens, a spent quota) decides its cooldown: read from a copy of
         // the body, so the caller still gets all of it.
-        onResponse(response, weight, metering.refusal(answer, await preview(response)) ?? {}, key);
+        onResponse(heard, weight, metering.refusal(answer, await preview(response)) ?? {}, key);
       } else {
-        onResponse(response, weight, undefined, key);
+        onResponse(heard, weight, undefined, key);
       }
       const reader = metering.heard(answer, weight, scheduling.cost ?? null, key);
       return reader === undefined || response.body === null ? response : meteredResponse(response, reader, metering, context);

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { AttemptStop } from './attempt-stop.js';
 import type { PreparedRequest } from './prepare-request.js';
 import { StoppableFetch } from './stoppable-fetch.js';
+import type { HeaderReader } from '../retry/rate-limit-headers.js';
 import type { Transport, TransportResponse } from './transport.js';
 
 /**
@@ -31,19 +32,45 @@ export class FetchTransport implements Transport {
     };
     if (request.body !== undefined) init.body = request.body;
     const response = await fetching.fetch(request.url, init);
-    const { headers } = response;
-    return {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-      webHeaders: () => headers,
-      // Redirects are not followed here, so the URL is the request's, already parsed; a patched fetch
-      // (msw) may still answer with another, or none.
-      url: response.url === request.url.href ? request.url : response.url ? new URL(response.url) : request.url,
-      body: response.body as AsyncIterable<Uint8Array> | null,
-      // fetch's own reader: iterating the web stream costs a promise and a result object per chunk.
-      bytes: async () => new Uint8Array(await response.arrayBuffer()),
-      discard: (reason) => fetching.drop(reason),
-    };
+    return new FetchResponse(response, fetching, request.url);
+  }
+}
+
+/** fetch's response as the HTTP layer reads it: methods, not closures made for every response. */
+class FetchResponse implements TransportResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly headers: HeaderReader;
+  readonly url: URL;
+  readonly body: AsyncIterable<Uint8Array> | null;
+  readonly #response: Response;
+  readonly #fetching: StoppableFetch;
+
+  constructor(response: Response, fetching: StoppableFetch, requestUrl: URL) {
+    this.#response = response;
+    this.#fetching = fetching;
+    this.status = response.status;
+    this.statusText = response.statusText;
+    this.headers = fetching.headersOf(response);
+    // Redirects are not followed here, so a response that came through the client's dispatcher is the
+    // request's URL, already parsed; a patched fetch (msw) may still answer with another, or none.
+    const url = fetching.dispatched ? '' : response.url;
+    this.url = url === '' || url === requestUrl.href ? requestUrl : new URL(url);
+    this.body = response.body as AsyncIterable<Uint8Array> | null;
+  }
+
+  webHeaders(): Headers {
+    return this.#response.headers;
+  }
+
+  /** fetch's own reader: iterating the web stream costs a promise and a result object per chunk. */
+  async bytes(): Promise<Uint8Array> {
+    const response = this.#response as Response & { bytes?: () => Promise<Uint8Array> };
+    // `bytes()` (Node 20.16+) hands over the buffer it read; `arrayBuffer()` needs a view made on it.
+    return response.bytes === undefined ? new Uint8Array(await response.arrayBuffer()) : response.bytes();
+  }
+
+  discard(reason?: unknown): void {
+    this.#fetching.drop(reason);
   }
 }
