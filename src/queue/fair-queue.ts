@@ -36,9 +36,15 @@ export interface FairEntry<T> {
   /** Its neighbours in its lane (its group's items of its priority, in seq order). */
   lanePrev: T | null;
   laneNext: T | null;
-  /** The queue that holds it, or null. */
-  queuedIn: object | null;
+  /**
+   * The `id` of the queue that holds it, or 0 (a number, not the queue: a job can fold it into bits of
+   * a field it has anyway). Queues an item may move between have different ids.
+   */
+  queuedIn: number;
 }
+
+/** The largest queue id: a Job keeps `queuedIn` in two bits. */
+export const MAX_QUEUE_ID = 3;
 
 /** The queue's order: `a` runs before `b` (a lower `priority`, or the same and submitted first). */
 export function runsBefore<T extends FairEntry<T>>(a: T, b: T): boolean {
@@ -152,10 +158,15 @@ export class FairQueue<T extends FairEntry<T>> {
   );
   /** The group of items without a key. */
   readonly #shared: LaneGroup<T> = { lane: null, lanes: null, share: 1, parked: false };
+  /** What its items' `queuedIn` holds: an integer from 1 to MAX_QUEUE_ID. */
+  readonly id: number;
 
-  constructor(fairness: Fairness, keyed = true) {
+  constructor(fairness: Fairness, keyed = true, id = 1) {
+    if (!Number.isInteger(id) || id < 1 || id > MAX_QUEUE_ID)
+      throw new RangeError(`Expected a queue id from 1 to ${MAX_QUEUE_ID}, got ${id}`);
     this.fairness = fairness;
     this.#keyed = keyed;
+    this.id = id;
   }
 
   get size(): number {
@@ -163,7 +174,7 @@ export class FairQueue<T extends FairEntry<T>> {
   }
 
   has(item: T): boolean {
-    return item.queuedIn === this;
+    return item.queuedIn === this.id;
   }
 
   /** The item whose turn it is, among groups not parked. */
@@ -225,7 +236,7 @@ export class FairQueue<T extends FairEntry<T>> {
 
   /** Takes `item` out (it leaves without starting: its lane's turn is not charged). False when not queued here. */
   remove(item: T): boolean {
-    if (item.queuedIn !== this) return false;
+    if (item.queuedIn !== this.id) return false;
     this.#leaveItem(item);
     this.#tidy(this.#unlink(item));
     return true;
@@ -316,12 +327,12 @@ export class FairQueue<T extends FairEntry<T>> {
   }
 
   #enterItem(item: T): void {
-    item.queuedIn = this;
+    item.queuedIn = this.id;
     this.#size++;
   }
 
   #leaveItem(item: T): void {
-    item.queuedIn = null;
+    item.queuedIn = 0;
     this.#size--;
   }
 

@@ -33,7 +33,7 @@ export class RequestQueue<T extends RequestQueueEntry<T>> {
   /** Items in state `'queued'`. */
   readonly #line: FairQueue<T>;
   /** Items in state `'blocked'`: non-empty only while the line is full, each worse than all in line. */
-  readonly #blocked = new FairQueue<T>('fifo', false);
+  readonly #blocked = new FairQueue<T>('fifo', false, 2);
   /**
    * The item in state `'acquiring'` that still holds its place in line: set by `holdPlace`, cleared
    * by `releasePlace` or `remove`. At most one: one store answer is out at a time.

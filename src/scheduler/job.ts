@@ -4,7 +4,7 @@ import { publishTaskEnd, type Reported, type TaskMessage, type WaitReason } from
 import type { Cost } from '../core/cost.js';
 import { type InternalTaskContext, kAmendCost, kOnStop, kSeq, kSettleSlot } from '../core/internal.js';
 import type { TaskContext } from '../core/options.js';
-import type { FairEntry } from '../queue/fair-queue.js';
+import { type FairEntry, MAX_QUEUE_ID } from '../queue/fair-queue.js';
 import type { StoreSlot } from '../core/store.js';
 import type { JobOutcome } from './task-counts.js';
 import type { Tenant } from './tenant.js';
@@ -76,19 +76,17 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
    * cost when the task or its meter settles it.
    */
   cost: Cost | null;
-  /**
-   * True: the start counts from when the task's synchronous part has run. False: it stays pending
-   * until the task settles it (an HTTP request, at its response headers) or ends.
-   */
-  readonly settleAtStart: boolean;
   /** Null for a job without a signal, a timeout or a `maxWaitMs`. */
   readonly bounds: JobBounds | null;
   /** Resolves the caller's promise (made by jobPromise() just before the job). */
   readonly #settle: (value: unknown) => void;
 
   state: JobState = 'queued';
-  /** Its weight is taken in the windows but its start time is not recorded yet. */
-  slotPending = false;
+  /**
+   * settleAtStart, slotPending, refusedByKey and queuedIn, as bits of one number (see their accessors): every
+   * field of a queued job costs 8 bytes for as long as it waits.
+   */
+  #flags: number;
   /** The store's own record of this job's grant (see StoreSlot). */
   storeData: unknown = undefined;
   outcome: JobOutcome | null = null;
@@ -105,11 +103,8 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
 
   lanePrev: Job | null = null;
   laneNext: Job | null = null;
-  queuedIn: object | null = null;
   /** The key it runs for (its `key` option), or undefined. */
   readonly tenant: Tenant<Job> | undefined;
-  /** Set by the store with a refusal: its key's own windows were full (see StoreSlot). */
-  refusedByKey: boolean | undefined = undefined;
   /**
    * Its key as the store sees it (StoreSlot.key), taken when it asks the store: the same for its
    * settle, amend and release, whatever its key's limits become meanwhile. Undefined for a key with no
@@ -118,15 +113,12 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   key: string | undefined = undefined;
 
   /**
-   * Created only when the task reads `context.signal` or is stopped: most tasks never are, and it is
-   * not free. Once aborted, it holds the stop reason (a later abort is ignored).
+   * Null for a job nobody watches for its stop; the one listener told when it is stopped (see kOnStop);
+   * or, once the task read `context.signal` or the job was stopped, a JobStop with its signal's
+   * controller and why it stopped. Most jobs are never stopped nor read their signal, and an
+   * AbortController is not free.
    */
-  #controller: AbortController | null = null;
-  /**
-   * Told once when the job is stopped (see kOnStop), or, once it was stopped, why: most jobs are never
-   * stopped nor watched, so one field serves both.
-   */
-  #stop: ((reason: unknown) => void) | Stopped | null = null;
+  #stop: ((reason: unknown) => void) | JobStop | null = null;
 
   constructor(
     task: Task<unknown>,
@@ -144,7 +136,7 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
     this.seq = seq;
     this.weight = weight;
     this.cost = cost;
-    this.settleAtStart = settleAtStart;
+    this.#flags = settleAtStart ? SETTLE_AT_START : 0;
     this.bounds = bounds;
     this.#settle = captured;
     // Not kept past this job: it would hold its promise, and so its result, until the next job.
@@ -153,6 +145,42 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
 
   get signal(): AbortSignal | undefined {
     return this.bounds === null ? undefined : this.bounds.signal;
+  }
+
+  /**
+   * True: the start counts from when the task's synchronous part has run. False: it stays pending
+   * until the task settles it (an HTTP request, at its response headers) or ends.
+   */
+  get settleAtStart(): boolean {
+    return (this.#flags & SETTLE_AT_START) !== 0;
+  }
+
+  /** Its weight is taken in the windows but its start time is not recorded yet. */
+  get slotPending(): boolean {
+    return (this.#flags & SLOT_PENDING) !== 0;
+  }
+
+  set slotPending(pending: boolean) {
+    this.#flags = pending ? this.#flags | SLOT_PENDING : this.#flags & ~SLOT_PENDING;
+  }
+
+  /** See FairEntry. */
+  get queuedIn(): number {
+    return this.#flags >>> QUEUE_SHIFT;
+  }
+
+  set queuedIn(id: number) {
+    this.#flags = (this.#flags & ~(MAX_QUEUE_ID << QUEUE_SHIFT)) | (id << QUEUE_SHIFT);
+  }
+
+  /** Set by the store with a refusal: its key's own windows were full (see StoreSlot). */
+  get refusedByKey(): boolean | undefined {
+    return (this.#flags & REFUSAL_TOLD) === 0 ? undefined : (this.#flags & REFUSED_BY_KEY) !== 0;
+  }
+
+  set refusedByKey(byKey: boolean | undefined) {
+    const others = this.#flags & ~(REFUSAL_TOLD | REFUSED_BY_KEY);
+    this.#flags = byKey === undefined ? others : others | REFUSAL_TOLD | (byKey ? REFUSED_BY_KEY : 0);
   }
 
   /**
@@ -178,33 +206,53 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
 
   /** The signal the running task sees: aborted by the caller's signal or by the timeout. */
   get runSignal(): AbortSignal {
-    if (this.#controller === null) {
-      this.#controller = new AbortController();
-      if (this.#stop instanceof Stopped) this.#controller.abort(this.#stop.reason);
+    const stop = this.stopRecord();
+    if (stop.controller === null) {
+      stop.controller = new AbortController();
+      if (stop.stopped) stop.controller.abort(stop.reason);
     }
-    return this.#controller.signal;
+    return stop.controller.signal;
   }
 
   /** Tells the running task to stop (through its signal, and its kOnStop listener). The first reason stays. */
   stop(reason: unknown): void {
-    const listener = this.#stop;
-    if (listener instanceof Stopped) return;
-    this.#stop = new Stopped(reason);
-    this.#controller?.abort(reason);
-    listener?.(reason);
+    const stop = this.stopRecord();
+    if (stop.stopped) return;
+    stop.stopped = true;
+    stop.reason = reason;
+    stop.controller?.abort(reason);
+    stop.listener?.(reason);
   }
 
   /** See kOnStop. */
   onStop(listener: (reason: unknown) => void): () => void {
-    const stopped = this.#stop;
-    if (stopped instanceof Stopped) {
-      listener(stopped.reason);
-      return ignore;
+    const stop = this.#stop;
+    if (stop instanceof JobStop) {
+      if (stop.stopped) {
+        listener(stop.reason);
+        return ignore;
+      }
+      stop.listener = listener;
+    } else {
+      this.#stop = listener;
     }
-    this.#stop = listener;
     return () => {
-      if (this.#stop === listener) this.#stop = null;
+      const now = this.#stop;
+      if (now === listener) this.#stop = null;
+      else if (now instanceof JobStop && now.listener === listener) now.listener = null;
     };
+  }
+
+  /**
+   * Its JobStop, made now if need be. Not a #private method: those cost every instance a field (the
+   * class's brand), and a queued job pays 8 bytes for each field.
+   */
+  private stopRecord(): JobStop {
+    const stop = this.#stop;
+    if (stop instanceof JobStop) return stop;
+    const made = new JobStop(stop);
+    this.#stop = made;
+    return made;
   }
 
   /** Settles the caller's promise, once; later calls are ignored. */
@@ -226,13 +274,27 @@ export class Job implements FairEntry<Job>, StoreSlot, Reported {
   }
 }
 
-/** A job told to stop, and why (see Job#stop). */
-class Stopped {
-  readonly reason: unknown;
-  constructor(reason: unknown) {
-    this.reason = reason;
+/** A job's stop, once its signal was read or it was stopped (see Job#stop). */
+class JobStop {
+  controller: AbortController | null = null;
+  listener: ((reason: unknown) => void) | null;
+  stopped = false;
+  /** Why it stopped; the first reason stays. */
+  reason: unknown = undefined;
+
+  constructor(listener: ((reason: unknown) => void) | null) {
+    this.listener = listener;
   }
 }
+
+// The bits of Job#flags.
+const SETTLE_AT_START = 1;
+const SLOT_PENDING = 2;
+/** The store said whether its key's windows refused it (REFUSED_BY_KEY holds the answer). */
+const REFUSAL_TOLD = 4;
+const REFUSED_BY_KEY = 8;
+/** The bits above hold `queuedIn` (at most MAX_QUEUE_ID). */
+const QUEUE_SHIFT = 4;
 
 /** What a task's context asks of the scheduler. */
 export interface ContextHooks {

@@ -18,8 +18,8 @@ describe.each([
   ['fifo', false],
 ] as Array<[Fairness, boolean]>)('FairQueue (%s, keyed: %s) without keys: a priority queue', (fairness, keyed) => {
   class PriorityQueue extends FairQueue<Item> {
-    constructor() {
-      super(fairness, keyed);
+    constructor(id?: number) {
+      super(fairness, keyed, id);
     }
   }
 
@@ -67,9 +67,9 @@ describe.each([
     expect(drain(queue)).toEqual([2, 5, 6, 6.5, 7]);
   });
 
-  it('does not confuse items of two queues with the same priority', () => {
-    const a = new PriorityQueue();
-    const b = new PriorityQueue();
+  it('does not confuse items of two queues (of different ids) with the same priority', () => {
+    const a = new PriorityQueue(1);
+    const b = new PriorityQueue(2);
     const inA = new Item(0, 0);
     const inB = new Item(0, 1);
     a.push(inA);
@@ -77,6 +77,12 @@ describe.each([
     expect(a.remove(inB)).toBe(false);
     expect(a.size).toBe(1);
     expect(b.has(inB)).toBe(true);
+  });
+
+  it('takes only the ids an item can hold, naming what was wrong', () => {
+    expect(() => new PriorityQueue(0)).toThrow(/Expected a queue id from 1 to 3, got 0/);
+    expect(() => new PriorityQueue(4)).toThrow(RangeError);
+    expect(() => new PriorityQueue(1.5)).toThrow(RangeError);
   });
 
   it('clear() returns every item in the order it entered', () => {

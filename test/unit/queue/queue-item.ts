@@ -4,7 +4,7 @@ import type { FairEntry, LaneGroup } from '../../../src/queue/fair-queue.js';
 export class QueueItem<T> implements FairEntry<T> {
   lanePrev: T | null = null;
   laneNext: T | null = null;
-  queuedIn: object | null = null;
+  queuedIn = 0;
   readonly tenant: LaneGroup<T> | undefined;
   constructor(
     readonly priority: number,
