@@ -61,15 +61,14 @@ const unlinkWhenCollected = new FinalizationRegistry<() => void>((unlink) => unl
  * credential.
  */
 function checkFetchRequest(input: string | URL | Request, init: LimitedRequestInit | undefined): void {
-  if (!(input instanceof Request)) {
-    let url: URL;
-    try {
-      url = new URL(String(input));
-    } catch {
-      throw new TypeError(`Expected \`input\` to be an absolute URL, got ${describe(displayUrlText(String(input)))}`);
-    }
-    if (url.username || url.password) {
-      throw new TypeError('Expected `input` without user:password credentials; send them in the `authorization` header');
+  if (input instanceof URL) {
+    if (input.username || input.password) throw credentialsInUrl();
+  } else if (!(input instanceof Request)) {
+    if (!URL.canParse(input)) throw new TypeError(`Expected \`input\` to be an absolute URL, got ${describe(displayUrlText(input))}`);
+    // Only an '@' can bring user:password into a URL: most have none, and need no URL made to tell.
+    if (input.includes('@')) {
+      const url = new URL(input);
+      if (url.username || url.password) throw credentialsInUrl();
     }
   }
   const headers = init?.headers;
@@ -93,6 +92,10 @@ function checkFetchRequest(input: string | URL | Request, init: LimitedRequestIn
   }
 }
 
+function credentialsInUrl(): TypeError {
+  return new TypeError('Expected `input` without user:password credentials; send them in the `authorization` header');
+}
+
 /** How `client.fetch` is told where a request goes in the queue: an extra field of its `init`. */
 export interface LimitedRequestInit extends RequestInit {
   /** @example client.fetch(url, { rateLimit: { priority: -1, key: shop } }) */
@@ -103,8 +106,11 @@ export interface LimitedRequestInit extends RequestInit {
 export interface HeardResponse {
   readonly headers: HeaderReader;
   readonly status: number;
-  readonly url: string;
+  readonly url: URL | string;
 }
+
+const RATE_LIMIT_KEYS = ['priority', 'weight', 'cost', 'maxWaitMs', 'key'];
+const NOTHING = (): void => {};
 
 /** The type of `client.fetch`: the standard `fetch` signature, with `init.rateLimit` to place the request in the queue. */
 export type LimitedFetch = (input: string | URL | Request, init?: LimitedRequestInit) => Promise<Response>;
@@ -133,9 +139,12 @@ export function createLimitedFetch(
     const fetchInit: Record<string, unknown> = { ...init };
     try {
       checkFetchRequest(input, init);
-      const extra = init?.rateLimit === undefined ? {} : plainObject('rateLimit', init.rateLimit);
-      knownKeys('rateLimit', extra, ['priority', 'weight', 'cost', 'maxWaitMs', 'key']);
-      delete fetchInit.rateLimit;
+      let extra: Record<string, unknown> = {};
+      if (init?.rateLimit !== undefined) {
+        extra = plainObject('rateLimit', init.rateLimit);
+        knownKeys('rateLimit', extra, RATE_LIMIT_KEYS);
+        delete fetchInit.rateLimit;
+      }
       callerSignal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
       scheduling = { ...extra, signal: callerSignal, timeoutMs };
       if (metering.active) {
@@ -152,7 +161,6 @@ export function createLimitedFetch(
     return schedule(async (context) => {
       // After the headers, the body still streams to the caller: the caller's own signal must keep
       // working then, while the client's (timeout) signal covers the wait for the headers.
-      let unlink = (): void => {};
       let response: Response;
       let fetching: StoppableFetch | undefined;
       if (callerSignal === undefined) {
@@ -166,6 +174,7 @@ export function createLimitedFetch(
         const controller = new AbortController();
         const onTimeout = () => controller.abort(context.signal.reason);
         context.signal.addEventListener('abort', onTimeout, { once: true });
+        let unlink = NOTHING;
         if (callerSignal.aborted) controller.abort(callerSignal.reason);
         else unlink = link(callerSignal, controller);
         fetchInit.signal = controller.signal;
@@ -190,7 +199,12 @@ export function createLimitedFetch(
       const heard: HeardResponse = {
         headers: fetching === undefined ? response.headers : fetching.headersOf(response),
         status: response.status,
-        url: response.url,
+        // The URL the caller gave, unless fetch followed a redirect (or a patched fetch answered for
+        // another): `response.url` is serialized anew at every read, and is only shown when a limit is.
+        url:
+          !(input instanceof Request) && !response.redirected && (fetching?.dispatched === true || response.url === '')
+            ? input
+            : response.url,
       };
       if (metered === undefined) {
         onResponse(heard, weight, undefined, key);

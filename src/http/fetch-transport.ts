@@ -25,15 +25,21 @@ export class FetchTransport implements Transport {
     // A record, not a RequestInit: `dispatcher` is undici's extension of RequestInit, and Node's own
     // types name an older undici's.
     const init: Record<string, unknown> = {
-      method: request.method,
-      headers: request.headers,
       // The HTTP layer follows redirects itself, so that each hop is counted and secrets stay home.
       redirect: 'manual',
     };
+    // What fetch would take as it is (a GET, no headers) is left out: fetch checks and copies each field.
+    if (request.method !== 'GET') init.method = request.method;
+    if (hasAny(request.headers)) init.headers = request.headers;
     if (request.body !== undefined) init.body = request.body;
     const response = await fetching.fetch(request.url, init);
     return new FetchResponse(response, fetching, request.url);
   }
+}
+
+function hasAny(record: Record<string, string>): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 /** fetch's response as the HTTP layer reads it: methods, not closures made for every response. */

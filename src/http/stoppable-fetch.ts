@@ -14,7 +14,7 @@ interface LegacyHandler {
   [kOnHeaders]?: LegacyHandler['onHeaders'];
 }
 
-type RawHeaderLines = Array<Uint8Array | string>;
+type RawHeaderLines = Array<Buffer | string>;
 
 const kFetching = Symbol('rate-limited-client.stoppableFetch');
 const kOnConnect = Symbol('rate-limited-client.onConnect');

@@ -30,3 +30,33 @@ describe('client.fetch refuses a header value with CR/LF before queueing, in eve
     });
   }
 });
+
+describe('client.fetch refuses a URL fetch would refuse, or one with user:password, before queueing', () => {
+  async function attempt(input: string | URL): Promise<{ error: unknown; submitted: number }> {
+    const client = new RateLimitedClient({ dispatcher: { dispatch: () => false } as never });
+    const error = await client.fetch(input).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const { submitted } = client.stats();
+    await client.close({ drain: false });
+    return { error, submitted };
+  }
+
+  it.each([
+    ['a relative URL', '/x'],
+    ['user:password in a string', 'http://alice:S3CRET@127.0.0.1:9/x'],
+    ['a user alone', 'http://alice@127.0.0.1:9/x'],
+    ['user:password in a URL', new URL('http://alice:S3CRET@127.0.0.1:9/x')],
+  ])('%s: refused, nothing queued, no password shown', async (_what, input) => {
+    const { error, submitted } = await attempt(input);
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).not.toContain('S3CRET');
+    expect(submitted).toBe(0);
+  });
+
+  it("an '@' in the path or query is no credential: the request is queued", async () => {
+    const { submitted } = await attempt('http://127.0.0.1:9/users/@me?mail=a@b.c');
+    expect(submitted).toBe(1);
+  });
+});
