@@ -70,10 +70,11 @@ class FetchResponse implements TransportResponse {
   }
 
   /** fetch's own reader: iterating the web stream costs a promise and a result object per chunk. */
-  async bytes(): Promise<Uint8Array> {
+  bytes(): Promise<Uint8Array> {
     const response = this.#response as Response & { bytes?: () => Promise<Uint8Array> };
-    // `bytes()` (Node 20.16+) hands over the buffer it read; `arrayBuffer()` needs a view made on it.
-    return response.bytes === undefined ? new Uint8Array(await response.arrayBuffer()) : response.bytes();
+    // `bytes()` (Node 20.16+) hands over the buffer it read, and is returned as it is (an async method
+    // returning it would cost two more turns); `arrayBuffer()` needs a view made on it.
+    return response.bytes === undefined ? response.arrayBuffer().then((buffer) => new Uint8Array(buffer)) : response.bytes();
   }
 
   discard(reason?: unknown): void {
