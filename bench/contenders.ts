@@ -88,13 +88,21 @@ export const QUEUES: QueueContender[] = [
 const noop: Task = async () => {};
 
 /**
- * Submits `tasks` no-op tasks to `runner` at once (priority i % levels), starts it (a paused runner
- * holds them all until then), and resolves with the start and end of the timed part (performance.now()).
+ * Submits `tasks` no-op tasks to `runner` at once (priority i % levels; `sorted`: the first tasks/levels
+ * at priority 0, the next at 1, and so on, so they run in the order they were submitted), starts it (a
+ * paused runner holds them all until then), and resolves with the start and end of the timed part
+ * (performance.now()).
  */
-export async function runNoops(runner: Runner & { start(): void }, tasks: number, levels: number): Promise<{ begin: number; end: number }> {
+export async function runNoops(
+  runner: Runner & { start(): void },
+  tasks: number,
+  levels: number,
+  sorted = false,
+): Promise<{ begin: number; end: number }> {
   const all = new Array<Promise<unknown>>(tasks);
+  const perLevel = Math.ceil(tasks / levels);
   const begin = performance.now();
-  for (let i = 0; i < tasks; i++) all[i] = runner.add(noop, levels > 1 ? i % levels : 0);
+  for (let i = 0; i < tasks; i++) all[i] = runner.add(noop, levels === 1 ? 0 : sorted ? Math.floor(i / perLevel) : i % levels);
   runner.start();
   await Promise.all(all);
   return { begin, end: performance.now() };
