@@ -213,8 +213,8 @@ describe('soak: heap back near baseline after close()', () => {
    * request (the Node 20 AbortSignal.any() bug measured ~45), and above the measurement's noise: a path
    * that keeps nothing measured -11 to +15 bytes a request this way on Nodes 20 and 22 (taken from the
    * baseline instead, -1.2 to +0.5 MB on Node 22). Once, on Node 22, such a path measured 33 bytes:
-   * a growth over the bound is measured again over a third run, and the two growths are averaged (a
-   * leak shows in both; noise does not repeat).
+   * a growth over the bound is measured again over a third and a fourth run, and the median of the three
+   * growths counts (a leak shows in each; noise does not repeat).
    */
   const SIGNAL_REQUESTS = 20_000;
   const SIGNAL_BOUND = 30 * SIGNAL_REQUESTS;

@@ -11,13 +11,14 @@
  * measurement's own noise (up to ~1 MB seen on Node 22, from state the first run leaves to settle)
  * stay out of it.
  *
- * A growth over `confirmAbove` bytes is measured once more, over a third run, and the two growths
- * are averaged: a leak grows with every run, while noise does not repeat (Node 22 once showed 33 bytes
- * a request between two runs, against a bound of 30, on a path that keeps nothing). Not the smaller of
- * the two: Node 20's AbortSignal.any() leak measured 78 then 36 bytes a request.
+ * A growth over `confirmAbove` bytes is measured twice more, over a third and a fourth run, and the
+ * median of the three growths counts: a leak grows with every run, while noise does not repeat (Node
+ * 22 once showed 33 bytes a request between two runs, against a bound of 30, on a path that keeps
+ * nothing; Node 20 once 1.1 MB then 74 KB, whose mean was over the bound). Not the smallest: Node 20's
+ * AbortSignal.any() leak measured 78 then 36 bytes a request.
  *
  * Prints one line of JSON: `{ baseline, middle, after, growths, growth, perRequest, ms }` (bytes;
- * `growth` is the mean of `growths`, `perRequest` that per request).
+ * `growth` is the median of `growths`, `perRequest` that per request).
  */
 import { RateLimitedClient } from '../../src/index.js';
 import { settledHeap } from './leak-heap.js';
@@ -55,11 +56,17 @@ await run(requests, shutdown.signal);
 const after = await settledHeap();
 const growths = [after - middle];
 if (after - middle > confirmAbove) {
-  await run(requests, shutdown.signal);
-  growths.push((await settledHeap()) - after);
+  let before = after;
+  for (let again = 0; again < 2; again++) {
+    await run(requests, shutdown.signal);
+    const now = await settledHeap();
+    growths.push(now - before);
+    before = now;
+  }
 }
 const ms = performance.now() - started;
-const growth = growths.reduce((sum, each) => sum + each, 0) / growths.length;
+// One growth, or the median of three.
+const growth = [...growths].sort((a, b) => a - b)[growths.length >> 1] as number;
 process.stdout.write(
   `${JSON.stringify({ baseline, middle, after, growths, growth, perRequest: growth / requests, ms: Math.round(ms), aborted: shutdown.signal.aborted })}\n`,
 );
