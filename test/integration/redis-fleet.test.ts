@@ -6,11 +6,11 @@
  * real processes through the client.
  */
 import { once } from 'node:events';
-import { createServer } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RateLimitedClient } from '../../src/index.js';
+import { RateLimitedClient, type RateLimitedClientOptions } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
 import { type AcquireRequest, RedisScripts } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis-server.js';
@@ -458,10 +458,16 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
   });
 
   describe('through the client', () => {
-    it('a RateLimit-Policy heard by one client tightens the windows of another on the same key', async () => {
-      const api = createServer((_request, response) => {
-        response.writeHead(200, { 'ratelimit-policy': '5;w=1' }).end('ok');
-      });
+    /**
+     * An API on 127.0.0.1 answering with `answer`, and two clients on one Redis key (a window of 100 a
+     * second, `options` besides); `use` gets them, and everything is closed after it.
+     */
+    async function twoClientsOnOneKey(
+      answer: (response: ServerResponse) => void,
+      options: RateLimitedClientOptions,
+      use: (a: RateLimitedClient, b: RateLimitedClient) => Promise<void>,
+    ): Promise<void> {
+      const api = createServer((_request, response) => answer(response));
       api.listen(0, '127.0.0.1');
       await once(api, 'listening');
       const baseUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
@@ -472,6 +478,7 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         connections.push(connection);
         return new RateLimitedClient({
           baseUrl,
+          ...options,
           rateLimit: { limit: 100, windowMs: 1_000 },
           store: new RedisStore({ redis: connection, key }),
         });
@@ -479,6 +486,17 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
       const a = make();
       const b = make();
       try {
+        await use(a, b);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+        for (const connection of connections) connection.disconnect();
+        api.close();
+      }
+    }
+
+    it('a RateLimit-Policy heard by one client tightens the windows of another on the same key', async () => {
+      const answer = (response: ServerResponse) => void response.writeHead(200, { 'ratelimit-policy': '5;w=1' }).end('ok');
+      await twoClientsOnOneKey(answer, {}, async (a, b) => {
         await b.schedule(() => 'before');
         expect(b.stats().windows).toEqual([expect.objectContaining({ limit: 100, windowMs: 1_000 })]);
         await a.get('/told');
@@ -488,39 +506,18 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         await b.schedule(() => 'after');
         await delay(0);
         expect(b.stats().windows).toEqual([expect.objectContaining({ limit: 5, windowMs: 1_000 })]);
-      } finally {
-        await Promise.all([a.close(), b.close()]);
-        for (const connection of connections) connection.disconnect();
-        api.close();
-      }
+      });
     });
 
     it('a Retry-After heard by one client holds another on the same key until it ends', async () => {
       // The first request is refused with Retry-After: 1, every later one answered 200.
       const arrivals: number[] = [];
-      const api = createServer((_request, response) => {
+      const answer = (response: ServerResponse) => {
         arrivals.push(performance.now());
         if (arrivals.length === 1) response.writeHead(429, { 'retry-after': '1' }).end();
         else response.writeHead(200).end('ok');
-      });
-      api.listen(0, '127.0.0.1');
-      await once(api, 'listening');
-      const baseUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-      const key = `fleet-${++keyCount}`;
-      const connections: Redis[] = [];
-      const make = () => {
-        const connection = redis.duplicate();
-        connections.push(connection);
-        return new RateLimitedClient({
-          baseUrl,
-          retry: false,
-          rateLimit: { limit: 100, windowMs: 1_000 },
-          store: new RedisStore({ redis: connection, key }),
-        });
       };
-      const a = make();
-      const b = make();
-      try {
+      await twoClientsOnOneKey(answer, { retry: false }, async (a, b) => {
         await expect(a.get('/refused')).rejects.toMatchObject({ status: 429 });
         const heardAt = performance.now();
         // Its word reaches Redis in one round trip; b's next start is held until the second is over.
@@ -528,11 +525,7 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
         await expect(b.get('/after')).resolves.toMatchObject({ status: 200 });
         // 1 000 ms from when a heard it, less the time its answer took to reach a and the word Redis.
         expect((arrivals[1] ?? 0) - heardAt).toBeGreaterThan(950);
-      } finally {
-        await Promise.all([a.close(), b.close()]);
-        for (const connection of connections) connection.disconnect();
-        api.close();
-      }
+      });
     });
   });
 });
