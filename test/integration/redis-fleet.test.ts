@@ -14,13 +14,12 @@ import { RateLimitedClient, type RateLimitedClientOptions } from '../../src/inde
 import { RedisStore } from '../../src/redis.js';
 import { type AcquireRequest, RedisScripts } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis-server.js';
-import { delay } from '../support/redis-fixtures.js';
+import { acquireRequest, delay } from '../support/redis-fixtures.js';
 
 describeWithRedis('RedisStore: the fleet acts as one client', () => {
   let server: RedisServer;
   let redis: Redis;
   let keyCount = 0;
-  let grantCount = 0;
 
   beforeAll(async () => {
     server = await startRedis();
@@ -37,19 +36,7 @@ describeWithRedis('RedisStore: the fleet acts as one client', () => {
   }
 
   function request(clientId: string, overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-    return {
-      id: `${clientId}:${++grantCount}`,
-      clientId,
-      weight: 1,
-      cost: null,
-      settle: true,
-      concurrency: Infinity,
-      leaseTtlMs: 30_000,
-      marginMs: 0,
-      clientTtlMs: 60_000,
-      windows: [{ limit: 1_000, windowMs: 60_000 }],
-      ...overrides,
-    };
+    return acquireRequest({ clientId, windows: [{ limit: 1_000, windowMs: 60_000 }], ...overrides });
   }
 
   it('reads the answers of an ioredis client with stringNumbers (integers as strings)', async () => {

@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import type { RedisLike } from '../../src/stores/redis-like.js';
-import { RedisScripts, type AcquireRequest } from '../../src/stores/redis-scripts.js';
+import { RedisScripts } from '../../src/stores/redis-scripts.js';
 import { describeWithRedis, startRedis, type RedisServer } from '../support/redis-server.js';
-import { redisTime } from '../support/redis-fixtures.js';
+import { acquireRequest, redisTime } from '../support/redis-fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
@@ -30,7 +30,6 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
   /** Connections a test opened; closed after it. */
   const extra: Redis[] = [];
   let keyCount = 0;
-  let grantCount = 0;
 
   beforeAll(async () => {
     server = await startRedis();
@@ -60,21 +59,7 @@ describeWithRedis('Redis scripts on a real redis-server', () => {
     return { key, scripts: new RedisScripts(client, key), keys };
   }
 
-  function request(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
-    return {
-      id: `client-1:${++grantCount}`,
-      clientId: 'client-1',
-      weight: 1,
-      cost: null,
-      settle: true,
-      concurrency: Infinity,
-      leaseTtlMs: 30_000,
-      marginMs: 0,
-      clientTtlMs: 60_000,
-      windows: [],
-      ...overrides,
-    };
-  }
+  const request = acquireRequest;
 
   const serverNow = () => redisTime(redis);
 

@@ -10,6 +10,7 @@ import type { StoreError } from '../../src/errors/store-error.js';
 import { RateLimitedClient } from '../../src/index.js';
 import { RedisStore, type RedisStoreOptions } from '../../src/redis.js';
 import type { LimiterStore, StoreContext, StoreLimits, StoreSlot } from '../../src/core/store.js';
+import type { AcquireRequest } from '../../src/stores/redis-scripts.js';
 import { type RedisServer, startRedis } from './redis-server.js';
 
 export const now = (): number => performance.now();
@@ -23,6 +24,28 @@ export const within = <T>(promise: Promise<T>, ms: number): Promise<T | typeof T
 export async function redisTime(redis: Redis): Promise<number> {
   const [seconds, micros] = await redis.time();
   return Number(seconds) * 1000 + Number(micros) / 1000;
+}
+
+let grants = 0;
+/**
+ * An ACQUIRE for the script tests: one unit, no cost, settled at the start, no concurrency cap, no
+ * windows, `overrides` besides; each call a new grant id of its client (`client-1` unless given).
+ */
+export function acquireRequest(overrides: Partial<AcquireRequest> = {}): AcquireRequest {
+  const clientId = overrides.clientId ?? 'client-1';
+  return {
+    id: `${clientId}:${++grants}`,
+    clientId,
+    weight: 1,
+    cost: null,
+    settle: true,
+    concurrency: Infinity,
+    leaseTtlMs: 30_000,
+    marginMs: 0,
+    clientTtlMs: 60_000,
+    windows: [],
+    ...overrides,
+  };
 }
 
 export const slot = (weight = 1, settleAtStart = true): StoreSlot => ({ weight, cost: null, settleAtStart, storeData: undefined });
